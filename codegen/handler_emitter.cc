@@ -1,0 +1,234 @@
+#include "codegen/handler_emitter.h"
+
+#include <map>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "codegen/file_model.h"
+#include "codegen/formatting.h"
+#include "codegen/names.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/printer.h"
+
+namespace iw::codegen {
+namespace {
+
+using ::google::protobuf::MethodDescriptor;
+using ::google::protobuf::ServiceDescriptor;
+using ::google::protobuf::io::Printer;
+using Vars = std::map<std::string, std::string>;
+
+Vars ServiceVars(const ServiceDescriptor& service) {
+  const std::string& name = service.name();
+  return {
+      {"service", name},
+      {"full_name", service.full_name()},
+      {"handler_class", HandlerClassName(name)},
+      {"service_info", ServiceInfoName(name)},
+      {"method_table", MethodInfoTableName(name)},
+      {"handler_table", MethodHandlerTableName(name)},
+      {"bind", BindFunctionName(name)},
+      {"run_worker", RunWorkerFunctionName(name)},
+      {"method_count", absl::StrCat(service.method_count())},
+  };
+}
+
+Vars MethodVars(const MethodDescriptor& method) {
+  return {
+      {"method", method.name()},
+      {"request", QualifiedMessageName(*method.input_type())},
+      {"response", QualifiedMessageName(*method.output_type())},
+      {"invoke", InvokeFunctionName(method.service()->name(), method.name())},
+      {"handler_class", HandlerClassName(method.service()->name())},
+  };
+}
+
+}  // namespace
+
+void EmitHandlerInterface(const ServiceModel& service, Printer* printer) {
+  const ServiceDescriptor& descriptor = *service.descriptor;
+  Vars vars = ServiceVars(descriptor);
+  const std::string comment = LeadingComment(descriptor, "");
+  vars["comment"] = comment.empty() ? "" : absl::StrCat(comment, "//\n");
+  printer->Print(vars,
+                 "$comment$"
+                 "// Implemented in the worker process. A missing method is a "
+                 "compile error.\n"
+                 "// Methods may run concurrently, on framework threads.\n"
+                 "class $handler_class$ {\n"
+                 " public:\n"
+                 "  virtual ~$handler_class$() = default;\n");
+  for (const MethodModel& method : service.methods) {
+    Vars method_vars = MethodVars(*method.descriptor);
+    method_vars["comment"] = LeadingComment(*method.descriptor, "  ");
+    method_vars["declaration"] = WrapList(
+        "  ",
+        absl::StrCat("virtual ::absl::StatusOr<", method_vars["response"], "> ",
+                     method_vars["method"]),
+        "(",
+        {"::iw::CallContext& context",
+         absl::StrCat("const ", method_vars["request"], "& request")},
+        ") = 0;");
+    printer->Print(method_vars,
+                   "\n"
+                   "$comment$"
+                   "$declaration$\n");
+  }
+  printer->Print("};\n\n");
+}
+
+void EmitWorkerDeclarations(const ServiceModel& service, Printer* printer) {
+  Vars vars = ServiceVars(*service.descriptor);
+  vars["bind_declaration"] = WrapList(
+      "", absl::StrCat("::iw::internal::ServiceBinding ", vars["bind"]), "(",
+      {absl::StrCat(vars["handler_class"], "& handler")}, ");");
+  vars["run_declaration"] =
+      WrapList("", absl::StrCat("int ", vars["run_worker"]), "(",
+               {"int argc", "char** argv",
+                absl::StrCat(vars["handler_class"], "& handler")},
+               ");");
+  printer->Print(
+      vars,
+      "// Binds `handler` to the $service$ method table (for the runtime and\n"
+      "// tests). `handler` must outlive every use of the binding.\n"
+      "$bind_declaration$\n"
+      "\n"
+      "// Worker entry point: call from the worker binary's main(). Serves\n"
+      "// `handler` until the host closes the worker; returns the process "
+      "exit code.\n"
+      "$run_declaration$\n"
+      "\n"
+      "namespace iw_internal {\n"
+      "// Static description of the $service$ service (generated; do not use\n"
+      "// directly).\n"
+      "extern const ::iw::internal::ServiceInfo $service_info$;\n"
+      "}  // namespace iw_internal\n");
+}
+
+void EmitServiceTables(const ServiceModel& service, Printer* printer) {
+  Vars vars = ServiceVars(*service.descriptor);
+  printer->Print("namespace iw_internal {\n");
+  if (!service.methods.empty()) {
+    printer->Print(vars,
+                   "namespace {\n"
+                   "\n"
+                   "constexpr ::iw::internal::MethodInfo $method_table$[] = "
+                   "{\n");
+    for (const MethodModel& method : service.methods) {
+      const MethodDescriptor& descriptor = *method.descriptor;
+      const std::string path =
+          GrpcMethodPath(descriptor.service()->full_name(), descriptor.name());
+      printer->PrintRaw(absl::StrCat(
+          WrapList("    ", "", "{",
+                   {absl::StrCat("\"", descriptor.name(), "\""),
+                    absl::StrCat("\"", path, "\""),
+                    absl::StrCat(method.config.timeout_ms.value_or(0))},
+                   "},"),
+          "\n"));
+    }
+    printer->Print("};\n");
+  }
+  for (const MethodModel& method : service.methods) {
+    Vars method_vars = MethodVars(*method.descriptor);
+    method_vars["signature"] = WrapList(
+        "", absl::StrCat("::absl::Status ", method_vars["invoke"]), "(",
+        {"void* handler", "::iw::CallContext& context",
+         "const ::google::protobuf::MessageLite& request",
+         "::google::protobuf::MessageLite* response"},
+        ") {");
+    method_vars["call"] = WrapList(
+        "      ",
+        absl::StrCat("static_cast<", method_vars["handler_class"],
+                     "*>(handler)->", method_vars["method"]),
+        "(",
+        {"context", absl::StrCat("static_cast<const ", method_vars["request"],
+                                 "&>(request)")},
+        ");");
+    printer->Print(
+        method_vars,
+        "\n"
+        "$signature$\n"
+        "  ::absl::StatusOr<$response$> result =\n"
+        "$call$\n"
+        "  if (!result.ok()) return result.status();\n"
+        "  *static_cast<$response$*>(response) = ::std::move(*result);\n"
+        "  return ::absl::OkStatus();\n"
+        "}\n");
+  }
+  if (!service.methods.empty()) {
+    printer->Print(vars,
+                   "\n"
+                   "const ::iw::internal::MethodHandler $handler_table$[] = "
+                   "{\n");
+    for (const MethodModel& method : service.methods) {
+      Vars method_vars = MethodVars(*method.descriptor);
+      printer->PrintRaw(
+          absl::StrCat(WrapList("    ", "", "{",
+                                {absl::StrCat("&", method_vars["request"],
+                                              "::default_instance()"),
+                                 absl::StrCat("&", method_vars["response"],
+                                              "::default_instance()"),
+                                 absl::StrCat("&", method_vars["invoke"])},
+                                "},"),
+                       "\n"));
+    }
+    printer->Print(
+        "};\n"
+        "\n"
+        "}  // namespace\n");
+  }
+  const ServiceConfig& config = service.config;
+  vars["definition"] =
+      WrapList("",
+               absl::StrCat("const ::iw::internal::ServiceInfo ",
+                            vars["service_info"], " = "),
+               "{",
+               {absl::StrCat("\"", vars["full_name"], "\""),
+                service.methods.empty() ? "nullptr" : vars["method_table"],
+                vars["method_count"],
+                absl::StrCat("/*default_timeout_ms=*/",
+                             config.default_timeout_ms.value_or(0)),
+                absl::StrCat("/*startup_timeout_ms=*/",
+                             config.startup_timeout_ms.value_or(0)),
+                absl::StrCat("/*max_concurrent_calls=*/",
+                             config.max_concurrent_calls.value_or(0))},
+               "};");
+  printer->Print(vars,
+                 "\n"
+                 "$definition$\n"
+                 "\n"
+                 "}  // namespace iw_internal\n");
+}
+
+void EmitWorkerDefinitions(const ServiceModel& service, Printer* printer) {
+  Vars vars = ServiceVars(*service.descriptor);
+  vars["bind_signature"] = WrapList(
+      "", absl::StrCat("::iw::internal::ServiceBinding ", vars["bind"]), "(",
+      {absl::StrCat(vars["handler_class"], "& handler")}, ") {");
+  vars["bind_return"] =
+      WrapList("  ", "return ", "{",
+               {absl::StrCat("&iw_internal::", vars["service_info"]),
+                service.methods.empty()
+                    ? std::string("nullptr")
+                    : absl::StrCat("iw_internal::", vars["handler_table"]),
+                "&handler"},
+               "};");
+  vars["run_signature"] =
+      WrapList("", absl::StrCat("int ", vars["run_worker"]), "(",
+               {"int argc", "char** argv",
+                absl::StrCat(vars["handler_class"], "& handler")},
+               ") {");
+  vars["run_return"] =
+      WrapList("  ", "return ::iw::internal::RunWorker", "(",
+               {"argc", "argv", absl::StrCat(vars["bind"], "(handler)")}, ");");
+  printer->Print(vars,
+                 "$bind_signature$\n"
+                 "$bind_return$\n"
+                 "}\n"
+                 "\n"
+                 "$run_signature$\n"
+                 "$run_return$\n"
+                 "}\n");
+}
+
+}  // namespace iw::codegen

@@ -1,0 +1,244 @@
+#include "codegen/host_stub_emitter.h"
+
+#include <map>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "codegen/file_model.h"
+#include "codegen/formatting.h"
+#include "codegen/names.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/printer.h"
+
+namespace iw::codegen {
+namespace {
+
+using ::google::protobuf::MethodDescriptor;
+using ::google::protobuf::ServiceDescriptor;
+using ::google::protobuf::io::Printer;
+using Vars = std::map<std::string, std::string>;
+
+Vars ServiceVars(const ServiceDescriptor& service) {
+  const std::string& name = service.name();
+  return {
+      {"service", name},
+      {"host_class", HostClassName(name)},
+      {"config_struct", MethodConfigStructName(name)},
+      {"service_info",
+       absl::StrCat(QualifiedNamespacePrefix(service.file()->package()),
+                    "::iw_internal::", ServiceInfoName(name))},
+  };
+}
+
+Vars MethodVars(const MethodDescriptor& method) {
+  return {
+      {"method", method.name()},
+      {"async_method", AsyncMethodName(method.name())},
+      {"request", QualifiedMessageName(*method.input_type())},
+      {"response", QualifiedMessageName(*method.output_type())},
+      {"field", MethodConfigFieldName(method.name())},
+      {"index", absl::StrCat(method.index())},
+  };
+}
+
+// Comment about the timeout of `method`: where it comes from, in order.
+std::string TimeoutComment(const ServiceModel& service,
+                           const MethodModel& method) {
+  std::string default_timeout = "iw::kDefaultCallTimeout";
+  if (method.config.timeout_ms.has_value()) {
+    default_timeout = absl::StrCat(*method.config.timeout_ms,
+                                   " ms from (iw.method).timeout_ms");
+  } else if (service.config.default_timeout_ms.has_value()) {
+    default_timeout = absl::StrCat(*service.config.default_timeout_ms,
+                                   " ms from (iw.service).default_timeout_ms");
+  }
+  return WrapComment(
+      "  ", absl::StrCat("Timeout, the first one set of: `options.timeout`, `",
+                         MethodConfigFieldName(method.descriptor->name()),
+                         ".timeout` of Spawn()'s `methods`, "
+                         "WorkerOptions::call_timeout, ",
+                         default_timeout, "."));
+}
+
+// Comment lines about the service-level options of the .proto.
+std::string ServiceDefaults(const ServiceConfig& config) {
+  std::string lines;
+  if (config.default_timeout_ms.has_value()) {
+    absl::StrAppend(
+        &lines, "// - default_timeout_ms: ", *config.default_timeout_ms, "\n");
+  }
+  if (config.startup_timeout_ms.has_value()) {
+    absl::StrAppend(
+        &lines, "// - startup_timeout_ms: ", *config.startup_timeout_ms, "\n");
+  }
+  if (config.max_concurrent_calls.has_value()) {
+    absl::StrAppend(&lines,
+                    "// - max_concurrent_calls: ", *config.max_concurrent_calls,
+                    "\n");
+  }
+  if (lines.empty()) return "";
+  return absl::StrCat("//\n// Options from the .proto (iw.service):\n", lines);
+}
+
+}  // namespace
+
+void EmitMethodConfigStruct(const ServiceModel& service, Printer* printer) {
+  Vars vars = ServiceVars(*service.descriptor);
+  printer->Print(
+      vars,
+      "// Host-side settings per method of $service$: one field per RPC, so "
+      "a\n"
+      "// misspelt method name does not compile.\n"
+      "struct $config_struct$ {\n");
+  for (const MethodModel& method : service.methods) {
+    printer->Print(MethodVars(*method.descriptor),
+                   "  ::iw::MethodOverrides $field$;\n");
+  }
+  printer->Print("};\n\n");
+}
+
+void EmitHostClass(const ServiceModel& service, Printer* printer) {
+  Vars vars = ServiceVars(*service.descriptor);
+  vars["defaults"] = ServiceDefaults(service.config);
+  vars["spawn"] = WrapList(
+      "  ",
+      absl::StrCat("static ::absl::StatusOr<::std::unique_ptr<",
+                   vars["host_class"], ">> Spawn"),
+      "(",
+      {"::iw::WorkerOptions options",
+       absl::StrCat("const ", vars["config_struct"], "& methods = {}")},
+      ");");
+  printer->Print(
+      vars,
+      "// Owns one $service$ worker process and the connection to it. "
+      "Thread-safe.\n"
+      "$defaults$"
+      "//\n"
+      "// IMPORTANT:\n"
+      "// - Destroying the host closes the worker (see "
+      "iw::HostBase::Close());\n"
+      "//   the process is reaped and no callback runs after the destructor\n"
+      "//   returns.\n"
+      "// - Async callbacks run on framework threads; they must not block for\n"
+      "//   long and must not destroy the host.\n"
+      "class $host_class$ final : public ::iw::internal::HostStub {\n"
+      " public:\n"
+      "  // Spawns a worker and waits until it is ready. `methods` overrides\n"
+      "  // settings of single methods.\n"
+      "$spawn$\n");
+  for (const MethodModel& method : service.methods) {
+    Vars method_vars = MethodVars(*method.descriptor);
+    const std::string comment = LeadingComment(*method.descriptor, "  ");
+    method_vars["comment"] =
+        comment.empty() ? "" : absl::StrCat(comment, "  //\n");
+    method_vars["timeout"] = TimeoutComment(service, method);
+    method_vars["declaration"] =
+        WrapList("  ",
+                 absl::StrCat("::absl::StatusOr<", method_vars["response"],
+                              "> ", method_vars["method"]),
+                 "(",
+                 {absl::StrCat("const ", method_vars["request"], "& request"),
+                  "const ::iw::CallOptions& options = {}"},
+                 ");");
+    method_vars["async_declaration"] = WrapList(
+        "  ", absl::StrCat("::iw::CallHandle ", method_vars["async_method"]),
+        "(",
+        {absl::StrCat("const ", method_vars["request"], "& request"),
+         absl::StrCat("::std::function<void(::absl::StatusOr<",
+                      method_vars["response"], ">)> done"),
+         "const ::iw::CallOptions& options = {}"},
+        ");");
+    printer->Print(
+        method_vars,
+        "\n"
+        "$comment$"
+        "$timeout$"
+        "$declaration$\n"
+        "  // Like $method$(), but returns at once; `done` runs exactly once, "
+        "on a\n"
+        "  // framework thread, with the reply or the error.\n"
+        "$async_declaration$\n");
+  }
+  printer->Print(vars,
+                 "\n"
+                 " private:\n"
+                 "  using ::iw::internal::HostStub::HostStub;\n"
+                 "};\n\n");
+}
+
+void EmitHostDefinitions(const ServiceModel& service, Printer* printer) {
+  Vars vars = ServiceVars(*service.descriptor);
+  vars["spawn"] = WrapList(
+      "",
+      absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"],
+                   ">> ", vars["host_class"], "::Spawn"),
+      "(",
+      {"::iw::WorkerOptions options",
+       absl::StrCat("const ", vars["config_struct"], "& ",
+                    service.methods.empty() ? "/*methods*/" : "methods")},
+      ") {");
+  vars["spawn_call"] = WrapList(
+      "      ", "::iw::internal::SpawnWorker", "(",
+      {vars["service_info"], "::std::move(options)", "::std::move(overrides)"},
+      ");");
+  printer->Print(vars, "$spawn$\n");
+  if (service.methods.empty()) {
+    printer->Print("  ::std::vector<::iw::MethodOverrides> overrides;\n");
+  } else {
+    printer->Print("  ::std::vector<::iw::MethodOverrides> overrides = {\n");
+    for (const MethodModel& method : service.methods) {
+      printer->Print(MethodVars(*method.descriptor),
+                     "      methods.$field$,\n");
+    }
+    printer->Print("  };\n");
+  }
+  printer->Print(
+      vars,
+      "  ::absl::StatusOr<::std::unique_ptr<::iw::internal::Connection>> "
+      "connection =\n"
+      "$spawn_call$\n"
+      "  if (!connection.ok()) return connection.status();\n"
+      "  return ::std::unique_ptr<$host_class$>(\n"
+      "      new $host_class$(::std::move(*connection)));\n"
+      "}\n");
+  for (const MethodModel& method : service.methods) {
+    Vars method_vars = MethodVars(*method.descriptor);
+    method_vars["signature"] = WrapList(
+        "",
+        absl::StrCat("::absl::StatusOr<", method_vars["response"], "> ",
+                     vars["host_class"], "::", method_vars["method"]),
+        "(",
+        {absl::StrCat("const ", method_vars["request"], "& request"),
+         "const ::iw::CallOptions& options"},
+        ") {");
+    method_vars["call"] = WrapList(
+        "  ", absl::StrCat("return Call<", method_vars["response"], ">"), "(",
+        {method_vars["index"], "request", "options"}, ");");
+    method_vars["async_signature"] =
+        WrapList("",
+                 absl::StrCat("::iw::CallHandle ", vars["host_class"],
+                              "::", method_vars["async_method"]),
+                 "(",
+                 {absl::StrCat("const ", method_vars["request"], "& request"),
+                  absl::StrCat("::std::function<void(::absl::StatusOr<",
+                               method_vars["response"], ">)> done"),
+                  "const ::iw::CallOptions& options"},
+                 ") {");
+    method_vars["async_call"] = WrapList(
+        "  ", absl::StrCat("return CallAsync<", method_vars["response"], ">"),
+        "(", {method_vars["index"], "request", "::std::move(done)", "options"},
+        ");");
+    printer->Print(method_vars,
+                   "\n"
+                   "$signature$\n"
+                   "$call$\n"
+                   "}\n"
+                   "\n"
+                   "$async_signature$\n"
+                   "$async_call$\n"
+                   "}\n");
+  }
+  printer->Print("\n");
+}
+
+}  // namespace iw::codegen

@@ -1,0 +1,46 @@
+// -----------------------------------------------------------------------------
+// File: codegen_support/service_info.h
+// -----------------------------------------------------------------------------
+//
+// FOR GENERATED CODE ONLY. Not a stable API; include the generated
+// `<file>.iw.h` instead.
+//
+// Static description of a service as protoc-gen-iw emits it: names and the
+// values of our (iw.service)/(iw.method) options. Generated code holds one
+// `constexpr ServiceInfo` per service; the runtime reads it on both sides.
+
+#ifndef IW_RUNTIME_CODEGEN_SUPPORT_SERVICE_INFO_H_
+#define IW_RUNTIME_CODEGEN_SUPPORT_SERVICE_INFO_H_
+
+#include <cstdint>
+
+namespace iw::internal {
+
+// One RPC. Fields are appended, never reordered (generated code initialises
+// them positionally).
+struct MethodInfo {
+  // The method's simple name, e.g. "Add".
+  const char* name;
+  // The gRPC path, e.g. "/demo.v1.Calculator/Add".
+  const char* path;
+  // (iw.method).timeout_ms, or 0 when unset.
+  int64_t timeout_ms = 0;
+};
+
+// One service.
+struct ServiceInfo {
+  // Fully qualified name, e.g. "demo.v1.Calculator".
+  const char* full_name;
+  const MethodInfo* methods;
+  int method_count;
+  // (iw.service).default_timeout_ms, or 0 when unset.
+  int64_t default_timeout_ms = 0;
+  // (iw.service).startup_timeout_ms, or 0 when unset.
+  int64_t startup_timeout_ms = 0;
+  // (iw.service).max_concurrent_calls, or 0 when unset.
+  int32_t max_concurrent_calls = 0;
+};
+
+}  // namespace iw::internal
+
+#endif  // IW_RUNTIME_CODEGEN_SUPPORT_SERVICE_INFO_H_

@@ -1,0 +1,120 @@
+// -----------------------------------------------------------------------------
+// File: host.h
+// -----------------------------------------------------------------------------
+//
+// The host side of a worker: `iw::HostBase` is the base of every generated
+// `<Service>Host`. It owns one worker (today: a spawned process) and the
+// connection to it, and offers the lifecycle calls common to all services.
+// The typed methods (one per RPC) live in the generated subclass.
+//
+// Example:
+//
+//   auto host = demo::CalculatorHost::Spawn({.executable = worker_path});
+//   if (!host.ok()) return host.status();
+//   absl::StatusOr<demo::AddResponse> sum = (*host)->Add(request);
+//   iw::CallHandle pending = (*host)->AddAsync(
+//       request, [](absl::StatusOr<demo::AddResponse> reply) { ... });
+//   pending.Cancel();            // the callback runs with CANCELLED
+//   absl::Status closed = (*host)->Close();
+
+#ifndef IW_RUNTIME_HOST_H_
+#define IW_RUNTIME_HOST_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "runtime/options.h"
+
+namespace google::protobuf {
+class MessageLite;
+}  // namespace google::protobuf
+
+namespace iw {
+namespace internal {
+class Connection;
+class PendingCall;
+}  // namespace internal
+
+// Where a worker is in its life.
+enum class WorkerState {
+  kStarting,  // spawned, not ready yet
+  kReady,     // accepting calls
+  kClosing,   // Close() in progress: no new calls
+  kClosed,    // closed by the host; process reaped
+  kCrashed,   // the worker died on its own; process reaped
+};
+
+// Printable name of a state ("ready", ...).
+const char* WorkerStateName(WorkerState state);
+
+// Handle to an asynchronous call. Copyable; an empty handle does nothing.
+// Thread-safe.
+class CallHandle {
+ public:
+  CallHandle() = default;
+  explicit CallHandle(std::shared_ptr<internal::PendingCall> call)
+      : call_(std::move(call)) {}
+
+  // Asks to cancel the call. If its callback has not run yet, it runs with
+  // CANCELLED (soon, on a framework thread) and the worker's handler sees
+  // `CallContext::IsCancelled()`. Idempotent.
+  void Cancel();
+
+ private:
+  std::shared_ptr<internal::PendingCall> call_;
+};
+
+// Base of generated hosts. Thread-safe: calls may be made from any number of
+// threads at once.
+//
+// IMPORTANT:
+// - Destroying a host closes it (see Close()); the worker process is reaped
+//   and no callback of this host runs after the destructor returns.
+// - Async callbacks run on framework threads; they must not block for long
+//   and must not destroy the host.
+class HostBase {
+ public:
+  HostBase(const HostBase&) = delete;
+  HostBase& operator=(const HostBase&) = delete;
+  virtual ~HostBase();
+
+  // Stops the worker: new calls fail with FAILED_PRECONDITION, in-flight
+  // calls get `options.grace` to finish, then SIGTERM, then after
+  // `options.term_timeout` SIGKILL. Returns once the process is reaped and its
+  // resources released. Idempotent; returns at once if the worker already
+  // died. Returns OK when the worker exited on its own accord (exit 0 or after
+  // our SIGTERM), otherwise a status saying how it ended.
+  absl::Status Close(const CloseOptions& options = {});
+
+  WorkerState state() const;
+  // True while calls are accepted (starting or ready).
+  bool IsActive() const;
+  // The worker's process id; 0 once reaped.
+  int pid() const;
+  // Identifier used in logs and error messages, e.g. "Calculator#1(pid 123)".
+  const std::string& worker_id() const;
+
+ protected:
+  explicit HostBase(std::unique_ptr<internal::Connection> connection);
+
+  // Type-erased call paths used by the generated methods.
+  absl::Status CallErased(int method_index,
+                          const google::protobuf::MessageLite& request,
+                          google::protobuf::MessageLite* response,
+                          const CallOptions& options);
+  // `response` must stay alive until `done` has run.
+  CallHandle CallAsyncErased(int method_index,
+                             const google::protobuf::MessageLite& request,
+                             google::protobuf::MessageLite* response,
+                             const CallOptions& options,
+                             std::function<void(absl::Status)> done);
+
+ private:
+  std::unique_ptr<internal::Connection> connection_;
+};
+
+}  // namespace iw
+
+#endif  // IW_RUNTIME_HOST_H_

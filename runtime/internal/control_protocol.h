@@ -1,0 +1,38 @@
+// FOR INTERNAL USE. The control channel between a host and the worker it
+// spawned: a second socketpair, separate from gRPC.
+//
+//   worker → host: one byte kReady once the gRPC server serves.
+//   host → worker: a ShutdownRequest: drain in-flight calls within
+//                  `grace_ms`, then exit 0.
+//   host gone:     the worker reads EOF (the kernel closes the host's end
+//                  however the host dies, SIGKILL included) and exits at once.
+//                  This is the orphan lifeline.
+//
+// The worker finds its descriptors through environment variables.
+#ifndef IW_RUNTIME_INTERNAL_CONTROL_PROTOCOL_H_
+#define IW_RUNTIME_INTERNAL_CONTROL_PROTOCOL_H_
+
+#include <cstdint>
+
+namespace iw::internal {
+
+inline constexpr char kGrpcFdEnv[] = "IW_GRPC_FD";
+inline constexpr char kControlFdEnv[] = "IW_CONTROL_FD";
+inline constexpr char kWorkerIdEnv[] = "IW_WORKER_ID";
+// Descriptor numbers the spawner gives the worker.
+inline constexpr int kWorkerGrpcFd = 3;
+inline constexpr int kWorkerControlFd = 4;
+
+inline constexpr uint8_t kReady = 'R';
+inline constexpr uint8_t kShutdown = 'S';
+
+#pragma pack(push, 1)
+struct ShutdownRequest {
+  uint8_t tag = kShutdown;
+  uint32_t grace_ms = 0;
+};
+#pragma pack(pop)
+
+}  // namespace iw::internal
+
+#endif  // IW_RUNTIME_INTERNAL_CONTROL_PROTOCOL_H_

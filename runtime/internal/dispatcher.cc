@@ -1,0 +1,219 @@
+#include "runtime/internal/dispatcher.h"
+
+#include <cxxabi.h>
+
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/proto_buffer_writer.h>
+#include <grpcpp/support/time.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <typeinfo>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/message_lite.h"
+#include "runtime/internal/status_conversion.h"
+#include "runtime/logging.h"
+
+namespace iw::internal {
+namespace {
+
+std::string Demangle(const char* name) {
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  std::string result = (status == 0 && demangled) ? demangled : name;
+  std::free(demangled);
+  return result;
+}
+
+absl::Time DeadlineOf(const grpc::GenericCallbackServerContext& context) {
+  std::chrono::system_clock::time_point deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(deadline);
+}
+
+// Runs the handler, turning a C++ exception into INTERNAL (framework code may
+// catch: one bad handler must not take the worker down).
+absl::Status InvokeHandler(const MethodHandler& method, void* handler,
+                           CallContext& context,
+                           const google::protobuf::MessageLite& request,
+                           google::protobuf::MessageLite* response) {
+  try {
+    return method.invoke(handler, context, request, response);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(
+        "handler for ", context.method(), " threw ",
+        Demangle(typeid(e).name()), ": ", e.what()));
+  } catch (...) {
+    std::type_info* type = abi::__cxa_current_exception_type();
+    return absl::InternalError(
+        absl::StrCat("handler for ", context.method(), " threw ",
+                     type ? Demangle(type->name()) : "an unknown exception"));
+  }
+}
+
+// One unary call on the worker. Deletes itself in OnDone().
+class WorkerCall final : public grpc::ServerGenericBidiReactor {
+ public:
+  WorkerCall(Dispatcher* dispatcher, grpc::GenericCallbackServerContext* context)
+      : dispatcher_(dispatcher),
+        method_index_(dispatcher->FindMethod(context->method())),
+        context_(context->method(), DeadlineOf(*context)) {
+    if (method_index_ < 0) {
+      const ServiceInfo& service = *dispatcher_->binding().service;
+      Finish(grpc::Status(
+          grpc::StatusCode::UNIMPLEMENTED,
+          absl::StrCat("unknown method ", context->method(),
+                       "; this worker serves ", service.full_name)));
+      return;
+    }
+    StartRead(&request_bytes_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat(context_.method(),
+                                       ": the call ended before its request arrived")));
+      return;
+    }
+    dispatcher_->executor().Submit([this] { Run(); });
+  }
+
+  void OnCancel() override { context_.MarkCancelled(); }
+  void OnDone() override { delete this; }
+
+ private:
+  // Runs on an executor thread. Must not touch `this` after Finish*().
+  void Run() {
+    if (context_.IsCancelled()) {
+      // The host stopped waiting while the call was queued: skip the handler.
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                          absl::StrCat(context_.method(),
+                                       ": cancelled before the handler started")));
+      return;
+    }
+    const ServiceBinding& binding = dispatcher_->binding();
+    const MethodHandler& method = binding.methods[method_index_];
+    std::unique_ptr<google::protobuf::MessageLite> request(
+        method.request_prototype->New());
+    {
+      grpc::ProtoBufferReader reader(&request_bytes_);
+      if (!request->ParseFromZeroCopyStream(&reader)) {
+        Finish(grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat(context_.method(), ": malformed request: not a valid ",
+                         request->GetTypeName())));
+        return;
+      }
+    }
+    request_bytes_.Clear();
+    std::unique_ptr<google::protobuf::MessageLite> response(
+        method.response_prototype->New());
+    absl::Status status =
+        InvokeHandler(method, binding.handler, context_, *request, response.get());
+    if (!status.ok()) {
+      Finish(ToGrpcStatus(status));
+      return;
+    }
+    bool own_buffer = false;
+    grpc::Status serialized = grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
+        *response, &response_bytes_, &own_buffer);
+    if (!serialized.ok()) {
+      Finish(grpc::Status(grpc::StatusCode::INTERNAL,
+                          absl::StrCat(context_.method(), ": could not serialize the ",
+                                       response->GetTypeName(), " reply: ",
+                                       serialized.error_message())));
+      return;
+    }
+    StartWriteAndFinish(&response_bytes_, grpc::WriteOptions(), grpc::Status::OK);
+  }
+
+  Dispatcher* const dispatcher_;
+  const int method_index_;
+  CallContext context_;
+  grpc::ByteBuffer request_bytes_;
+  grpc::ByteBuffer response_bytes_;
+};
+
+}  // namespace
+
+Executor::Executor(int threads) {
+  threads_.reserve(threads);
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+}
+
+Executor::~Executor() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (std::thread& thread : threads_) thread.join();
+}
+
+void Executor::Submit(std::function<void()> task) {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(std::move(task));
+}
+
+bool Executor::WaitIdle(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return queue_.empty() && running_ == 0;
+  };
+  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+}
+
+void Executor::Loop() {
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !queue_.empty() || stopping_;
+    };
+    mu_.Await(absl::Condition(&ready));
+    if (queue_.empty()) return;  // stopping and drained
+    std::function<void()> task = std::move(queue_.front());
+    queue_.pop_front();
+    ++running_;
+    mu_.Unlock();
+    task();
+    mu_.Lock();
+    --running_;
+  }
+}
+
+int HandlerConcurrency(const ServiceInfo& service) {
+  if (service.max_concurrent_calls > 0) return service.max_concurrent_calls;
+  return std::max(4, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+Dispatcher::Dispatcher(const ServiceBinding& binding, std::string worker_id)
+    : binding_(binding),
+      worker_id_(std::move(worker_id)),
+      executor_(HandlerConcurrency(*binding.service)) {
+  for (int i = 0; i < binding_.service->method_count; ++i) {
+    methods_by_path_.emplace(binding_.service->methods[i].path, i);
+  }
+}
+
+Dispatcher::~Dispatcher() = default;
+
+int Dispatcher::FindMethod(absl::string_view path) const {
+  auto it = methods_by_path_.find(path);
+  return it == methods_by_path_.end() ? -1 : it->second;
+}
+
+grpc::ServerGenericBidiReactor* Dispatcher::CreateReactor(
+    grpc::GenericCallbackServerContext* context) {
+  return new WorkerCall(this, context);
+}
+
+}  // namespace iw::internal

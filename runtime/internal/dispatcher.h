@@ -1,0 +1,82 @@
+// FOR INTERNAL USE. The worker side of a call: a gRPC generic callback service
+// that looks the method up in the generated method table, parses the request,
+// runs the user's handler on a bounded pool of threads and sends the reply.
+//
+// Handlers never run on gRPC's own threads: a CPU-heavy or blocking handler
+// cannot stall the transport, and `max_concurrent_calls` bounds how many run
+// at once (further calls wait in a FIFO queue, still bound by their deadline).
+#ifndef IW_RUNTIME_INTERNAL_DISPATCHER_H_
+#define IW_RUNTIME_INTERNAL_DISPATCHER_H_
+
+#include <grpcpp/generic/async_generic_service.h>
+
+#include <deque>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "runtime/codegen_support/handler_adapter.h"
+
+namespace iw::internal {
+
+// A fixed pool of threads running tasks in FIFO order. Thread-safe.
+class Executor {
+ public:
+  explicit Executor(int threads);
+  // Runs every task already submitted, then joins the threads.
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  void Submit(std::function<void()> task);
+  // Waits until no task is queued or running; false if `deadline` passed.
+  bool WaitIdle(absl::Time deadline);
+
+ private:
+  void Loop();
+
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+// Number of handler threads for `service`: (iw.service).max_concurrent_calls,
+// or max(4, number of CPUs).
+int HandlerConcurrency(const ServiceInfo& service);
+
+// Serves every method of one bound handler. Thread-safe.
+class Dispatcher final : public grpc::CallbackGenericService {
+ public:
+  // `worker_id` names this worker in logs.
+  Dispatcher(const ServiceBinding& binding, std::string worker_id);
+  ~Dispatcher() override;
+
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* context) override;
+
+  // Waits until no handler is queued or running; false if `deadline` passed.
+  bool WaitIdle(absl::Time deadline) { return executor_.WaitIdle(deadline); }
+
+  const ServiceBinding& binding() const { return binding_; }
+  const std::string& worker_id() const { return worker_id_; }
+  Executor& executor() { return executor_; }
+  // Index of the method with gRPC path `path`, or -1.
+  int FindMethod(absl::string_view path) const;
+
+ private:
+  const ServiceBinding binding_;
+  const std::string worker_id_;
+  absl::flat_hash_map<std::string, int> methods_by_path_;
+  Executor executor_;
+};
+
+}  // namespace iw::internal
+
+#endif  // IW_RUNTIME_INTERNAL_DISPATCHER_H_

@@ -1,0 +1,72 @@
+#include "runtime/internal/timeouts.h"
+
+#include <cstdlib>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace iw::internal {
+namespace {
+
+absl::StatusOr<ResolvedTimeout> Scaled(absl::Duration timeout, std::string source) {
+  if (timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, " must be positive, got ", absl::FormatDuration(timeout)));
+  }
+  double scale = TimeoutScale();
+  if (scale != 1.0) {
+    timeout = timeout * scale;
+    absl::StrAppend(&source, " x", scale, " ($", kTimeoutScaleEnv, ")");
+  }
+  return ResolvedTimeout{timeout, std::move(source)};
+}
+
+}  // namespace
+
+double TimeoutScale() {
+  const char* value = std::getenv(kTimeoutScaleEnv);
+  double scale;
+  if (value == nullptr || !absl::SimpleAtod(value, &scale) || !(scale > 0)) return 1.0;
+  return scale;
+}
+
+absl::StatusOr<ResolvedTimeout> ResolveCallTimeout(
+    const ServiceInfo& service, int method_index,
+    const std::optional<absl::Duration>& host_method_timeout,
+    const std::optional<absl::Duration>& host_call_timeout,
+    const CallOptions& call) {
+  const MethodInfo& method = service.methods[method_index];
+  if (call.timeout) return Scaled(*call.timeout, "CallOptions::timeout");
+  if (host_method_timeout) {
+    return Scaled(*host_method_timeout,
+                  absl::StrCat("the host's MethodConfig for ", method.name));
+  }
+  if (host_call_timeout) return Scaled(*host_call_timeout, "WorkerOptions::call_timeout");
+  if (method.timeout_ms > 0) {
+    return Scaled(absl::Milliseconds(method.timeout_ms), "(iw.method).timeout_ms");
+  }
+  if (service.default_timeout_ms > 0) {
+    return Scaled(absl::Milliseconds(service.default_timeout_ms),
+                  "(iw.service).default_timeout_ms");
+  }
+  return Scaled(kDefaultCallTimeout, "the library default");
+}
+
+absl::StatusOr<ResolvedTimeout> ResolveStartupTimeout(const ServiceInfo& service,
+                                                      const WorkerOptions& options) {
+  if (options.startup_timeout) {
+    return Scaled(*options.startup_timeout, "WorkerOptions::startup_timeout");
+  }
+  if (service.startup_timeout_ms > 0) {
+    return Scaled(absl::Milliseconds(service.startup_timeout_ms),
+                  "(iw.service).startup_timeout_ms");
+  }
+  return Scaled(kDefaultStartupTimeout, "the library default");
+}
+
+std::string MethodDisplayName(const ServiceInfo& service, int method_index) {
+  return absl::StrCat(service.full_name, ".", service.methods[method_index].name);
+}
+
+}  // namespace iw::internal

@@ -1,0 +1,231 @@
+#include "runtime/process/subprocess.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace iw::internal {
+namespace {
+
+// Stages of the child between fork and exec; reported with errno.
+enum ChildStage : int32_t { kStageDup = 1, kStageChdir = 2, kStageExec = 3 };
+
+struct ChildError {
+  int32_t stage;
+  int32_t error;
+};
+
+int PidfdOpen(pid_t pid) {
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+
+int PidfdSendSignal(int pidfd, int signal) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
+}
+
+// Runs in the child after fork: async-signal-safe calls only.
+[[noreturn]] void ChildAfterFork(const SpawnSpec& spec, char* const* argv,
+                                 char* const* envp, int error_fd) {
+  auto fail = [error_fd](int32_t stage) {
+    ChildError err{stage, errno};
+    ssize_t ignored = ::write(error_fd, &err, sizeof(err));
+    (void)ignored;
+    ::_exit(127);
+  };
+
+  // Default signal dispositions and an empty mask: the worker starts clean
+  // whatever the host had blocked or ignored.
+  struct sigaction dfl;
+  ::memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+  }
+  sigset_t empty;
+  ::sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+
+  if (spec.new_process_group) ::setpgid(0, 0);
+
+  // Move the descriptors to pass above every target first, so that dup2
+  // onto a target never clobbers a source still to be moved.
+  int max_target = 2;
+  for (const auto& [from, to] : spec.fds) max_target = std::max(max_target, to);
+  int moved[16];
+  size_t count = spec.fds.size() < 16 ? spec.fds.size() : 16;
+  for (size_t i = 0; i < count; ++i) {
+    moved[i] = ::fcntl(spec.fds[i].first, F_DUPFD_CLOEXEC, max_target + 1);
+    if (moved[i] < 0) fail(kStageDup);
+  }
+  if (error_fd <= max_target) {
+    int moved_error = ::fcntl(error_fd, F_DUPFD_CLOEXEC, max_target + 1);
+    if (moved_error < 0) fail(kStageDup);
+    error_fd = moved_error;
+  }
+  if (spec.stdout_fd >= 0 && ::dup2(spec.stdout_fd, 1) < 0) fail(kStageDup);
+  if (spec.stderr_fd >= 0 && ::dup2(spec.stderr_fd, 2) < 0) fail(kStageDup);
+  for (size_t i = 0; i < count; ++i) {
+    if (::dup2(moved[i], spec.fds[i].second) < 0) fail(kStageDup);
+  }
+  // Everything above the targets is closed on exec (the error pipe must
+  // stay open until exec succeeds, so mark instead of closing).
+  ::syscall(SYS_close_range, max_target + 1, ~0U, /*CLOSE_RANGE_CLOEXEC=*/4U);
+
+  if (!spec.working_directory.empty() &&
+      ::chdir(spec.working_directory.c_str()) != 0) {
+    fail(kStageChdir);
+  }
+  ::execve(spec.executable.c_str(), argv, envp);
+  fail(kStageExec);
+  ::_exit(127);  // not reached
+}
+
+}  // namespace
+
+std::string SignalName(int signal) {
+  const char* abbrev = ::sigabbrev_np(signal);
+  if (abbrev == nullptr) return absl::StrCat("signal ", signal);
+  return absl::StrCat("SIG", abbrev);
+}
+
+std::string ExitStatus::ToString() const {
+  if (!signaled) return absl::StrCat("exit code ", code);
+  const char* description = ::sigdescr_np(code);
+  return absl::StrCat("killed by signal ", SignalName(code),
+                      description ? absl::StrCat(" (", description, ")") : "",
+                      core_dumped ? ", core dumped" : "");
+}
+
+ExitStatus ExitStatus::FromWaitStatus(int wait_status) {
+  ExitStatus status;
+  if (WIFSIGNALED(wait_status)) {
+    status.signaled = true;
+    status.code = WTERMSIG(wait_status);
+    status.core_dumped = WCOREDUMP(wait_status);
+  } else {
+    status.code = WEXITSTATUS(wait_status);
+  }
+  return status;
+}
+
+absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
+    const SpawnSpec& spec) {
+  if (spec.executable.empty()) {
+    return absl::InvalidArgumentError("spawn: the executable path is empty");
+  }
+  if (spec.fds.size() > 16) {
+    return absl::InvalidArgumentError("spawn: at most 16 descriptors can be passed");
+  }
+  // Everything the child needs is built before fork: the child allocates
+  // nothing.
+  std::vector<std::string> argv_strings =
+      spec.argv.empty() ? std::vector<std::string>{spec.executable} : spec.argv;
+  std::vector<char*> argv;
+  for (auto& arg : argv_strings) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings = spec.env;
+  std::vector<char*> envp;
+  for (auto& var : env_strings) envp.push_back(var.data());
+  envp.push_back(nullptr);
+
+  int error_pipe[2];
+  if (::pipe2(error_pipe, O_CLOEXEC) != 0) {
+    return absl::ErrnoToStatus(errno, "spawn: pipe2()");
+  }
+  UniqueFd error_read(error_pipe[0]);
+  UniqueFd error_write(error_pipe[1]);
+
+  pid_t pid = ::fork();
+  if (pid < 0) return absl::ErrnoToStatus(errno, "spawn: fork()");
+  if (pid == 0) ChildAfterFork(spec, argv.data(), envp.data(), error_write.get());
+
+  error_write.reset();
+  UniqueFd pidfd(PidfdOpen(pid));
+  if (!pidfd.valid()) {
+    int saved = errno;
+    ::kill(pid, SIGKILL);
+    int ignored;
+    ::waitpid(pid, &ignored, 0);
+    return absl::ErrnoToStatus(saved, "spawn: pidfd_open()");
+  }
+  auto child = std::unique_ptr<Subprocess>(new Subprocess(pid, std::move(pidfd)));
+
+  ChildError err;
+  ssize_t n;
+  do {
+    n = ::read(error_read.get(), &err, sizeof(err));
+  } while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(sizeof(err))) {
+    child->Wait(absl::InfiniteFuture());  // it _exit()s right after writing
+    const char* what = err.stage == kStageExec    ? "exec"
+                       : err.stage == kStageChdir ? "chdir to"
+                                                  : "set up descriptors for";
+    const std::string& object =
+        err.stage == kStageChdir ? spec.working_directory : spec.executable;
+    return absl::ErrnoToStatus(err.error, absl::StrCat("spawn: ", what, " ", object));
+  }
+  return child;
+}
+
+Subprocess::~Subprocess() {
+  if (!TryReap().has_value()) {
+    Signal(SIGKILL, /*group=*/true);
+    Wait(absl::InfiniteFuture());
+  }
+}
+
+void Subprocess::Signal(int signal, bool group) {
+  absl::MutexLock lock(&mu_);
+  if (exit_status_.has_value()) return;
+  // Not reaped yet, so the pid (and the process group it leads) cannot have
+  // been recycled.
+  if (group) {
+    ::kill(-pid_, signal);
+  }
+  PidfdSendSignal(pidfd_.get(), signal);
+}
+
+std::optional<ExitStatus> Subprocess::TryReap() {
+  absl::MutexLock lock(&mu_);
+  if (exit_status_.has_value()) return exit_status_;
+  int wait_status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid_, &wait_status, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_) exit_status_ = ExitStatus::FromWaitStatus(wait_status);
+  return exit_status_;
+}
+
+std::optional<ExitStatus> Subprocess::Wait(absl::Time deadline) {
+  while (true) {
+    if (auto status = TryReap()) return status;
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return std::nullopt;
+    int timeout_ms = deadline == absl::InfiniteFuture()
+                         ? -1
+                         : static_cast<int>(std::min<int64_t>(
+                               absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
+                               1 << 30));
+    struct pollfd pfd = {pidfd_.get(), POLLIN, 0};
+    ::poll(&pfd, 1, timeout_ms);
+  }
+}
+
+std::optional<ExitStatus> Subprocess::exit_status() const {
+  absl::MutexLock lock(&mu_);
+  return exit_status_;
+}
+
+}  // namespace iw::internal

@@ -1,0 +1,184 @@
+// The worker process: serves a bound handler over the socket its host passed
+// (or, started by hand, on --iw_listen=ADDRESS).
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "runtime/codegen_support/handler_adapter.h"
+#include "runtime/internal/control_protocol.h"
+#include "runtime/internal/dispatcher.h"
+#include "runtime/internal/grpc_config.h"
+#include "runtime/logging.h"
+#include "runtime/process/unique_fd.h"
+#include "runtime/transport/fd_transport.h"
+
+namespace iw::internal {
+namespace {
+
+constexpr absl::Duration kSignalDrain = absl::Seconds(5);
+constexpr absl::Duration kOrphanDrain = absl::Milliseconds(100);
+
+// Written by the SIGTERM/SIGINT handler; read by the main loop.
+int g_signal_pipe_write = -1;
+
+void OnTerminationSignal(int /*signal*/) {
+  int saved = errno;
+  char byte = 1;
+  ssize_t ignored = ::write(g_signal_pipe_write, &byte, 1);
+  (void)ignored;
+  errno = saved;
+}
+
+std::optional<int> FdFromEnv(const char* name) {
+  const char* value = std::getenv(name);
+  int fd;
+  if (value == nullptr || !absl::SimpleAtoi(value, &fd) || fd < 0) return std::nullopt;
+  return fd;
+}
+
+struct Args {
+  std::string listen;
+};
+
+// Why the worker stops, and how long in-flight calls may take.
+struct StopReason {
+  std::string why;
+  absl::Duration drain;
+};
+
+// Blocks until the host asks to stop, the host goes away, or a termination
+// signal arrives.
+StopReason WaitForStop(int control_fd, int signal_fd) {
+  while (true) {
+    struct pollfd fds[2] = {{signal_fd, POLLIN, 0}, {control_fd, POLLIN, 0}};
+    int nfds = control_fd >= 0 ? 2 : 1;
+    if (::poll(fds, nfds, -1) < 0) {
+      if (errno == EINTR) continue;
+      return {absl::StrCat("poll failed: ", ::strerror(errno)), kSignalDrain};
+    }
+    if (fds[0].revents != 0) return {"termination signal", kSignalDrain};
+    if (nfds == 2 && fds[1].revents != 0) {
+      ShutdownRequest request;
+      ssize_t n = ::read(control_fd, &request, sizeof(request));
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n == static_cast<ssize_t>(sizeof(request)) && request.tag == kShutdown) {
+        return {"host requested shutdown", absl::Milliseconds(request.grace_ms)};
+      }
+      return {"host went away (control channel closed)", kOrphanDrain};
+    }
+  }
+}
+
+}  // namespace
+
+int RunWorker(int argc, char** argv, const ServiceBinding& binding) {
+  const ServiceInfo& service = *binding.service;
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (absl::ConsumePrefix(&arg, "--iw_listen=")) args.listen = std::string(arg);
+  }
+  std::optional<int> grpc_fd = FdFromEnv(kGrpcFdEnv);
+  std::optional<int> control_fd = FdFromEnv(kControlFdEnv);
+  const char* id_env = std::getenv(kWorkerIdEnv);
+  std::string worker_id = id_env ? id_env : absl::StrCat(service.full_name, " pid ", ::getpid());
+  // Our descriptors must not leak into processes the handler may start.
+  for (std::optional<int> fd : {grpc_fd, control_fd}) {
+    if (fd) ::fcntl(*fd, F_SETFD, FD_CLOEXEC);
+  }
+  if (args.listen.empty() && !(grpc_fd && control_fd)) {
+    std::fprintf(stderr,
+                 "%s: this is an isolated-workers worker for %s.\n"
+                 "It is normally spawned by its host. To serve by hand:\n"
+                 "  %s --iw_listen=unix:/path/to/socket   (or 127.0.0.1:PORT)\n",
+                 argv[0], service.full_name, argv[0]);
+    return 2;
+  }
+
+  // A closed peer must give EPIPE, not kill the worker.
+  ::signal(SIGPIPE, SIG_IGN);
+  int signal_pipe[2];
+  if (::pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    std::perror("iw worker: pipe2");
+    return 1;
+  }
+  UniqueFd signal_read(signal_pipe[0]);
+  g_signal_pipe_write = signal_pipe[1];
+  struct sigaction action;
+  ::memset(&action, 0, sizeof(action));
+  action.sa_handler = OnTerminationSignal;
+  action.sa_flags = SA_RESTART;
+  ::sigaction(SIGTERM, &action, nullptr);
+  ::sigaction(SIGINT, &action, nullptr);
+
+  auto dispatcher = std::make_unique<Dispatcher>(binding, worker_id);
+  grpc::ServerBuilder builder;
+  ConfigureServer(builder);
+  builder.RegisterCallbackGenericService(dispatcher.get());
+  int selected_port = 0;
+  if (!args.listen.empty()) {
+    builder.AddListeningPort(args.listen, grpc::InsecureServerCredentials(),
+                             &selected_port);
+  }
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) {
+    std::fprintf(stderr, "iw worker %s: could not start the gRPC server%s%s\n",
+                 worker_id.c_str(), args.listen.empty() ? "" : " on ",
+                 args.listen.c_str());
+    return 1;
+  }
+  if (!args.listen.empty()) {
+    std::fprintf(stderr, "iw worker: serving %s on %s\n", service.full_name,
+                 args.listen.c_str());
+  }
+  if (grpc_fd && control_fd) {
+    if (absl::Status s = ServeOverFd(server.get(), UniqueFd(*grpc_fd)); !s.ok()) {
+      std::fprintf(stderr, "iw worker %s: %s\n", worker_id.c_str(),
+                   std::string(s.message()).c_str());
+      return 1;
+    }
+    uint8_t ready = kReady;
+    if (::write(*control_fd, &ready, 1) != 1) {
+      // The host is gone already.
+      server->Shutdown(absl::ToChronoTime(absl::Now()));
+      return 1;
+    }
+  }
+
+  StopReason stop = WaitForStop(control_fd.value_or(-1), signal_read.get());
+  Log(LogLevel::kInfo, worker_id, absl::StrCat("stopping: ", stop.why));
+  absl::Time deadline = absl::Now() + stop.drain;
+  server->Shutdown(absl::ToChronoTime(deadline));
+  if (!dispatcher->WaitIdle(deadline + absl::Milliseconds(50))) {
+    // A handler ignores cancellation: do not wait for it forever.
+    Log(LogLevel::kWarning, worker_id,
+        "handlers still running after the drain period; exiting without them");
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
+  server->Wait();
+  server.reset();
+  dispatcher.reset();
+  return 0;
+}
+
+}  // namespace iw::internal

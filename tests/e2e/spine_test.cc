@@ -1,0 +1,287 @@
+// End-to-end: generated host stub → real worker process → generated handler.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "catch2/catch.hpp"
+#include "tests/e2e/e2e_util.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/workers/test_service.iw.h"
+
+namespace {
+
+using iw::testing::IsOk;
+using iw::testing::NoChildProcesses;
+using iw::testing::StatusIs;
+using iw::testing::TestWorkerOptions;
+using iwtest::TestServiceHost;
+
+// gRPC sends a deadline as "time remaining", which the worker adds to the
+// moment it receives the call: the worker's deadline is later than the host's
+// by the transit time.
+constexpr int64_t kTransitSlackMs = 100;
+
+std::unique_ptr<TestServiceHost> SpawnOrDie(iw::WorkerOptions options = TestWorkerOptions(),
+                                            const iwtest::TestServiceMethodConfig& methods = {}) {
+  auto host = TestServiceHost::Spawn(std::move(options), methods);
+  REQUIRE_THAT(host.status(), IsOk());
+  return std::move(*host);
+}
+
+TEST_CASE("Host: a typed round trip reaches a real worker process", "[e2e]") {
+  {
+    auto host = SpawnOrDie();
+    CHECK(host->state() == iw::WorkerState::kReady);
+    CHECK(host->IsActive());
+    CHECK(host->pid() > 0);
+    CHECK(host->pid() != ::getpid());
+    CHECK_THAT(host->worker_id(), Catch::Contains("TestService#"));
+
+    iwtest::EchoRequest request;
+    request.set_text("hello");
+    request.set_payload(std::string("\0\1\2bytes", 8));
+    absl::StatusOr<iwtest::EchoReply> reply = host->Echo(request);
+    REQUIRE_THAT(reply.status(), IsOk());
+    CHECK(reply->text() == "hello");
+    CHECK(reply->payload() == request.payload());
+    CHECK(reply->pid() == host->pid());
+
+    CHECK_THAT(host->Close(), IsOk());
+    CHECK(host->state() == iw::WorkerState::kClosed);
+    CHECK(host->pid() == 0);
+    // Closing twice is fine and returns the same result.
+    CHECK_THAT(host->Close(), IsOk());
+    CHECK_THAT(host->Echo(request).status(),
+               StatusIs(absl::StatusCode::kFailedPrecondition, "is closed"));
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host: 1,000 calls from 8 threads are each answered with their own reply",
+          "[e2e]") {
+  {
+    auto host = SpawnOrDie();
+    std::atomic<int> ok{0};
+    std::atomic<int> mismatched{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 125; ++i) {
+          iwtest::EchoRequest request;
+          request.set_text(absl::StrCat("thread ", t, " call ", i));
+          absl::StatusOr<iwtest::EchoReply> reply = host->Echo(request);
+          if (reply.ok() && reply->text() == request.text()) {
+            ++ok;
+          } else {
+            ++mismatched;
+          }
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    CHECK(ok == 1000);
+    CHECK(mismatched == 0);
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host: 1,000 concurrent async calls each complete with their own reply",
+          "[e2e]") {
+  {
+    auto host = SpawnOrDie();
+    constexpr int kCalls = 1000;
+    absl::Mutex mu;
+    int done = 0;
+    int correct = 0;
+    for (int i = 0; i < kCalls; ++i) {
+      iwtest::SleepRequest request;  // ms = 0: returns at once with the tag
+      request.set_tag(i);
+      host->SleepAsync(request, [&, i](absl::StatusOr<iwtest::SleepReply> reply) {
+        absl::MutexLock lock(&mu);
+        ++done;
+        if (reply.ok() && reply->tag() == i) ++correct;
+      });
+    }
+    absl::MutexLock lock(&mu);
+    auto all_done = [&] { return done == kCalls; };
+    REQUIRE(mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Seconds(30)));
+    CHECK(correct == kCalls);
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host: a call over its deadline fails with DEADLINE_EXCEEDED naming method and bound",
+          "[e2e]") {
+  {
+    auto host = SpawnOrDie();
+    iwtest::SleepRequest slow;
+    slow.set_ms(3000);
+    slow.set_stop_when_cancelled(true);
+
+    SECTION("bound from the .proto method option") {
+      absl::Status status = host->Sleep(slow).status();
+      CHECK_THAT(status, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                  "iwtest.TestService.Sleep: deadline exceeded after 300ms"));
+      CHECK_THAT(status, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                  "(iw.method).timeout_ms"));
+    }
+    SECTION("bound from the call's own option") {
+      iw::CallOptions options;
+      options.timeout = absl::Milliseconds(50);
+      CHECK_THAT(host->Sleep(slow, options).status(),
+                 StatusIs(absl::StatusCode::kDeadlineExceeded,
+                          "after 50ms (timeout from CallOptions::timeout)"));
+    }
+    // The worker is still serving afterwards.
+    iwtest::EchoRequest echo;
+    echo.set_text("still here");
+    CHECK_THAT(host->Echo(echo).status(), IsOk());
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host: the typed per-method config overrides the .proto timeout", "[e2e]") {
+  {
+    iwtest::TestServiceMethodConfig methods;
+    methods.sleep.timeout = absl::Seconds(5);
+    auto host = SpawnOrDie(TestWorkerOptions(), methods);
+    iwtest::SleepRequest request;
+    request.set_ms(600);  // over the .proto's 300 ms, under the host's 5 s
+    absl::StatusOr<iwtest::SleepReply> reply = host->Sleep(request);
+    REQUIRE_THAT(reply.status(), IsOk());
+    // The handler saw the host's deadline, not the .proto's.
+    CHECK(reply->deadline_left_ms() > 1000);
+    CHECK(reply->deadline_left_ms() <= 5000 + kTransitSlackMs);
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host: the worker's handler sees the call's deadline", "[e2e]") {
+  {
+    auto host = SpawnOrDie();
+    iw::CallOptions options;
+    options.timeout = absl::Seconds(4);
+    absl::StatusOr<iwtest::SleepReply> reply = host->Sleep(iwtest::SleepRequest(), options);
+    REQUIRE_THAT(reply.status(), IsOk());
+    CHECK(reply->deadline_left_ms() > 0);
+    CHECK(reply->deadline_left_ms() <= 4000 + kTransitSlackMs);
+    CHECK_FALSE(reply->saw_cancelled());
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host: a cancelled async call reports CANCELLED and the handler sees it",
+          "[e2e]") {
+  {
+    auto host = SpawnOrDie();
+    iwtest::SleepRequest request;
+    request.set_ms(10000);
+    request.set_stop_when_cancelled(true);
+    iw::CallOptions options;
+    options.timeout = absl::Seconds(20);
+    absl::Notification finished;
+    absl::Status result;
+    iw::CallHandle handle = host->SleepAsync(
+        request,
+        [&](absl::StatusOr<iwtest::SleepReply> reply) {
+          result = reply.status();
+          finished.Notify();
+        },
+        options);
+    absl::SleepFor(absl::Milliseconds(100));  // let the handler start
+    handle.Cancel();
+    REQUIRE(finished.WaitForNotificationWithTimeout(absl::Seconds(5)));
+    CHECK_THAT(result, StatusIs(absl::StatusCode::kCancelled,
+                                "iwtest.TestService.Sleep: cancelled by the host"));
+    // The worker keeps serving, and its handler noticed the cancellation
+    // (it stopped early, so the next call is not stuck behind it).
+    iwtest::EchoRequest echo;
+    echo.set_text("after cancel");
+    CHECK_THAT(host->Echo(echo).status(), IsOk());
+    CHECK(host->Close().ok());
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host: handler errors travel unchanged; exceptions become INTERNAL", "[e2e]") {
+  {
+    auto host = SpawnOrDie();
+    iwtest::FailRequest fail;
+    fail.set_code(static_cast<int>(absl::StatusCode::kNotFound));
+    fail.set_message("no such widget: 42");
+    absl::Status status = host->Fail(fail).status();
+    CHECK(status.code() == absl::StatusCode::kNotFound);
+    CHECK(status.message() == "no such widget: 42");
+
+    fail.set_throw_exception(true);
+    fail.set_message("boom");
+    CHECK_THAT(host->Fail(fail).status(),
+               StatusIs(absl::StatusCode::kInternal, "threw std::runtime_error: boom"));
+    // The worker survived the exception.
+    iwtest::EchoRequest echo;
+    echo.set_text("alive");
+    CHECK_THAT(host->Echo(echo).status(), IsOk());
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host: a worker crash fails the call with UNAVAILABLE and the exit status",
+          "[e2e]") {
+  {
+    auto host = SpawnOrDie();
+    iwtest::CrashRequest crash;
+    crash.set_signal(SIGSEGV);
+    absl::Status status = host->Crash(crash).status();
+    CHECK_THAT(status, StatusIs(absl::StatusCode::kUnavailable,
+                                "iwtest.TestService.Crash: worker TestService#"));
+    CHECK_THAT(status, StatusIs(absl::StatusCode::kUnavailable,
+                                "crashed: killed by signal SIGSEGV"));
+    // The host noticed; later calls fail fast with the same story.
+    for (int i = 0; i < 100 && host->state() != iw::WorkerState::kCrashed; ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    CHECK(host->state() == iw::WorkerState::kCrashed);
+    CHECK_FALSE(host->IsActive());
+    CHECK_THAT(host->Echo(iwtest::EchoRequest()).status(),
+               StatusIs(absl::StatusCode::kUnavailable, "killed by signal SIGSEGV"));
+    CHECK_THAT(host->Close(), StatusIs(absl::StatusCode::kUnavailable, "SIGSEGV"));
+    CHECK(host->state() == iw::WorkerState::kCrashed);
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host: an exit code is reported when the worker exits mid-call", "[e2e]") {
+  {
+    auto host = SpawnOrDie();
+    iwtest::CrashRequest crash;
+    crash.set_exit_code(7);
+    CHECK_THAT(host->Crash(crash).status(),
+               StatusIs(absl::StatusCode::kUnavailable, "crashed: exit code 7"));
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host: destroying a host closes the worker and leaks no descriptor", "[e2e]") {
+  // Warm up gRPC's process-wide descriptors (epoll, wakeup fds) first.
+  { SpawnOrDie(); }
+  const int fds_before = iw::testing::OpenFdCount();
+  int pid = 0;
+  {
+    auto host = SpawnOrDie();
+    pid = host->pid();
+    CHECK(iw::testing::ProcessAlive(pid));
+  }
+  CHECK_FALSE(iw::testing::ProcessAlive(pid));
+  CHECK(NoChildProcesses());
+  CHECK(iw::testing::OpenFdCount() == fds_before);
+}
+
+}  // namespace

@@ -1,0 +1,28 @@
+// Checks every process test ends with: no child process left (not even a
+// zombie) and no descriptor leaked.
+#ifndef IW_TESTS_TESTING_PROCESS_HYGIENE_H_
+#define IW_TESTS_TESTING_PROCESS_HYGIENE_H_
+
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace iw::testing {
+
+// True if this process has no child at all (waitpid(-1, WNOHANG) gives
+// ECHILD). Waits up to `grace` for children that are exiting. Never reaps a
+// live child: it only looks (WNOWAIT).
+bool NoChildProcesses(absl::Duration grace = absl::Seconds(2));
+
+// Number of open descriptors of this process.
+int OpenFdCount();
+
+// Absolute path of a runfile, e.g. "tests/workers/test_worker".
+std::string RunfilePath(const std::string& workspace_relative);
+
+// Whether a process with this pid exists (a zombie counts as gone).
+bool ProcessAlive(int pid);
+
+}  // namespace iw::testing
+
+#endif  // IW_TESTS_TESTING_PROCESS_HYGIENE_H_
