@@ -122,7 +122,16 @@ void EmitServiceTables(const ServiceModel& service, Printer* printer) {
           WrapList("    ", "", "{",
                    {absl::StrCat("\"", descriptor.name(), "\""),
                     absl::StrCat("\"", path, "\""),
-                    absl::StrCat(method.config.timeout_ms.value_or(0))},
+                    absl::StrCat("/*timeout_ms=*/",
+                                 method.config.timeout_ms.value_or(0)),
+                    absl::StrCat("/*on_deadline=*/",
+                                 method.config.on_deadline.value_or(0)),
+                    absl::StrCat("/*deadline_grace_ms=*/",
+                                 method.config.deadline_grace_ms.value_or(-1)),
+                    absl::StrCat("/*on_crash=*/",
+                                 method.config.on_crash.value_or(0)),
+                    absl::StrCat("/*max_attempts=*/",
+                                 method.config.max_attempts.value_or(0))},
                    "},"),
           "\n"));
     }
@@ -191,7 +200,11 @@ void EmitServiceTables(const ServiceModel& service, Printer* printer) {
                 absl::StrCat("/*startup_timeout_ms=*/",
                              config.startup_timeout_ms.value_or(0)),
                 absl::StrCat("/*max_concurrent_calls=*/",
-                             config.max_concurrent_calls.value_or(0))},
+                             config.max_concurrent_calls.value_or(0)),
+                absl::StrCat("/*max_request_bytes=*/",
+                             config.max_request_bytes.value_or(0)),
+                absl::StrCat("/*max_response_bytes=*/",
+                             config.max_response_bytes.value_or(0))},
                "};");
   printer->Print(vars,
                  "\n"

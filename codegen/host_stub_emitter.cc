@@ -76,6 +76,14 @@ std::string ServiceDefaults(const ServiceConfig& config) {
                     "// - max_concurrent_calls: ", *config.max_concurrent_calls,
                     "\n");
   }
+  if (config.max_request_bytes.has_value()) {
+    absl::StrAppend(&lines, "// - max_request_bytes: ", *config.max_request_bytes,
+                    "\n");
+  }
+  if (config.max_response_bytes.has_value()) {
+    absl::StrAppend(&lines, "// - max_response_bytes: ",
+                    *config.max_response_bytes, "\n");
+  }
   if (lines.empty()) return "";
   return absl::StrCat("//\n// Options from the .proto (iw.service):\n", lines);
 }

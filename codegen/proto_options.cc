@@ -49,6 +49,20 @@ absl::StatusOr<ServiceConfig> ReadServiceConfig(
     if (!status.ok()) return status;
     config.max_concurrent_calls = options.max_concurrent_calls();
   }
+  if (options.has_max_request_bytes()) {
+    absl::Status status =
+        CheckRange("(iw.service).max_request_bytes", options.max_request_bytes(),
+                   kMinMessageBytes, kMaxMessageBytes);
+    if (!status.ok()) return status;
+    config.max_request_bytes = options.max_request_bytes();
+  }
+  if (options.has_max_response_bytes()) {
+    absl::Status status = CheckRange("(iw.service).max_response_bytes",
+                                     options.max_response_bytes(),
+                                     kMinMessageBytes, kMaxMessageBytes);
+    if (!status.ok()) return status;
+    config.max_response_bytes = options.max_response_bytes();
+  }
   return config;
 }
 
@@ -64,6 +78,31 @@ absl::StatusOr<MethodConfig> ReadMethodConfig(
                    kMinTimeoutMs, kMaxTimeoutMs);
     if (!status.ok()) return status;
     config.timeout_ms = options.timeout_ms();
+  }
+  if (options.has_on_deadline()) config.on_deadline = options.on_deadline();
+  if (options.has_deadline_grace_ms()) {
+    if (options.on_deadline() != ::iw::DEADLINE_REPLACE_WORKER) {
+      return absl::InvalidArgumentError(
+          "option (iw.method).deadline_grace_ms needs on_deadline: "
+          "DEADLINE_REPLACE_WORKER");
+    }
+    absl::Status status =
+        CheckRange("(iw.method).deadline_grace_ms", options.deadline_grace_ms(),
+                   0, kMaxTimeoutMs);
+    if (!status.ok()) return status;
+    config.deadline_grace_ms = options.deadline_grace_ms();
+  }
+  if (options.has_on_crash()) config.on_crash = options.on_crash();
+  if (options.has_max_attempts()) {
+    if (options.on_crash() != ::iw::CRASH_RETRY) {
+      return absl::InvalidArgumentError(
+          "option (iw.method).max_attempts needs on_crash: CRASH_RETRY");
+    }
+    absl::Status status =
+        CheckRange("(iw.method).max_attempts", options.max_attempts(),
+                   kMinAttempts, kMaxAttempts);
+    if (!status.ok()) return status;
+    config.max_attempts = options.max_attempts();
   }
   return config;
 }

@@ -34,17 +34,30 @@ inline constexpr int64_t kMaxTimeoutMs = 604800000;
 // Valid range of (iw.service).max_concurrent_calls.
 inline constexpr int32_t kMinConcurrentCalls = 1;
 inline constexpr int32_t kMaxConcurrentCalls = 65536;
+// Valid range of (iw.service).max_request_bytes / max_response_bytes.
+inline constexpr int64_t kMinMessageBytes = 1;
+inline constexpr int64_t kMaxMessageBytes = 2147483647;
+// Valid range of (iw.method).max_attempts.
+inline constexpr int32_t kMinAttempts = 1;
+inline constexpr int32_t kMaxAttempts = 100;
 
 // (iw.service), validated. An empty optional means "not set in the .proto".
 struct ServiceConfig {
   std::optional<int64_t> default_timeout_ms;
   std::optional<int64_t> startup_timeout_ms;
   std::optional<int32_t> max_concurrent_calls;
+  std::optional<int64_t> max_request_bytes;
+  std::optional<int64_t> max_response_bytes;
 };
 
 // (iw.method), validated.
 struct MethodConfig {
   std::optional<int64_t> timeout_ms;
+  // Values of the iw.DeadlinePolicy / iw.CrashPolicy enums.
+  std::optional<int> on_deadline;
+  std::optional<int64_t> deadline_grace_ms;
+  std::optional<int> on_crash;
+  std::optional<int32_t> max_attempts;
 };
 
 // Returns the service's (iw.service) options, or INVALID_ARGUMENT naming the

@@ -25,6 +25,14 @@ struct MethodInfo {
   const char* path;
   // (iw.method).timeout_ms, or 0 when unset.
   int64_t timeout_ms = 0;
+  // (iw.method).on_deadline: 0 = leave running, 1 = replace the worker.
+  int on_deadline = 0;
+  // (iw.method).deadline_grace_ms, or -1 when unset.
+  int64_t deadline_grace_ms = -1;
+  // (iw.method).on_crash: 0 = reject, 1 = retry.
+  int on_crash = 0;
+  // (iw.method).max_attempts, or 0 when unset.
+  int32_t max_attempts = 0;
 };
 
 // One service.
@@ -39,6 +47,9 @@ struct ServiceInfo {
   int64_t startup_timeout_ms = 0;
   // (iw.service).max_concurrent_calls, or 0 when unset.
   int32_t max_concurrent_calls = 0;
+  // (iw.service).max_request_bytes / max_response_bytes, or 0 when unset.
+  int64_t max_request_bytes = 0;
+  int64_t max_response_bytes = 0;
 };
 
 }  // namespace iw::internal

@@ -139,6 +139,9 @@ TEST_CASE("Generator: invalid input fails with a precise error", "[codegen]") {
       {"bad_service_option.proto",
        "bad_service_option.proto: Pool: option "
        "(iw.service).max_concurrent_calls must be in [1, 65536], got 65537"},
+      {"bad_max_attempts.proto",
+       "bad_max_attempts.proto: Retrier.Go: option (iw.method).max_attempts "
+       "needs on_crash: CRASH_RETRY"},
       {"bad_streaming.proto",
        "bad_streaming.proto: Streamer.Watch: streaming methods are not "
        "supported yet"},
