@@ -132,7 +132,7 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding) {
 
   auto dispatcher = std::make_unique<Dispatcher>(binding, worker_id);
   grpc::ServerBuilder builder;
-  ConfigureServer(builder);
+  ConfigureServer(service, builder);
   builder.RegisterCallbackGenericService(dispatcher.get());
   int selected_port = 0;
   if (!args.listen.empty()) {

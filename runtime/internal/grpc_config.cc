@@ -2,7 +2,7 @@
 
 namespace iw::internal {
 
-grpc::ChannelArguments HostChannelArguments() {
+grpc::ChannelArguments HostChannelArguments(const ServiceInfo& /*service*/) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kDefaultMaxMessageBytes);
   args.SetMaxSendMessageSize(kDefaultMaxMessageBytes);
@@ -11,7 +11,7 @@ grpc::ChannelArguments HostChannelArguments() {
   return args;
 }
 
-void ConfigureServer(grpc::ServerBuilder& builder) {
+void ConfigureServer(const ServiceInfo& /*service*/, grpc::ServerBuilder& builder) {
   builder.SetMaxReceiveMessageSize(kDefaultMaxMessageBytes);
   builder.SetMaxSendMessageSize(kDefaultMaxMessageBytes);
 }

@@ -18,10 +18,9 @@
 #include "runtime/codegen_support/host_stub_base.h"
 #include "runtime/internal/control_protocol.h"
 #include "runtime/internal/grpc_config.h"
+#include "runtime/internal/spawn_environment.h"
 #include "runtime/logging.h"
 #include "runtime/transport/fd_transport.h"
-
-extern char** environ;
 
 namespace iw::internal {
 namespace {
@@ -31,26 +30,6 @@ std::atomic<int> g_next_worker_number{1};
 absl::string_view ShortName(absl::string_view full_name) {
   size_t dot = full_name.rfind('.');
   return dot == absl::string_view::npos ? full_name : full_name.substr(dot + 1);
-}
-
-// The worker's environment: the host's, the user's additions, then ours.
-std::vector<std::string> WorkerEnvironment(const WorkerOptions& options,
-                                           const std::string& worker_id) {
-  std::map<std::string, std::string> env;
-  for (char** var = environ; var != nullptr && *var != nullptr; ++var) {
-    absl::string_view entry = *var;
-    size_t eq = entry.find('=');
-    if (eq == absl::string_view::npos) continue;
-    env[std::string(entry.substr(0, eq))] = std::string(entry.substr(eq + 1));
-  }
-  for (const auto& [key, value] : options.env) env[key] = value;
-  env[kGrpcFdEnv] = absl::StrCat(kWorkerGrpcFd);
-  env[kControlFdEnv] = absl::StrCat(kWorkerControlFd);
-  env[kWorkerIdEnv] = worker_id;
-  std::vector<std::string> result;
-  result.reserve(env.size());
-  for (const auto& [key, value] : env) result.push_back(absl::StrCat(key, "=", value));
-  return result;
 }
 
 }  // namespace
@@ -107,7 +86,9 @@ absl::Status ProcessConnection::Start(const WorkerOptions& options) {
   spec.executable = options.executable;
   spec.argv.push_back(options.executable);
   spec.argv.insert(spec.argv.end(), options.args.begin(), options.args.end());
-  spec.env = WorkerEnvironment(options, base_id);
+  spec.env = WorkerEnvironment(options, {{kGrpcFdEnv, absl::StrCat(kWorkerGrpcFd)},
+                                           {kControlFdEnv, absl::StrCat(kWorkerControlFd)},
+                                           {kWorkerIdEnv, base_id}});
   spec.working_directory = options.working_directory;
   spec.fds = {{grpc_pair->worker.get(), kWorkerGrpcFd},
               {control_pair->worker.get(), kWorkerControlFd}};
@@ -138,7 +119,7 @@ absl::Status ProcessConnection::Start(const WorkerOptions& options) {
     return ready;
   }
   if (absl::Status s = SetNonBlocking(grpc_pair->host.get()); !s.ok()) return s;
-  AttachChannel(CreateChannelOverFd(std::move(grpc_pair->host), HostChannelArguments()));
+  AttachChannel(CreateChannelOverFd(std::move(grpc_pair->host), HostChannelArguments(service())));
   {
     absl::MutexLock lock(&mu_);
     SetState(WorkerState::kReady);

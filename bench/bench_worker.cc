@@ -1,0 +1,37 @@
+// Our side of the benchmark: the generated iwbench::BenchHandler, served by
+// the isolated-workers runtime (spawned by bench via iwbench::BenchHost).
+#include "bench/bench.iw.h"
+#include "bench/spin.h"
+
+namespace {
+
+class BenchWorker final : public iwbench::BenchHandler {
+ public:
+  absl::StatusOr<iwbench::PingReply> Ping(iw::CallContext& /*context*/,
+                                          const iwbench::PingRequest& request) override {
+    iwbench::PingReply reply;
+    reply.set_t(request.t());
+    return reply;
+  }
+
+  absl::StatusOr<iwbench::EchoReply> Echo(iw::CallContext& /*context*/,
+                                          const iwbench::EchoRequest& request) override {
+    iwbench::EchoReply reply;
+    reply.set_data(request.data());
+    return reply;
+  }
+
+  absl::StatusOr<iwbench::SpinReply> Spin(iw::CallContext& /*context*/,
+                                          const iwbench::SpinRequest& request) override {
+    iwbench::SpinReply reply;
+    reply.set_result(iwbench::SpinWork(request.iterations()));
+    return reply;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  BenchWorker handler;
+  return iwbench::RunBenchWorker(argc, argv, handler);
+}
