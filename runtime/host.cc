@@ -39,7 +39,9 @@ bool HostBase::IsActive() const {
 
 int HostBase::pid() const { return connection_->pid(); }
 
-const std::string& HostBase::worker_id() const { return connection_->worker_id(); }
+std::string HostBase::worker_id() const { return connection_->worker_id(); }
+
+PoolStats HostBase::stats() const { return connection_->stats(); }
 
 absl::Status HostBase::CallErased(int method_index,
                                   const google::protobuf::MessageLite& request,

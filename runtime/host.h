@@ -37,15 +37,6 @@ class Connection;
 class PendingCall;
 }  // namespace internal
 
-// Where a worker is in its life.
-enum class WorkerState {
-  kStarting,  // spawned, not ready yet
-  kReady,     // accepting calls
-  kClosing,   // Close() in progress: no new calls
-  kClosed,    // closed by the host; process reaped
-  kCrashed,   // the worker died on its own; process reaped
-};
-
 // Printable name of a state ("ready", ...).
 const char* WorkerStateName(WorkerState state);
 
@@ -91,10 +82,14 @@ class HostBase {
   WorkerState state() const;
   // True while calls are accepted (starting or ready).
   bool IsActive() const;
-  // The worker's process id; 0 once reaped.
+  // The current worker's process id; 0 if none is running.
   int pid() const;
-  // Identifier used in logs and error messages, e.g. "Calculator#1(pid 123)".
-  const std::string& worker_id() const;
+  // The current worker's identifier, used in logs and error messages, e.g.
+  // "Calculator#1 (pid 123)". Changes when the worker is replaced.
+  std::string worker_id() const;
+  // Workers, calls in flight/queued, completed/failed counters. For a plain
+  // Spawn() the "pool" is the one worker.
+  PoolStats stats() const;
 
  protected:
   explicit HostBase(std::unique_ptr<internal::Connection> connection);

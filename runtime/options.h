@@ -20,6 +20,8 @@
 #ifndef IW_RUNTIME_OPTIONS_H_
 #define IW_RUNTIME_OPTIONS_H_
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -34,9 +36,84 @@ inline constexpr absl::Duration kDefaultCallTimeout = absl::Seconds(300);
 inline constexpr absl::Duration kDefaultStartupTimeout = absl::Seconds(10);
 
 // What the worker's standard output and standard error are connected to.
+// Whatever the mode, the last lines of stderr are kept for crash reports.
 enum class OutputMode {
-  kInherit,  // the host's own stdout/stderr (default)
-  kDiscard,  // /dev/null
+  kInherit,  // copied to the host's own stdout/stderr (default)
+  kDiscard,  // dropped
+  kCapture,  // each line goes to the host's log sink (level info), tagged
+             // with the worker's id
+};
+
+// What happens to a worker whose handler still runs when a call's deadline
+// passes (see (iw.method).on_deadline).
+enum class DeadlinePolicy {
+  kLeaveRunning,   // the handler sees IsCancelled(); nothing else happens
+  kReplaceWorker,  // after a grace period, kill the worker and start another
+};
+
+// What happens to a call in flight when its worker dies (see
+// (iw.method).on_crash).
+enum class CrashPolicy {
+  kReject,  // fail with UNAVAILABLE
+  kRetry,   // run again on a fresh worker, within the original deadline
+};
+
+// Whether a worker that died is replaced.
+enum class RespawnPolicy {
+  kAlways,  // start a fresh worker (with backoff if workers keep dying)
+  kNever,   // the host stays crashed; every call fails with UNAVAILABLE
+};
+
+// Where a worker is in its life.
+enum class WorkerState {
+  kStarting,  // spawning (first start or respawn), not ready yet
+  kReady,     // accepting calls
+  kClosing,   // Close() in progress: no new calls
+  kClosed,    // closed by the host; processes reaped
+  kCrashed,   // the worker died on its own (reaped); a respawn may follow
+};
+
+
+// Which of the host's environment variables a worker inherits (see
+// `WorkerOptions::environment_mode`).
+enum class EnvironmentMode {
+  // Every variable of the host (default). Convenient, but a worker then sees
+  // whatever the host holds: tokens, proxy settings, LD_PRELOAD, ...
+  kInherit,
+  // None: the worker sees only `WorkerOptions::env` and the framework's own
+  // IW_* variables. PATH, HOME, LANG and TZ are then unset too.
+  kClean,
+  // Only the host variables matching `WorkerOptions::env_allow_list`.
+  kAllowList,
+};
+
+// Per-worker resource limits, set with setrlimit() in the child between fork
+// and exec, so they bind from the worker's first instruction. Unset = the
+// host's own limit is inherited.
+//
+// OS pitfalls:
+// - The CPU limit counts CPU seconds, not wall time: a worker blocked in a
+//   call does not use it up. At the limit the kernel sends SIGXCPU (the
+//   worker dies, reported as "exceeded its CPU time limit"); one second of
+//   CPU later it would send SIGKILL.
+// - The address-space limit caps *virtual* memory (RLIMIT_AS), which is more
+//   than the resident set: thread stacks, arenas and mapped files count.
+//   Sanitizer builds (ASan, TSan) reserve terabytes of virtual memory and
+//   cannot start under any address-space limit.
+// - Limits are per process and inherited, not shared, by the worker's own
+//   children: a worker that forks N children may use N times the limit.
+struct ResourceLimits {
+  // RLIMIT_AS: the worker's virtual address space, in bytes.
+  std::optional<uint64_t> address_space_bytes;
+  // RLIMIT_CPU: CPU time (user + system), rounded up to whole seconds.
+  std::optional<absl::Duration> cpu_time;
+  // RLIMIT_NOFILE: one more than the highest descriptor number the worker may
+  // open. gRPC itself needs a dozen or so.
+  std::optional<uint64_t> open_files;
+  // Core dumps are off (RLIMIT_CORE 0) unless this is true, in which case the
+  // host's own core limit is inherited. A worker's memory may hold data the
+  // host handed it; a core file would write it to disk.
+  bool allow_core_dumps = false;
 };
 
 // How to start a worker process. Thread-compatible.
@@ -60,6 +137,69 @@ struct WorkerOptions {
   std::optional<absl::Duration> call_timeout;
   OutputMode stdout_mode = OutputMode::kInherit;
   OutputMode stderr_mode = OutputMode::kInherit;
+  // Replace a worker that died? (Calls in flight follow the crash policy.)
+  RespawnPolicy respawn = RespawnPolicy::kAlways;
+  // Called on every state change of the host (see WorkerState), with the id
+  // of the worker concerned. Runs on a framework thread; must not block or
+  // call back into the host.
+  std::function<void(WorkerState state, const std::string& worker_id)> on_state_change;
+
+  // Which host variables the worker starts from (default: all). The worker's
+  // environment is built in this order, later steps winning:
+  //   1. the host's variables, filtered by `environment_mode`
+  //      (kAllowList: only those matching `env_allow_list`);
+  //   2. minus every variable matching `env_remove`;
+  //   3. plus `env` (so `env` can set a name that step 2 removed);
+  //   4. plus the framework's own IW_* variables, which always win.
+  EnvironmentMode environment_mode = EnvironmentMode::kInherit;
+  // kAllowList only: names of host variables to pass on. An entry ending in
+  // '*' is a prefix ("LC_*" passes LC_ALL, LC_CTYPE, ...).
+  std::vector<std::string> env_allow_list;
+  // Host variables the worker must not see, whatever the mode (exact names,
+  // or prefixes ending in '*'). `env` alone can only add or replace.
+  std::vector<std::string> env_remove;
+  // Resource limits of the worker (default: none, except core dumps off).
+  ResourceLimits limits;
+  // Host-side message size limits in bytes. Unset: (iw.service)
+  // max_request_bytes / max_response_bytes, then 64 MiB. The host refuses to
+  // send a larger request and to accept a larger reply (RESOURCE_EXHAUSTED).
+  // The worker always enforces the .proto values (it cannot see these), so a
+  // request override can only make the host stricter than its worker.
+  std::optional<int64_t> max_request_bytes;
+  std::optional<int64_t> max_response_bytes;
+};
+
+// How a pool of workers is sized and fed. A plain `Spawn()` is a pool of
+// exactly one worker.
+struct PoolOptions {
+  // Workers kept running (started up front unless `lazy_start`).
+  int min_workers = 1;
+  // Upper bound; workers beyond min_workers start on demand.
+  int max_workers = 1;
+  // Calls one worker runs at once; 0 = the service's max_concurrent_calls
+  // (or its handler thread count).
+  int max_calls_per_worker = 0;
+  // Calls that may wait for a free worker; one more fails at once with
+  // RESOURCE_EXHAUSTED.
+  int max_queued_calls = 10000;
+  // Workers above min_workers idle this long are retired.
+  absl::Duration idle_timeout = absl::Seconds(30);
+  // Start no worker until the first call.
+  bool lazy_start = false;
+};
+
+// Counters of a host or pool, readable at any time.
+struct PoolStats {
+  int workers = 0;         // running (ready) workers
+  int workers_busy = 0;    // ready workers with at least one call in flight
+  int workers_idle = 0;    // ready workers with none
+  int workers_starting = 0;
+  int calls_in_flight = 0;
+  int calls_queued = 0;
+  int64_t calls_completed = 0;  // finished with OK
+  int64_t calls_failed = 0;     // finished with an error (any code)
+  int64_t workers_spawned = 0;  // started successfully, ever
+  int64_t workers_crashed = 0;  // died on their own, ever
 };
 
 // Host-side overrides for one method. The generated `<Service>MethodConfig`
@@ -67,6 +207,13 @@ struct WorkerOptions {
 struct MethodOverrides {
   // Wins over WorkerOptions::call_timeout and over the .proto.
   std::optional<absl::Duration> timeout;
+  // Win over (iw.method).on_deadline / deadline_grace_ms.
+  std::optional<DeadlinePolicy> on_deadline;
+  std::optional<absl::Duration> deadline_grace;
+  // Win over (iw.method).on_crash / max_attempts (attempts in total, the
+  // first included).
+  std::optional<CrashPolicy> on_crash;
+  std::optional<int> max_attempts;
 };
 
 // Options of one call. Thread-compatible.

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <grpcpp/server.h>
@@ -30,6 +31,8 @@
 #include "runtime/logging.h"
 #include "runtime/process/unique_fd.h"
 #include "runtime/transport/fd_transport.h"
+#include "runtime/transport/peer_credentials.h"
+#include "runtime/transport/unix_socket_path.h"
 
 namespace iw::internal {
 namespace {
@@ -58,6 +61,14 @@ std::optional<int> FdFromEnv(const char* name) {
 struct Args {
   std::string listen;
 };
+
+// The filesystem path of a "unix:PATH" / "unix:///PATH" listen address, or
+// nothing for other schemes (TCP, unix-abstract:).
+std::optional<std::string> UnixPathOf(absl::string_view address) {
+  if (!absl::ConsumePrefix(&address, "unix:")) return std::nullopt;
+  if (absl::StartsWith(address, "//")) address.remove_prefix(2);
+  return std::string(address);
+}
 
 // Why the worker stops, and how long in-flight calls may take.
 struct StopReason {
@@ -114,6 +125,19 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding) {
     return 2;
   }
 
+  // A Unix socket path must fit sun_path (never truncated), and a stale
+  // socket of a killed worker must not block us.
+  const std::optional<std::string> unix_path = UnixPathOf(args.listen);
+  if (unix_path) {
+    absl::Status usable = CheckUnixSocketPath(*unix_path);
+    if (usable.ok()) usable = RemoveStaleUnixSocket(*unix_path);
+    if (!usable.ok()) {
+      std::fprintf(stderr, "iw worker: cannot listen on %s: %s\n", args.listen.c_str(),
+                   std::string(usable.message()).c_str());
+      return 2;
+    }
+  }
+
   // A closed peer must give EPIPE, not kill the worker.
   ::signal(SIGPIPE, SIG_IGN);
   int signal_pipe[2];
@@ -139,7 +163,12 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding) {
     builder.AddListeningPort(args.listen, grpc::InsecureServerCredentials(),
                              &selected_port);
   }
+  // The socket file is created by bind() with mode 0777 & ~umask: make it
+  // 0600 (owner only) from the start, with no window in which another user
+  // could connect. umask is process-wide; no other thread creates files yet.
+  const mode_t saved_umask = unix_path ? ::umask(0177) : 0;
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (unix_path) ::umask(saved_umask);
   if (server == nullptr) {
     std::fprintf(stderr, "iw worker %s: could not start the gRPC server%s%s\n",
                  worker_id.c_str(), args.listen.empty() ? "" : " on ",
@@ -156,8 +185,9 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding) {
                    std::string(s.message()).c_str());
       return 1;
     }
-    uint8_t ready = kReady;
-    if (::write(*control_fd, &ready, 1) != 1) {
+    // The ready byte carries our kernel-verified pid/uid (SCM_CREDENTIALS):
+    // the host accepts it only from the process it spawned.
+    if (!SendReady(*control_fd).ok()) {
       // The host is gone already.
       server->Shutdown(absl::ToChronoTime(absl::Now()));
       return 1;

@@ -32,6 +32,11 @@ absl::StatusOr<std::unique_ptr<Connection>> SpawnWorker(
     const ServiceInfo& service, WorkerOptions options,
     std::vector<MethodOverrides> method_overrides);
 
+// The same for a pool of workers.
+absl::StatusOr<std::unique_ptr<Connection>> SpawnWorkerPool(
+    const ServiceInfo& service, WorkerOptions options, PoolOptions pool,
+    std::vector<MethodOverrides> method_overrides);
+
 // Base of generated hosts: HostBase plus typed call templates.
 class HostStub : public HostBase {
  protected:

@@ -1,19 +1,27 @@
-// FOR INTERNAL USE. What a generated host talks to: one worker, however it is
-// reached. Implementations: ProcessConnection (a spawned worker process);
-// later in-process, remote and pooled workers behind the same interface.
+// FOR INTERNAL USE. What a generated host talks to (`Connection`: today always
+// a WorkerPool), and what a pool talks to (`WorkerEndpoint`: one worker,
+// however it is reached — a spawned process today; in-process and remote
+// workers plug in the same way).
 #ifndef IW_RUNTIME_INTERNAL_CONNECTION_H_
 #define IW_RUNTIME_INTERNAL_CONNECTION_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "runtime/host.h"
+#include "runtime/internal/timeouts.h"
 #include "runtime/options.h"
 
 namespace google::protobuf {
 class MessageLite;
 }  // namespace google::protobuf
+
+namespace grpc {
+class ByteBuffer;
+}  // namespace grpc
 
 namespace iw::internal {
 
@@ -24,6 +32,7 @@ class PendingCall {
   virtual void Cancel() = 0;
 };
 
+// The host's view of its worker(s).
 class Connection {
  public:
   virtual ~Connection() = default;
@@ -40,7 +49,52 @@ class Connection {
   virtual absl::Status Close(const CloseOptions& options) = 0;
   virtual WorkerState state() const = 0;
   virtual int pid() const = 0;
-  virtual const std::string& worker_id() const = 0;
+  virtual std::string worker_id() const = 0;
+  virtual PoolStats stats() const = 0;
+};
+
+// When a call must be done, and where that bound came from.
+struct CallTiming {
+  absl::Time deadline;
+  ResolvedTimeout timeout;
+};
+
+// One worker, as the pool sees it. Thread-safe.
+class WorkerEndpoint {
+ public:
+  virtual ~WorkerEndpoint() = default;
+
+  // "Calculator#3 (pid 4242)".
+  virtual const std::string& id() const = 0;
+  // The process id, 0 if none (or reaped).
+  virtual int pid() const = 0;
+  // True once the worker died without being asked to.
+  virtual bool crashed() const = 0;
+  // How it died: "worker Ping#1 (pid 42) crashed: exit code 3; last stderr
+  // lines: ...". May wait briefly for the last output.
+  virtual std::string DescribeDeath() = 0;
+
+  // One call. Returns the handler's status unchanged, or DEADLINE_EXCEEDED /
+  // CANCELLED / UNAVAILABLE with a message naming the method and the cause.
+  virtual absl::Status Call(int method_index,
+                            const google::protobuf::MessageLite& request,
+                            google::protobuf::MessageLite* response,
+                            const CallTiming& timing) = 0;
+  // The same, asynchronously, with the request already serialized. `done`
+  // runs exactly once on a framework thread; `response` must live until then.
+  virtual std::shared_ptr<PendingCall> CallAsync(
+      int method_index, const grpc::ByteBuffer& request,
+      google::protobuf::MessageLite* response, const CallTiming& timing,
+      std::function<void(absl::Status)> done) = 0;
+
+  // Graceful stop with escalation (see CloseOptions).
+  virtual absl::Status Close(const CloseOptions& options) = 0;
+  // Kills the worker now; calls in flight fail with UNAVAILABLE naming
+  // `reason`. The worker does not count as crashed.
+  virtual void Kill(const std::string& reason) = 0;
+  // `callback` runs once, on a framework thread, when the worker dies on its
+  // own. Set before the first call.
+  virtual void SetDeathCallback(std::function<void()> callback) = 0;
 };
 
 }  // namespace iw::internal

@@ -23,6 +23,13 @@ inline constexpr char kWorkerIdEnv[] = "IW_WORKER_ID";
 inline constexpr int kWorkerGrpcFd = 3;
 inline constexpr int kWorkerControlFd = 4;
 
+// The status message of a call whose handler returned after the call's
+// deadline: the worker sends DEADLINE_EXCEEDED with it instead of the reply,
+// so a late reply never looks like a success, and the host reports it like
+// its own deadline.
+inline constexpr char kDeadlinePassedInWorker[] =
+    "the call's deadline passed before its handler returned";
+
 inline constexpr uint8_t kReady = 'R';
 inline constexpr uint8_t kShutdown = 'S';
 

@@ -12,12 +12,15 @@
 #include <cstdlib>
 #include <exception>
 #include <memory>
+#include <new>
 #include <typeinfo>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
+#include "runtime/internal/grpc_config.h"
+#include "runtime/internal/control_protocol.h"
 #include "runtime/internal/status_conversion.h"
 #include "runtime/logging.h"
 
@@ -48,6 +51,12 @@ absl::Status InvokeHandler(const MethodHandler& method, void* handler,
                            google::protobuf::MessageLite* response) {
   try {
     return method.invoke(handler, context, request, response);
+  } catch (const std::bad_alloc& e) {
+    // Typically an address-space limit (ResourceLimits) reached: the worker
+    // is still healthy once the handler's memory is released.
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "handler for ", context.method(), " ran out of memory (",
+        Demangle(typeid(e).name()), ")"));
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat(
         "handler for ", context.method(), " threw ",
@@ -96,42 +105,25 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
   void Run() {
     if (context_.IsCancelled()) {
       // The host stopped waiting while the call was queued: skip the handler.
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                          absl::StrCat(context_.method(),
-                                       ": cancelled before the handler started")));
-      return;
-    }
-    const ServiceBinding& binding = dispatcher_->binding();
-    const MethodHandler& method = binding.methods[method_index_];
-    std::unique_ptr<google::protobuf::MessageLite> request(
-        method.request_prototype->New());
-    {
-      grpc::ProtoBufferReader reader(&request_bytes_);
-      if (!request->ParseFromZeroCopyStream(&reader)) {
-        Finish(grpc::Status(
-            grpc::StatusCode::INVALID_ARGUMENT,
-            absl::StrCat(context_.method(), ": malformed request: not a valid ",
-                         request->GetTypeName())));
-        return;
+      if (absl::Now() >= context_.deadline()) {
+        Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, kDeadlinePassedInWorker));
+      } else {
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                            absl::StrCat(context_.method(),
+                                         ": cancelled before the handler started")));
       }
-    }
-    request_bytes_.Clear();
-    std::unique_ptr<google::protobuf::MessageLite> response(
-        method.response_prototype->New());
-    absl::Status status =
-        InvokeHandler(method, binding.handler, context_, *request, response.get());
-    if (!status.ok()) {
-      Finish(ToGrpcStatus(status));
       return;
     }
-    bool own_buffer = false;
-    grpc::Status serialized = grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
-        *response, &response_bytes_, &own_buffer);
-    if (!serialized.ok()) {
-      Finish(grpc::Status(grpc::StatusCode::INTERNAL,
-                          absl::StrCat(context_.method(), ": could not serialize the ",
-                                       response->GetTypeName(), " reply: ",
-                                       serialized.error_message())));
+    grpc::Status status = DecodeAndInvoke(dispatcher_->binding(), method_index_, context_,
+                                          &request_bytes_, &response_bytes_);
+    if (!status.ok()) {
+      Finish(status);
+      return;
+    }
+    if (absl::Now() >= context_.deadline()) {
+      // Too late: the host has given up (or is about to). Never let a late
+      // reply pass for a success.
+      Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, kDeadlinePassedInWorker));
       return;
     }
     StartWriteAndFinish(&response_bytes_, grpc::WriteOptions(), grpc::Status::OK);
@@ -145,6 +137,59 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
 };
 
 }  // namespace
+
+grpc::Status DecodeAndInvoke(const ServiceBinding& binding, int method_index,
+                             CallContext& context, grpc::ByteBuffer* request_bytes,
+                             grpc::ByteBuffer* response_bytes) {
+  const MethodHandler& method = binding.methods[method_index];
+  std::unique_ptr<google::protobuf::MessageLite> request(method.request_prototype->New());
+  {
+    grpc::ProtoBufferReader reader(request_bytes);
+    if (!request->ParseFromZeroCopyStream(&reader)) {
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat(context.method(), ": malformed request: not a valid ",
+                       request->GetTypeName()));
+    }
+  }
+  request_bytes->Clear();
+  std::unique_ptr<google::protobuf::MessageLite> response(
+      method.response_prototype->New());
+  absl::Status status =
+      InvokeHandler(method, binding.handler, context, *request, response.get());
+  if (!status.ok()) {
+    const int code = static_cast<int>(status.code());
+    if (code < 1 || code > 16) {
+      // absl::Status accepts any int; gRPC's wire format does not.
+      return grpc::Status(grpc::StatusCode::UNKNOWN,
+                          absl::StrCat(context.method(),
+                                       ": the handler returned the non-canonical status code ",
+                                       code, ": ", status.message()));
+    }
+    return ToGrpcStatus(status);
+  }
+  const size_t size = response->ByteSizeLong();
+  const int limit = MaxResponseBytes(*binding.service);
+  if (size > static_cast<size_t>(limit)) {
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat(context.method(), ": the ", response->GetTypeName(), " reply is ",
+                     size, " bytes, over the limit of ", limit,
+                     " bytes ((iw.service).max_response_bytes of ",
+                     binding.service->full_name, ")"));
+  }
+  bool own_buffer = false;
+  grpc::Status serialized =
+      grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
+          *response, response_bytes, &own_buffer);
+  if (!serialized.ok()) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        absl::StrCat(context.method(), ": could not serialize the ",
+                                     response->GetTypeName(), " reply: ",
+                                     serialized.error_message()));
+  }
+  return grpc::Status::OK;
+}
 
 Executor::Executor(int threads) {
   threads_.reserve(threads);

@@ -9,6 +9,8 @@
 #define IW_RUNTIME_INTERNAL_DISPATCHER_H_
 
 #include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/status.h>
 
 #include <deque>
 #include <functional>
@@ -50,6 +52,21 @@ class Executor {
 // Number of handler threads for `service`: (iw.service).max_concurrent_calls,
 // or max(4, number of CPUs).
 int HandlerConcurrency(const ServiceInfo& service);
+
+// The body of one call, apart from gRPC's reactor plumbing (also the entry
+// point of fuzz/dispatch_fuzzer.cc): parses `request_bytes` as the request
+// of method `method_index` of `binding`, runs the handler and serializes its
+// reply into `response_bytes`. Returns:
+// - INVALID_ARGUMENT for bytes that do not parse as the request type;
+// - the handler's own status (a thrown exception becomes INTERNAL, a
+//   std::bad_alloc RESOURCE_EXHAUSTED);
+// - RESOURCE_EXHAUSTED for a reply larger than the service's
+//   max_response_bytes (naming both sizes);
+// - INTERNAL if the reply cannot be serialized.
+// Never throws; `request_bytes` is consumed.
+grpc::Status DecodeAndInvoke(const ServiceBinding& binding, int method_index,
+                             CallContext& context, grpc::ByteBuffer* request_bytes,
+                             grpc::ByteBuffer* response_bytes);
 
 // Serves every method of one bound handler. Thread-safe.
 class Dispatcher final : public grpc::CallbackGenericService {

@@ -70,3 +70,14 @@ std::string MethodDisplayName(const ServiceInfo& service, int method_index) {
 }
 
 }  // namespace iw::internal
+
+namespace iw::internal {
+
+absl::Status DeadlineExceeded(const ServiceInfo& service, int method_index,
+                              const ResolvedTimeout& timeout) {
+  return absl::DeadlineExceededError(absl::StrCat(
+      MethodDisplayName(service, method_index), ": deadline exceeded after ",
+      absl::FormatDuration(timeout.timeout), " (timeout from ", timeout.source, ")"));
+}
+
+}  // namespace iw::internal

@@ -47,6 +47,11 @@ absl::StatusOr<ResolvedTimeout> ResolveStartupTimeout(
 // "demo.v1.Calculator.Add".
 std::string MethodDisplayName(const ServiceInfo& service, int method_index);
 
+// DEADLINE_EXCEEDED "demo.v1.Calculator.Add: deadline exceeded after 500ms
+// (timeout from (iw.method).timeout_ms)".
+absl::Status DeadlineExceeded(const ServiceInfo& service, int method_index,
+                              const ResolvedTimeout& timeout);
+
 }  // namespace iw::internal
 
 #endif  // IW_RUNTIME_INTERNAL_TIMEOUTS_H_

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,7 +20,60 @@ namespace iw::internal {
 namespace {
 
 // Stages of the child between fork and exec; reported with errno.
-enum ChildStage : int32_t { kStageDup = 1, kStageChdir = 2, kStageExec = 3 };
+enum ChildStage : int32_t {
+  kStageDup = 1,
+  kStageChdir = 2,
+  kStageExec = 3,
+  kStageRlimit = 4,
+};
+
+// One setrlimit() to make in the child, computed before fork.
+struct ChildRlimit {
+  int resource;
+  struct rlimit value;
+};
+inline constexpr int kMaxChildRlimits = 4;
+
+struct ChildRlimits {
+  ChildRlimit items[kMaxChildRlimits];
+  int count = 0;
+  // Highest descriptor number + 1 that can be open (for the close fallback).
+  int max_fd = 1024;
+};
+
+rlim_t Clamp(rlim_t wanted, rlim_t hard) {
+  return hard == RLIM_INFINITY ? wanted : std::min(wanted, hard);
+}
+
+// The setrlimit() calls `limits` asks for, clamped to our own hard limits.
+ChildRlimits ComputeRlimits(const ResourceLimits& limits) {
+  ChildRlimits out;
+  auto add = [&out](int resource, rlim_t soft, rlim_t hard) {
+    struct rlimit current;
+    if (::getrlimit(resource, &current) != 0) return;
+    ChildRlimit& item = out.items[out.count++];
+    item.resource = resource;
+    item.value.rlim_max = Clamp(hard, current.rlim_max);
+    item.value.rlim_cur = std::min(Clamp(soft, current.rlim_max), item.value.rlim_max);
+  };
+  if (limits.address_space_bytes) {
+    add(RLIMIT_AS, *limits.address_space_bytes, *limits.address_space_bytes);
+  }
+  if (limits.cpu_time) {
+    // SIGXCPU at the soft limit; SIGKILL one second later (at the hard
+    // limit). Equal limits would make the kernel send SIGKILL first.
+    rlim_t seconds = static_cast<rlim_t>(std::max<int64_t>(
+        1, absl::ToInt64Seconds(absl::Ceil(*limits.cpu_time, absl::Seconds(1)))));
+    add(RLIMIT_CPU, seconds, seconds + 1);
+  }
+  if (limits.open_files) add(RLIMIT_NOFILE, *limits.open_files, *limits.open_files);
+  if (!limits.allow_core_dumps) add(RLIMIT_CORE, 0, 0);
+  struct rlimit nofile;
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
+    out.max_fd = static_cast<int>(std::min<rlim_t>(nofile.rlim_cur, 1 << 20));
+  }
+  return out;
+}
 
 struct ChildError {
   int32_t stage;
@@ -35,8 +89,8 @@ int PidfdSendSignal(int pidfd, int signal) {
 }
 
 // Runs in the child after fork: async-signal-safe calls only.
-[[noreturn]] void ChildAfterFork(const SpawnSpec& spec, char* const* argv,
-                                 char* const* envp, int error_fd) {
+[[noreturn]] void ChildAfterFork(const SpawnSpec& spec, const ChildRlimits& rlimits,
+                                 char* const* argv, char* const* envp, int error_fd) {
   auto fail = [error_fd](int32_t stage) {
     ChildError err{stage, errno};
     ssize_t ignored = ::write(error_fd, &err, sizeof(err));
@@ -78,9 +132,30 @@ int PidfdSendSignal(int pidfd, int signal) {
   for (size_t i = 0; i < count; ++i) {
     if (::dup2(moved[i], spec.fds[i].second) < 0) fail(kStageDup);
   }
+  // Below the highest target, close every descriptor that is not a target
+  // (a non-CLOEXEC fd of the host at e.g. 5 would otherwise survive a
+  // mapping to 3 and 6).
+  for (int fd = 3; fd <= max_target; ++fd) {
+    bool is_target = false;
+    for (size_t i = 0; i < count; ++i) is_target |= spec.fds[i].second == fd;
+    if (!is_target) ::close(fd);
+  }
   // Everything above the targets is closed on exec (the error pipe must
   // stay open until exec succeeds, so mark instead of closing).
-  ::syscall(SYS_close_range, max_target + 1, ~0U, /*CLOSE_RANGE_CLOEXEC=*/4U);
+  // close_range() needs Linux 5.11 (CLOSE_RANGE_CLOEXEC); before that, mark
+  // descriptor by descriptor up to the open-files limit.
+  if (::syscall(SYS_close_range, max_target + 1, ~0U, /*CLOSE_RANGE_CLOEXEC=*/4U) != 0) {
+    for (int fd = max_target + 1; fd < rlimits.max_fd; ++fd) {
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+  }
+  // Resource limits last: a small open-files limit must not break the
+  // descriptor shuffling above.
+  for (int i = 0; i < rlimits.count; ++i) {
+    if (::setrlimit(rlimits.items[i].resource, &rlimits.items[i].value) != 0) {
+      fail(kStageRlimit);
+    }
+  }
 
   if (!spec.working_directory.empty() &&
       ::chdir(spec.working_directory.c_str()) != 0) {
@@ -101,10 +176,32 @@ std::string SignalName(int signal) {
 
 std::string ExitStatus::ToString() const {
   if (!signaled) return absl::StrCat("exit code ", code);
+  const std::string core = core_dumped ? ", core dumped" : "";
+  if (code == SIGXCPU) {
+    // The kernel sends SIGXCPU only at the RLIMIT_CPU soft limit.
+    return absl::StrCat(
+        "exceeded its CPU time limit",
+        limits.cpu_time ? absl::StrCat(" of ", absl::FormatDuration(*limits.cpu_time)) : "",
+        " (SIGXCPU)", core);
+  }
   const char* description = ::sigdescr_np(code);
-  return absl::StrCat("killed by signal ", SignalName(code),
-                      description ? absl::StrCat(" (", description, ")") : "",
-                      core_dumped ? ", core dumped" : "");
+  std::string result =
+      absl::StrCat("killed by signal ", SignalName(code),
+                   description ? absl::StrCat(" (", description, ")") : "", core);
+  const bool memory_death =
+      code == SIGKILL || code == SIGABRT || code == SIGSEGV || code == SIGBUS;
+  if (memory_death && limits.address_space_bytes) {
+    absl::StrAppend(&result, "; it had an address-space limit of ",
+                    *limits.address_space_bytes >> 20,
+                    " MiB (ResourceLimits::address_space_bytes) and probably ran out "
+                    "of memory");
+  }
+  if (code == SIGKILL && limits.cpu_time) {
+    absl::StrAppend(&result, "; it had a CPU time limit of ",
+                    absl::FormatDuration(*limits.cpu_time),
+                    " (SIGKILL is sent one CPU second after SIGXCPU)");
+  }
+  return result;
 }
 
 ExitStatus ExitStatus::FromWaitStatus(int wait_status) {
@@ -146,9 +243,11 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   UniqueFd error_read(error_pipe[0]);
   UniqueFd error_write(error_pipe[1]);
 
+  const ChildRlimits rlimits = ComputeRlimits(spec.limits);
+
   pid_t pid = ::fork();
   if (pid < 0) return absl::ErrnoToStatus(errno, "spawn: fork()");
-  if (pid == 0) ChildAfterFork(spec, argv.data(), envp.data(), error_write.get());
+  if (pid == 0) ChildAfterFork(spec, rlimits, argv.data(), envp.data(), error_write.get());
 
   error_write.reset();
   UniqueFd pidfd(PidfdOpen(pid));
@@ -159,7 +258,8 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
     ::waitpid(pid, &ignored, 0);
     return absl::ErrnoToStatus(saved, "spawn: pidfd_open()");
   }
-  auto child = std::unique_ptr<Subprocess>(new Subprocess(pid, std::move(pidfd)));
+  auto child =
+      std::unique_ptr<Subprocess>(new Subprocess(pid, std::move(pidfd), spec.limits));
 
   ChildError err;
   ssize_t n;
@@ -168,12 +268,13 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   } while (n < 0 && errno == EINTR);
   if (n == static_cast<ssize_t>(sizeof(err))) {
     child->Wait(absl::InfiniteFuture());  // it _exit()s right after writing
-    const char* what = err.stage == kStageExec    ? "exec"
-                       : err.stage == kStageChdir ? "chdir to"
-                                                  : "set up descriptors for";
+    const char* what = err.stage == kStageExec     ? "exec"
+                       : err.stage == kStageChdir  ? "chdir to"
+                       : err.stage == kStageRlimit ? "set resource limits for"
+                                                   : "set up descriptors for";
     const std::string& object =
         err.stage == kStageChdir ? spec.working_directory : spec.executable;
-    return absl::ErrnoToStatus(err.error, absl::StrCat("spawn: ", what, " ", object));
+    return absl::ErrnoToStatus(err.error, absl::StrCat(what, " ", object));
   }
   return child;
 }
@@ -204,7 +305,10 @@ std::optional<ExitStatus> Subprocess::TryReap() {
   do {
     r = ::waitpid(pid_, &wait_status, WNOHANG);
   } while (r < 0 && errno == EINTR);
-  if (r == pid_) exit_status_ = ExitStatus::FromWaitStatus(wait_status);
+  if (r == pid_) {
+    exit_status_ = ExitStatus::FromWaitStatus(wait_status);
+    exit_status_->limits = limits_;
+  }
   return exit_status_;
 }
 

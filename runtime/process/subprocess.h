@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "runtime/options.h"
 #include "runtime/process/unique_fd.h"
 
 namespace iw::internal {
@@ -39,8 +40,17 @@ struct ExitStatus {
   int code = 0;           // exit code, or the signal number when `signaled`
   bool core_dumped = false;
 
+  // The resource limits the process ran under (SpawnSpec::limits), so that
+  // ToString() can explain a death caused by one.
+  ResourceLimits limits;
+
   bool success() const { return !signaled && code == 0; }
-  // "exit code 3", "killed by signal SIGSEGV (Segmentation fault)".
+  // "exit code 3", "killed by signal SIGSEGV (Segmentation fault)";
+  // "exceeded its CPU time limit of 1s (SIGXCPU)". A SIGKILL, SIGABRT,
+  // SIGSEGV or SIGBUS of a process with an address-space limit adds that it
+  // probably ran out of memory (allocation failures under RLIMIT_AS surface
+  // as std::bad_alloc → abort, a NULL-check abort, or a fault in a stack or
+  // mmap that could not grow).
   std::string ToString() const;
   static ExitStatus FromWaitStatus(int wait_status);
 };
@@ -59,7 +69,9 @@ struct SpawnSpec {
   // Empty: inherit the parent's.
   std::string working_directory;
   // Descriptors to pass: parent fd → fd number in the child. Every other
-  // descriptor above 2 is closed in the child.
+  // descriptor above 2 is closed in the child, O_CLOEXEC or not (a library
+  // or another thread of the host may have opened one without O_CLOEXEC, or
+  // be between open() and fcntl(FD_CLOEXEC) while we fork).
   std::vector<std::pair<int, int>> fds;
   // Descriptors for the child's stdout/stderr; -1 inherits the parent's.
   int stdout_fd = -1;
@@ -67,6 +79,10 @@ struct SpawnSpec {
   // Put the child in a process group of its own (so a terminal's Ctrl-C goes
   // to the host only, and Kill() reaches the worker's own children too).
   bool new_process_group = true;
+  // Resource limits, applied with setrlimit() between fork and exec. A limit
+  // above the host's own hard limit is lowered to it (an unprivileged
+  // process cannot raise a hard limit). Core dumps are off by default.
+  ResourceLimits limits;
 };
 
 // One child process. Thread-safe.
@@ -107,10 +123,12 @@ class Subprocess {
   std::optional<ExitStatus> exit_status() const;
 
  private:
-  Subprocess(pid_t pid, UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
+  Subprocess(pid_t pid, UniqueFd pidfd, const ResourceLimits& limits)
+      : pid_(pid), pidfd_(std::move(pidfd)), limits_(limits) {}
 
   const pid_t pid_;
   const UniqueFd pidfd_;
+  const ResourceLimits limits_;
   mutable absl::Mutex mu_;
   std::optional<ExitStatus> exit_status_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,9 +1,16 @@
 // A worker serving iwtest.TestService, used by the end-to-end tests.
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <stdexcept>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "tests/workers/test_service.iw.h"
@@ -12,12 +19,13 @@ namespace {
 
 class TestHandler final : public iwtest::TestServiceHandler {
  public:
-  absl::StatusOr<iwtest::EchoReply> Echo(iw::CallContext&,
+  absl::StatusOr<iwtest::EchoReply> Echo(iw::CallContext& context,
                                          const iwtest::EchoRequest& request) override {
     iwtest::EchoReply reply;
     reply.set_text(request.text());
     reply.set_payload(request.payload());
     reply.set_pid(::getpid());
+    reply.set_deadline_left_ms(absl::ToInt64Milliseconds(context.deadline() - absl::Now()));
     return reply;
   }
 
@@ -42,6 +50,11 @@ class TestHandler final : public iwtest::TestServiceHandler {
 
   absl::StatusOr<iwtest::CrashReply> Crash(iw::CallContext&,
                                            const iwtest::CrashRequest& request) override {
+    if (!request.crash_once_marker().empty()) {
+      int fd = ::open(request.crash_once_marker().c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
+      if (fd < 0) return iwtest::CrashReply();  // crashed once already
+      ::close(fd);
+    }
     if (!request.last_words().empty()) {
       std::fprintf(stderr, "%s\n", request.last_words().c_str());
       std::fflush(stderr);
@@ -57,6 +70,64 @@ class TestHandler final : public iwtest::TestServiceHandler {
                                          const iwtest::FailRequest& request) override {
     if (request.throw_exception()) throw std::runtime_error(request.message());
     return absl::Status(static_cast<absl::StatusCode>(request.code()), request.message());
+  }
+
+  absl::StatusOr<iwtest::GetEnvReply> GetEnv(iw::CallContext&,
+                                             const iwtest::GetEnvRequest& request) override {
+    iwtest::GetEnvReply reply;
+    if (const char* value = std::getenv(request.name().c_str())) {
+      reply.set_set(true);
+      reply.set_value(value);
+    }
+    return reply;
+  }
+
+  absl::StatusOr<iwtest::SpinReply> Spin(iw::CallContext& context,
+                                         const iwtest::SpinRequest& request) override {
+    const absl::Time end =
+        absl::Now() + absl::Milliseconds(request.max_ms() > 0 ? request.max_ms() : 30000);
+    volatile uint64_t sink = 0;
+    while (!context.IsCancelled() && absl::Now() < end) {
+      for (int i = 0; i < 1000000; ++i) sink = sink + i;
+    }
+    return iwtest::SpinReply();
+  }
+
+  absl::StatusOr<iwtest::AllocateReply> Allocate(
+      iw::CallContext&, const iwtest::AllocateRequest& request) override {
+    const size_t bytes = static_cast<size_t>(request.bytes());
+    iwtest::AllocateReply reply;
+    if (request.abort_on_failure()) {
+      void* memory = std::malloc(bytes);
+      if (memory == nullptr) std::abort();
+      std::memset(memory, 1, bytes);
+      asm volatile("" : : "r"(memory) : "memory");  // keep the allocation
+      std::free(memory);
+    } else {
+      // Throws std::bad_alloc when the address-space limit is reached.
+      std::unique_ptr<char[]> memory(new char[bytes]);
+      std::memset(memory.get(), 1, bytes);
+      asm volatile("" : : "r"(memory.get()) : "memory");  // keep the allocation
+    }
+    reply.set_allocated(true);
+    return reply;
+  }
+
+  absl::StatusOr<iwtest::OpenFilesReply> OpenFiles(
+      iw::CallContext&, const iwtest::OpenFilesRequest& request) override {
+    iwtest::OpenFilesReply reply;
+    std::vector<int> fds;
+    for (int i = 0; i < request.count(); ++i) {
+      int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        reply.set_error(::strerror(errno));
+        break;
+      }
+      fds.push_back(fd);
+    }
+    reply.set_opened(static_cast<int>(fds.size()));
+    for (int fd : fds) ::close(fd);
+    return reply;
   }
 };
 

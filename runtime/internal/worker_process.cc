@@ -1,0 +1,358 @@
+#include "runtime/internal/worker_process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "runtime/internal/control_protocol.h"
+#include "runtime/internal/grpc_config.h"
+#include "runtime/internal/grpc_workarounds.h"
+#include "runtime/internal/spawn_environment.h"
+#include "runtime/logging.h"
+#include "runtime/transport/fd_transport.h"
+
+namespace iw::internal {
+namespace {
+
+std::atomic<int> g_next_worker_number{1};
+
+absl::string_view ShortName(absl::string_view full_name) {
+  size_t dot = full_name.rfind('.');
+  return dot == absl::string_view::npos ? full_name : full_name.substr(dot + 1);
+}
+
+// How long to wait for the last stderr bytes of a dead worker.
+constexpr absl::Duration kStderrDrain = absl::Milliseconds(100);
+
+absl::Status Prefixed(const absl::Status& status, absl::string_view prefix) {
+  return absl::Status(status.code(), absl::StrCat(prefix, ": ", status.message()));
+}
+
+}  // namespace
+
+WorkerProcess::WorkerProcess(const ServiceInfo& service, const WorkerOptions& options)
+    : GrpcEndpoint(service), executable_(options.executable) {}
+
+absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
+    const ServiceInfo& service, const WorkerOptions& options,
+    const ResolvedTimeout& startup) {
+  std::unique_ptr<WorkerProcess> worker(new WorkerProcess(service, options));
+  absl::Status started = worker->Start(options, startup);
+  if (!started.ok()) return started;
+  return worker;
+}
+
+absl::Status WorkerProcess::Start(const WorkerOptions& options,
+                                  const ResolvedTimeout& startup) {
+  const std::string what = absl::StrCat("spawn worker for ", service().full_name);
+  if (options.executable.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": WorkerOptions::executable is empty"));
+  }
+  absl::StatusOr<SocketPair> grpc_pair = CreateSocketPair();
+  if (!grpc_pair.ok()) return Prefixed(grpc_pair.status(), what);
+  absl::StatusOr<SocketPair> control_pair = CreateSocketPair();
+  if (!control_pair.ok()) return Prefixed(control_pair.status(), what);
+  monitor_wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!monitor_wake_.valid()) {
+    return absl::ErrnoToStatus(errno, absl::StrCat(what, ": eventfd()"));
+  }
+  absl::StatusOr<std::unique_ptr<OutputCapture>> err =
+      OutputCapture::Create(options.stderr_mode, STDERR_FILENO);
+  if (!err.ok()) return Prefixed(err.status(), what);
+  stderr_ = std::move(*err);
+  if (options.stdout_mode == OutputMode::kCapture) {
+    absl::StatusOr<std::unique_ptr<OutputCapture>> out =
+        OutputCapture::Create(OutputMode::kCapture, STDOUT_FILENO);
+    if (!out.ok()) return Prefixed(out.status(), what);
+    stdout_ = std::move(*out);
+  }
+
+  const std::string base_id = absl::StrCat(ShortName(service().full_name), "#",
+                                           g_next_worker_number.fetch_add(1));
+  SpawnSpec spec;
+  spec.executable = options.executable;
+  spec.argv.push_back(options.executable);
+  spec.argv.insert(spec.argv.end(), options.args.begin(), options.args.end());
+  spec.env = WorkerEnvironment(options, {{kGrpcFdEnv, absl::StrCat(kWorkerGrpcFd)},
+                                         {kControlFdEnv, absl::StrCat(kWorkerControlFd)},
+                                         {kWorkerIdEnv, base_id}});
+  spec.working_directory = options.working_directory;
+  spec.fds = {{grpc_pair->worker.get(), kWorkerGrpcFd},
+              {control_pair->worker.get(), kWorkerControlFd}};
+  spec.stderr_fd = stderr_->child_fd();
+  UniqueFd dev_null;
+  if (options.stdout_mode == OutputMode::kDiscard) {
+    dev_null.reset(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    if (!dev_null.valid()) {
+      return absl::ErrnoToStatus(errno, absl::StrCat(what, ": open /dev/null"));
+    }
+    spec.stdout_fd = dev_null.get();
+  } else if (stdout_ != nullptr) {
+    spec.stdout_fd = stdout_->child_fd();
+  }
+
+  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(spec);
+  if (!process.ok()) return Prefixed(process.status(), what);
+  process_ = std::move(*process);
+  set_id(absl::StrCat(base_id, " (pid ", process_->pid(), ")"));
+  stderr_->Start(id());
+  if (stdout_ != nullptr) stdout_->Start(id());
+  grpc_pair->worker.reset();
+  control_pair->worker.reset();
+  control_ = std::move(control_pair->host);
+  Log(LogLevel::kDebug, id(), absl::StrCat("spawned ", executable_));
+
+  if (absl::Status ready = WaitReady(startup); !ready.ok()) {
+    absl::MutexLock lock(&mu_);
+    close_result_ = ready;
+    return ready;
+  }
+  if (absl::Status s = SetNonBlocking(grpc_pair->host.get()); !s.ok()) {
+    return Prefixed(s, what);
+  }
+  PinGrpcCallbackQueue();
+  AttachChannel(CreateChannelOverFd(std::move(grpc_pair->host),
+                                    HostChannelArguments(service())));
+  monitor_ = std::thread([this] { Monitor(); });
+  Log(LogLevel::kInfo, id(), "ready");
+  return absl::OkStatus();
+}
+
+absl::Status WorkerProcess::WaitReady(const ResolvedTimeout& startup) {
+  const absl::Time deadline = absl::Now() + startup.timeout;
+  while (true) {
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) break;
+    struct pollfd fds[2] = {{control_.get(), POLLIN, 0}, {process_->pidfd(), POLLIN, 0}};
+    int timeout_ms = static_cast<int>(
+        absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
+    int n = ::poll(fds, 2, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("spawn ", id(), ": poll()"));
+    if (fds[0].revents & POLLIN) {
+      uint8_t byte = 0;
+      ssize_t r = ::recv(control_.get(), &byte, 1, MSG_DONTWAIT);
+      if (r == 1 && byte == kReady) return absl::OkStatus();
+      if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    }
+    if (fds[0].revents != 0 || fds[1].revents != 0) {
+      // The worker closed its end or exited: it is dying or dead.
+      std::optional<ExitStatus> status = process_->Wait(absl::Now() + absl::Seconds(5));
+      if (!status) {
+        process_->Signal(SIGKILL, /*group=*/true);
+        status = process_->Wait(absl::InfiniteFuture());
+      }
+      std::string tail = StderrTail();
+      return absl::UnavailableError(absl::StrCat(
+          "spawn worker ", id(), " (", executable_, "): exited before it was ready: ",
+          status->ToString(), tail));
+    }
+  }
+  // Startup timeout: kill and reap it.
+  bool alive = !process_->TryReap().has_value();
+  process_->Signal(SIGKILL, /*group=*/true);
+  process_->Wait(absl::InfiniteFuture());
+  return absl::DeadlineExceededError(absl::StrCat(
+      "spawn worker ", id(), " (", executable_, "): not ready within ",
+      absl::FormatDuration(startup.timeout), " (startup timeout from ", startup.source,
+      "); ", alive ? "it was still running and has been killed" : "it had exited"));
+}
+
+std::string WorkerProcess::StderrTail() {
+  std::string tail = stderr_ ? stderr_->Tail(absl::Now() + kStderrDrain) : "";
+  if (tail.empty()) return "";
+  return absl::StrCat("; last stderr lines:\n  ", absl::StrReplaceAll(tail, {{"\n", "\n  "}}));
+}
+
+void WorkerProcess::Monitor() {
+  while (true) {
+    struct pollfd fds[2] = {{process_->pidfd(), POLLIN, 0},
+                            {monitor_wake_.get(), POLLIN, 0}};
+    int n = ::poll(fds, 2, -1);
+    if (n < 0 && errno == EINTR) continue;
+    // The death first: a close racing with a crash must not hide it.
+    if (fds[0].revents == 0) {
+      if (fds[1].revents != 0) return;
+      continue;
+    }
+    process_->Wait(absl::Now() + absl::Seconds(1));
+    std::function<void()> on_death;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!NoteExitLocked()) return;
+      on_death = on_death_;
+    }
+    if (on_death) {
+      on_death();  // the owner reports it
+    } else {
+      Log(LogLevel::kError, id(), DescribeDeath());
+    }
+    return;
+  }
+}
+
+bool WorkerProcess::NoteExitLocked() {
+  if (!exit_noted_) {
+    exit_noted_ = true;
+    crashed_ = !closing_ && kill_reason_.empty();
+  }
+  return crashed_;
+}
+
+int WorkerProcess::pid() const {
+  if (process_ == nullptr || process_->exit_status().has_value()) return 0;
+  return process_->pid();
+}
+
+bool WorkerProcess::crashed() const {
+  absl::MutexLock lock(&mu_);
+  return crashed_;
+}
+
+void WorkerProcess::SetDeathCallback(std::function<void()> callback) {
+  absl::MutexLock lock(&mu_);
+  on_death_ = std::move(callback);
+}
+
+std::string WorkerProcess::DescribeDeath() {
+  std::optional<ExitStatus> status = process_->exit_status();
+  std::string kill_reason;
+  {
+    absl::MutexLock lock(&mu_);
+    kill_reason = kill_reason_;
+  }
+  if (!kill_reason.empty()) {
+    return absl::StrCat("worker ", id(), " was killed by the host: ", kill_reason);
+  }
+  return absl::StrCat("worker ", id(), " crashed: ",
+                      status ? status->ToString() : "still running", StderrTail());
+}
+
+absl::Status WorkerProcess::ExplainUnavailable(int method_index,
+                                               const absl::Status& transport) {
+  const std::string method = MethodDisplayName(service(), method_index);
+  // The connection broke: give the process a moment to be reaped so that
+  // the message can carry its exit status.
+  std::optional<ExitStatus> status = process_->Wait(absl::Now() + absl::Milliseconds(200));
+  if (!status) {
+    return absl::UnavailableError(absl::StrCat(method, ": connection to worker ", id(),
+                                               " failed: ", transport.message()));
+  }
+  bool closing;
+  {
+    absl::MutexLock lock(&mu_);
+    // Whichever thread sees the exit first records it (the monitor may not
+    // have woken up yet): the pool decides on retries from crashed().
+    closing = !NoteExitLocked() && kill_reason_.empty();
+  }
+  if (closing) {
+    return absl::UnavailableError(absl::StrCat(method, ": worker ", id(),
+                                               " was closed while the call was in flight (",
+                                               status->ToString(), ")"));
+  }
+  return absl::UnavailableError(absl::StrCat(method, ": ", DescribeDeath()));
+}
+
+void WorkerProcess::Kill(const std::string& reason) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (kill_reason_.empty()) kill_reason_ = reason;
+  }
+  Log(LogLevel::kWarning, id(), absl::StrCat("killing: ", reason));
+  process_->Signal(SIGKILL, /*group=*/true);
+}
+
+std::optional<ExitStatus> WorkerProcess::DrainAndWait(absl::Time deadline) {
+  // The worker's gRPC server finishes its shutdown only once our connection
+  // is gone, so drop the channel as soon as no call needs it any more.
+  if (WaitForCalls(deadline)) {
+    DetachChannel();
+    // Leave a moment to exit even when the calls used up the period.
+    deadline = std::max(deadline, absl::Now() + absl::Milliseconds(100));
+  }
+  return process_->Wait(deadline);
+}
+
+absl::Status WorkerProcess::Close(const CloseOptions& options) {
+  bool was_crashed;
+  {
+    absl::MutexLock lock(&mu_);
+    if (close_result_.has_value()) return *close_result_;
+    // A process that already exited on its own crashed, even if nobody
+    // noticed yet.
+    if (process_ != nullptr && process_->TryReap().has_value()) NoteExitLocked();
+    closing_ = true;
+    was_crashed = crashed_;
+  }
+  StopAccepting();
+  absl::Status result = absl::OkStatus();
+  if (process_ != nullptr && !process_->TryReap().has_value()) {
+    // 1. Ask the worker to drain and exit within the grace period.
+    const absl::Time grace_deadline = absl::Now() + options.grace;
+    ShutdownRequest request;
+    request.grace_ms = static_cast<uint32_t>(
+        std::max<int64_t>(0, absl::ToInt64Milliseconds(options.grace)));
+    ssize_t ignored = ::send(control_.get(), &request, sizeof(request), MSG_NOSIGNAL);
+    (void)ignored;
+    std::optional<ExitStatus> status = DrainAndWait(grace_deadline);
+    // 2. SIGTERM.
+    if (!status) {
+      Log(LogLevel::kWarning, id(),
+          absl::StrCat("did not exit within the grace period of ",
+                       absl::FormatDuration(options.grace), "; sending SIGTERM"));
+      process_->Signal(SIGTERM);
+      status = DrainAndWait(absl::Now() + options.term_timeout);
+    }
+    // 3. SIGKILL.
+    if (!status) {
+      Log(LogLevel::kWarning, id(),
+          absl::StrCat("did not exit within ", absl::FormatDuration(options.term_timeout),
+                       " of SIGTERM; sending SIGKILL"));
+      process_->Signal(SIGKILL, /*group=*/true);
+      process_->Wait(absl::InfiniteFuture());
+      result = absl::DeadlineExceededError(absl::StrCat(
+          "close ", id(), ": the worker did not exit within its grace period (",
+          absl::FormatDuration(options.grace), ") nor after SIGTERM (",
+          absl::FormatDuration(options.term_timeout), "); killed with SIGKILL"));
+    }
+  } else if (was_crashed) {
+    result = absl::UnavailableError(DescribeDeath());
+  }
+  // The worker is gone, so every call still in flight fails promptly.
+  if (!WaitForCalls(absl::Now() + absl::Seconds(10))) {
+    Log(LogLevel::kError, id(), "calls still in flight 10s after the worker exited");
+  }
+  if (monitor_.joinable()) {
+    uint64_t one = 1;
+    ssize_t ignored = ::write(monitor_wake_.get(), &one, sizeof(one));
+    (void)ignored;
+    monitor_.join();
+  }
+  DetachChannel();
+  control_.reset();
+  absl::MutexLock lock(&mu_);
+  close_result_ = result;
+  Log(LogLevel::kDebug, id(), "closed");
+  return result;
+}
+
+WorkerProcess::~WorkerProcess() {
+  CloseOptions quick;
+  quick.grace = absl::Seconds(1);
+  quick.term_timeout = absl::Seconds(1);
+  Close(quick).IgnoreError();
+}
+
+}  // namespace iw::internal
