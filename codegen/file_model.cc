@@ -34,10 +34,17 @@ constexpr HostMember kHostMembers[] = {
     {"CallErased", "iw::HostBase"},
     {"CallAsyncErased", "iw::HostBase"},
     {"HostBase", "iw::HostBase"},
+    {"stats", "iw::HostBase"},
     {"Call", "iw::internal::HostStub"},
     {"CallAsync", "iw::internal::HostStub"},
     {"HostStub", "iw::internal::HostStub"},
-    {"Spawn", ""},  // generated in every <Service>Host
+    {"Wrap", "iw::internal::HostStub"},
+    // Generated in every <Service>Host.
+    {"Spawn", ""},
+    {"SpawnPool", ""},
+    {"InProcess", ""},
+    {"Connect", ""},
+    {"Overrides", ""},
 };
 
 std::string ServicePrefix(const ServiceDescriptor& service) {

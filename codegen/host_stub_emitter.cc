@@ -116,6 +116,17 @@ void EmitHostClass(const ServiceModel& service, Printer* printer) {
       {"::iw::WorkerOptions options",
        absl::StrCat("const ", vars["config_struct"], "& methods = {}")},
       ");");
+  vars["spawn_pool"] = WrapList(
+      "  ",
+      absl::StrCat("static ::absl::StatusOr<::std::unique_ptr<",
+                   vars["host_class"], ">> SpawnPool"),
+      "(",
+      {"::iw::WorkerOptions options", "const ::iw::PoolOptions& pool",
+       absl::StrCat("const ", vars["config_struct"], "& methods = {}")},
+      ");");
+  vars["overrides"] = WrapList(
+      "  ", "static ::std::vector<::iw::MethodOverrides> Overrides", "(",
+      {absl::StrCat("const ", vars["config_struct"], "& methods")}, ");");
   printer->Print(
       vars,
       "// Owns one $service$ worker process and the connection to it. "
@@ -133,7 +144,10 @@ void EmitHostClass(const ServiceModel& service, Printer* printer) {
       " public:\n"
       "  // Spawns a worker and waits until it is ready. `methods` overrides\n"
       "  // settings of single methods.\n"
-      "$spawn$\n");
+      "$spawn$\n"
+      "  // Spawns a pool of workers (see iw::PoolOptions) behind the same\n"
+      "  // typed methods: calls go to the least-loaded worker.\n"
+      "$spawn_pool$\n");
   for (const MethodModel& method : service.methods) {
     Vars method_vars = MethodVars(*method.descriptor);
     const std::string comment = LeadingComment(*method.descriptor, "  ");
@@ -170,45 +184,67 @@ void EmitHostClass(const ServiceModel& service, Printer* printer) {
   printer->Print(vars,
                  "\n"
                  " private:\n"
+                 "  friend class ::iw::internal::HostStub;\n"
                  "  using ::iw::internal::HostStub::HostStub;\n"
+                 "$overrides$\n"
                  "};\n\n");
 }
 
 void EmitHostDefinitions(const ServiceModel& service, Printer* printer) {
   Vars vars = ServiceVars(*service.descriptor);
+  const std::string methods_param = service.methods.empty() ? "/*methods*/" : "methods";
+  vars["overrides"] = WrapList(
+      "",
+      absl::StrCat("::std::vector<::iw::MethodOverrides> ", vars["host_class"],
+                   "::Overrides"),
+      "(", {absl::StrCat("const ", vars["config_struct"], "& ", methods_param)},
+      ") {");
+  printer->Print(vars, "$overrides$\n");
+  if (service.methods.empty()) {
+    printer->Print("  return {};\n");
+  } else {
+    printer->Print("  return {\n");
+    for (const MethodModel& method : service.methods) {
+      printer->Print(MethodVars(*method.descriptor), "      methods.$field$,\n");
+    }
+    printer->Print("  };\n");
+  }
+  printer->Print("}\n");
+
   vars["spawn"] = WrapList(
       "",
       absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"],
                    ">> ", vars["host_class"], "::Spawn"),
       "(",
       {"::iw::WorkerOptions options",
-       absl::StrCat("const ", vars["config_struct"], "& ",
-                    service.methods.empty() ? "/*methods*/" : "methods")},
+       absl::StrCat("const ", vars["config_struct"], "& methods")},
       ") {");
   vars["spawn_call"] = WrapList(
       "      ", "::iw::internal::SpawnWorker", "(",
-      {vars["service_info"], "::std::move(options)", "::std::move(overrides)"},
-      ");");
-  printer->Print(vars, "$spawn$\n");
-  if (service.methods.empty()) {
-    printer->Print("  ::std::vector<::iw::MethodOverrides> overrides;\n");
-  } else {
-    printer->Print("  ::std::vector<::iw::MethodOverrides> overrides = {\n");
-    for (const MethodModel& method : service.methods) {
-      printer->Print(MethodVars(*method.descriptor),
-                     "      methods.$field$,\n");
-    }
-    printer->Print("  };\n");
-  }
-  printer->Print(
-      vars,
-      "  ::absl::StatusOr<::std::unique_ptr<::iw::internal::Connection>> "
-      "connection =\n"
-      "$spawn_call$\n"
-      "  if (!connection.ok()) return connection.status();\n"
-      "  return ::std::unique_ptr<$host_class$>(\n"
-      "      new $host_class$(::std::move(*connection)));\n"
-      "}\n");
+      {vars["service_info"], "::std::move(options)", "Overrides(methods)"}, "));");
+  vars["spawn_pool"] = WrapList(
+      "",
+      absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"],
+                   ">> ", vars["host_class"], "::SpawnPool"),
+      "(",
+      {"::iw::WorkerOptions options", "const ::iw::PoolOptions& pool",
+       absl::StrCat("const ", vars["config_struct"], "& methods")},
+      ") {");
+  vars["spawn_pool_call"] = WrapList(
+      "      ", "::iw::internal::SpawnWorkerPool", "(",
+      {vars["service_info"], "::std::move(options)", "pool", "Overrides(methods)"},
+      "));");
+  printer->Print(vars,
+                 "\n"
+                 "$spawn$\n"
+                 "  return Wrap<$host_class$>(\n"
+                 "$spawn_call$\n"
+                 "}\n"
+                 "\n"
+                 "$spawn_pool$\n"
+                 "  return Wrap<$host_class$>(\n"
+                 "$spawn_pool_call$\n"
+                 "}\n");
   for (const MethodModel& method : service.methods) {
     Vars method_vars = MethodVars(*method.descriptor);
     method_vars["signature"] = WrapList(

@@ -42,6 +42,14 @@ class HostStub : public HostBase {
  protected:
   using HostBase::HostBase;
 
+  // The generated factories' common tail: a host around `connection`.
+  template <typename Host>
+  static absl::StatusOr<std::unique_ptr<Host>> Wrap(
+      absl::StatusOr<std::unique_ptr<Connection>> connection) {
+    if (!connection.ok()) return connection.status();
+    return std::unique_ptr<Host>(new Host(std::move(*connection)));
+  }
+
   template <typename Response>
   absl::StatusOr<Response> Call(int method_index,
                                 const google::protobuf::MessageLite& request,
