@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "bench/bench.grpc.pb.h"
 #include "bench/spin.h"
 
@@ -64,6 +65,10 @@ int main(int argc, char** argv) {
   }
   const std::string address = std::string("unix:") + argv[1];
   const int ready_fd = std::atoi(argv[2]);
+  // Profiling experiment only (see bench_worker.cc).
+  if (std::getenv("IWBENCH_NO_DEADLOCK_DETECTION") != nullptr) {
+    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  }
 
   // Block the termination signals before gRPC starts its threads, so that
   // only sigwait() below sees them.

@@ -324,6 +324,23 @@ TEST_CASE("Host: an exit code is reported when the worker exits mid-call", "[e2e
   CHECK(NoChildProcesses());
 }
 
+TEST_CASE("Host: a 16 MiB round trip, then a prompt graceful close", "[e2e]") {
+  {
+    auto host = SpawnOrDie();
+    iwtest::EchoRequest request;
+    request.set_payload(std::string(16 << 20, 'z'));
+    absl::StatusOr<iwtest::EchoReply> reply = host->Echo(request);
+    REQUIRE_THAT(reply.status(), IsOk());
+    CHECK(reply->payload() == request.payload());
+    // Graceful: no SIGTERM/SIGKILL escalation needed (that would be
+    // DEADLINE_EXCEEDED after 5 s + 2 s).
+    iw::CloseOptions close;
+    close.grace = absl::Seconds(3);
+    CHECK_THAT(host->Close(close), IsOk());
+  }
+  CHECK(NoChildProcesses());
+}
+
 TEST_CASE("Host: destroying a host closes the worker and leaks no descriptor", "[e2e]") {
   // Warm up gRPC's process-wide descriptors (epoll, wakeup fds) first.
   { SpawnOrDie(); }
