@@ -34,6 +34,9 @@ namespace iw {
 // Library defaults, used when neither the host nor the .proto sets a value.
 inline constexpr absl::Duration kDefaultCallTimeout = absl::Seconds(300);
 inline constexpr absl::Duration kDefaultStartupTimeout = absl::Seconds(10);
+// DeadlinePolicy::kReplaceWorker: how long a handler may overrun its
+// deadline before its worker is replaced.
+inline constexpr absl::Duration kDefaultDeadlineGrace = absl::Seconds(1);
 
 // What the worker's standard output and standard error are connected to.
 // Whatever the mode, the last lines of stderr are kept for crash reports.

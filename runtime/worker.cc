@@ -8,12 +8,14 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/security/server_credentials.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -169,6 +171,21 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding) {
   ::sigaction(SIGINT, &action, nullptr);
 
   auto dispatcher = std::make_unique<Dispatcher>(binding, worker_id);
+  if (control_fd) {
+    // Tell the host why before going (it reads this when it sees the exit).
+    dispatcher->SetOverrunHandler([fd = *control_fd, id = worker_id](
+                                      const std::string& description) {
+      Log(LogLevel::kError, id, description);
+      std::string notice(1, static_cast<char>(kReplaced));
+      uint16_t size = static_cast<uint16_t>(std::min<size_t>(description.size(), 60000));
+      notice.append(reinterpret_cast<const char*>(&size), sizeof(size));
+      notice.append(description, 0, size);
+      ssize_t ignored = ::send(fd, notice.data(), notice.size(), MSG_NOSIGNAL);
+      (void)ignored;
+      std::fflush(nullptr);
+      std::_Exit(kReplacedExitCode);
+    });
+  }
   grpc::ServerBuilder builder;
   ConfigureServer(service, builder);
   builder.RegisterCallbackGenericService(dispatcher.get());

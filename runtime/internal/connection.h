@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -57,6 +58,8 @@ class Connection {
 struct CallTiming {
   absl::Time deadline;
   ResolvedTimeout timeout;
+  // DeadlinePolicy::kReplaceWorker: the grace after the deadline.
+  std::optional<absl::Duration> replace_after;
 };
 
 // One worker, as the pool sees it. Thread-safe.

@@ -31,6 +31,11 @@ inline constexpr char kDeadlinePassedInWorker[] =
     "the call's deadline passed before its handler returned";
 
 inline constexpr uint8_t kReady = 'R';
+// worker → host, right before it exits on purpose: kReplaced, a uint16_t
+// length, then that many bytes of explanation.
+inline constexpr uint8_t kReplaced = 'K';
+// The exit code of a worker that replaced itself (EX_SOFTWARE).
+inline constexpr int kReplacedExitCode = 70;
 inline constexpr uint8_t kShutdown = 'S';
 
 #pragma pack(push, 1)

@@ -9,14 +9,17 @@
 #include <grpcpp/support/time.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <new>
 #include <typeinfo>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/internal/grpc_config.h"
@@ -69,13 +72,27 @@ absl::Status InvokeHandler(const MethodHandler& method, void* handler,
   }
 }
 
+// The DEADLINE_REPLACE_WORKER grace the host sent with the call, if any.
+std::optional<absl::Duration> ReplaceAfter(const grpc::GenericCallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(kReplaceAfterMetadata);
+  if (it == metadata.end()) return std::nullopt;
+  int64_t ms;
+  if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &ms) ||
+      ms < 0) {
+    return std::nullopt;
+  }
+  return absl::Milliseconds(ms);
+}
+
 // One unary call on the worker. Deletes itself in OnDone().
 class WorkerCall final : public grpc::ServerGenericBidiReactor {
  public:
   WorkerCall(Dispatcher* dispatcher, grpc::GenericCallbackServerContext* context)
       : dispatcher_(dispatcher),
         method_index_(dispatcher->FindMethod(context->method())),
-        context_(context->method(), DeadlineOf(*context)) {
+        context_(context->method(), DeadlineOf(*context)),
+        replace_after_(ReplaceAfter(*context)) {
     if (method_index_ < 0) {
       const ServiceInfo& service = *dispatcher_->binding().service;
       Finish(grpc::Status(
@@ -114,8 +131,14 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
       }
       return;
     }
+    uint64_t watch = 0;
+    if (replace_after_ && context_.deadline() != absl::InfiniteFuture()) {
+      watch = dispatcher_->watchdog().Arm(context_.deadline(), *replace_after_,
+                                          context_.method());
+    }
     grpc::Status status = DecodeAndInvoke(dispatcher_->binding(), method_index_, context_,
                                           &request_bytes_, &response_bytes_);
+    if (watch != 0) dispatcher_->watchdog().Disarm(watch);
     if (!status.ok()) {
       Finish(status);
       return;
@@ -132,6 +155,9 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
   Dispatcher* const dispatcher_;
   const int method_index_;
   CallContext context_;
+  // Set when the host asked to replace the worker if the handler overruns
+  // its deadline by this much.
+  const std::optional<absl::Duration> replace_after_;
   grpc::ByteBuffer request_bytes_;
   grpc::ByteBuffer response_bytes_;
 };
@@ -244,12 +270,21 @@ Dispatcher::Dispatcher(const ServiceBinding& binding, std::string worker_id)
     : binding_(binding),
       worker_id_(std::move(worker_id)),
       executor_(HandlerConcurrency(*binding.service)) {
+  SetOverrunHandler([id = worker_id_](const std::string& description) {
+    Log(LogLevel::kError, id, description);
+    std::fflush(nullptr);
+    std::_Exit(kReplacedExitCode);
+  });
   for (int i = 0; i < binding_.service->method_count; ++i) {
     methods_by_path_.emplace(binding_.service->methods[i].path, i);
   }
 }
 
 Dispatcher::~Dispatcher() = default;
+
+void Dispatcher::SetOverrunHandler(OverrunWatchdog::OnOverrun on_overrun) {
+  watchdog_ = std::make_unique<OverrunWatchdog>(std::move(on_overrun));
+}
 
 int Dispatcher::FindMethod(absl::string_view path) const {
   auto it = methods_by_path_.find(path);

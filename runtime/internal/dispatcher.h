@@ -13,6 +13,7 @@
 #include <grpcpp/support/status.h>
 
 #include <deque>
+#include <memory>
 #include <functional>
 #include <string>
 #include <thread>
@@ -23,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runtime/codegen_support/handler_adapter.h"
+#include "runtime/internal/overrun_watchdog.h"
 
 namespace iw::internal {
 
@@ -87,10 +89,17 @@ class Dispatcher final : public grpc::CallbackGenericService {
   // Index of the method with gRPC path `path`, or -1.
   int FindMethod(absl::string_view path) const;
 
+  // What to do when a DEADLINE_REPLACE_WORKER handler overruns its deadline
+  // plus grace (see OverrunWatchdog). Default: log and exit the process.
+  // Set before serving.
+  void SetOverrunHandler(OverrunWatchdog::OnOverrun on_overrun);
+  OverrunWatchdog& watchdog() { return *watchdog_; }
+
  private:
   const ServiceBinding binding_;
   const std::string worker_id_;
   absl::flat_hash_map<std::string, int> methods_by_path_;
+  std::unique_ptr<OverrunWatchdog> watchdog_;
   Executor executor_;
 };
 

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/internal/control_protocol.h"
+#include "runtime/internal/overrun_watchdog.h"
 #include "runtime/internal/status_conversion.h"
 
 namespace iw::internal {
@@ -47,6 +48,15 @@ bool IsDeadlineOfCall(const absl::Status& status, absl::Time deadline) {
   return absl::Now() >= deadline - absl::Milliseconds(5) ||
          status.message() == "Deadline Exceeded" ||
          status.message() == kDeadlinePassedInWorker;
+}
+
+// Deadline and per-call policy of one call.
+void Prepare(const CallTiming& timing, grpc::ClientContext* context) {
+  context->set_deadline(absl::ToChronoTime(timing.deadline));
+  if (timing.replace_after) {
+    context->AddMetadata(kReplaceAfterMetadata,
+                         absl::StrCat(absl::ToInt64Milliseconds(*timing.replace_after)));
+  }
 }
 
 }  // namespace
@@ -122,7 +132,7 @@ absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request,
   absl::Status refusal;
   if (!Admit(method_index, &refusal)) return refusal;
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(timing.deadline));
+  Prepare(timing, &context);
   grpc::Status status = grpc::internal::BlockingUnaryCall<MessageLite, MessageLite>(
       channel_.get(), *rpc_methods_[method_index], &context, request, response);
   absl::Status result = Finish(method_index, timing, false, FromGrpcStatus(status));
@@ -139,7 +149,7 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(
     return nullptr;
   }
   auto call = std::make_shared<AsyncCall>(request);
-  call->context.set_deadline(absl::ToChronoTime(timing.deadline));
+  Prepare(timing, &call->context);
   grpc::internal::CallbackUnaryCall<grpc::ByteBuffer, MessageLite>(
       channel_.get(), *rpc_methods_[method_index], &call->context, &call->request,
       response,

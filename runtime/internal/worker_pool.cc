@@ -193,7 +193,18 @@ absl::StatusOr<CallTiming> WorkerPool::Resolve(int method_index,
     return absl::InvalidArgumentError(absl::StrCat(MethodDisplayName(service_, method_index),
                                                    ": ", timeout.status().message()));
   }
-  CallTiming timing{absl::Now() + timeout->timeout, *std::move(timeout)};
+  CallTiming timing{absl::Now() + timeout->timeout, *std::move(timeout), std::nullopt};
+  const MethodInfo& method = service_.methods[method_index];
+  bool replace = method.on_deadline == 1;
+  absl::Duration grace = method.deadline_grace_ms >= 0
+                             ? absl::Milliseconds(method.deadline_grace_ms)
+                             : kDefaultDeadlineGrace;
+  if (!method_overrides_.empty()) {
+    const MethodOverrides& o = method_overrides_[method_index];
+    if (o.on_deadline) replace = *o.on_deadline == DeadlinePolicy::kReplaceWorker;
+    if (o.deadline_grace) grace = *o.deadline_grace;
+  }
+  if (replace) timing.replace_after = grace;
   return timing;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <utility>
 
@@ -207,8 +208,25 @@ bool WorkerProcess::NoteExitLocked() {
   if (!exit_noted_) {
     exit_noted_ = true;
     crashed_ = !closing_ && kill_reason_.empty();
+    ReadNoticeLocked();
   }
   return crashed_;
+}
+
+void WorkerProcess::ReadNoticeLocked() {
+  if (!control_.valid()) return;
+  // A worker that replaces itself (DEADLINE_REPLACE_WORKER) says why first.
+  char buffer[1 + sizeof(uint16_t) + 60000];
+  ssize_t n = ::recv(control_.get(), buffer, sizeof(buffer), MSG_DONTWAIT);
+  if (n < static_cast<ssize_t>(1 + sizeof(uint16_t)) ||
+      static_cast<uint8_t>(buffer[0]) != kReplaced) {
+    return;
+  }
+  uint16_t size;
+  std::memcpy(&size, buffer + 1, sizeof(size));
+  size = static_cast<uint16_t>(
+      std::min<size_t>(size, static_cast<size_t>(n) - 1 - sizeof(uint16_t)));
+  replaced_reason_.assign(buffer + 1 + sizeof(uint16_t), size);
 }
 
 int WorkerProcess::pid() const {
@@ -236,6 +254,12 @@ std::string WorkerProcess::DescribeDeath() {
   if (!kill_reason.empty()) {
     return absl::StrCat("worker ", id(), " was killed by the host: ", kill_reason);
   }
+  std::string replaced;
+  {
+    absl::MutexLock lock(&mu_);
+    replaced = replaced_reason_;
+  }
+  if (!replaced.empty()) return absl::StrCat("worker ", id(), " exited: ", replaced);
   return absl::StrCat("worker ", id(), " crashed: ",
                       status ? status->ToString() : "still running", StderrTail());
 }
@@ -341,8 +365,8 @@ absl::Status WorkerProcess::Close(const CloseOptions& options) {
     monitor_.join();
   }
   DetachChannel();
-  control_.reset();
   absl::MutexLock lock(&mu_);
+  control_.reset();
   close_result_ = result;
   Log(LogLevel::kDebug, id(), "closed");
   return result;

@@ -56,6 +56,8 @@ class WorkerProcess final : public GrpcEndpoint {
   // Records that the process exited; true if that counts as a crash (not
   // closed or killed by us).
   bool NoteExitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads the worker's parting notice, if it left one.
+  void ReadNoticeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<ExitStatus> DrainAndWait(absl::Time deadline);
   absl::Status ExplainUnavailable(int method_index,
                                   const absl::Status& transport) override;
@@ -65,7 +67,7 @@ class WorkerProcess final : public GrpcEndpoint {
   std::unique_ptr<Subprocess> process_;
   std::unique_ptr<OutputCapture> stderr_;
   std::unique_ptr<OutputCapture> stdout_;  // only in OutputMode::kCapture
-  UniqueFd control_;
+  UniqueFd control_;  // reset under mu_ (NoteExitLocked reads it)
   UniqueFd monitor_wake_;  // eventfd: tells the monitor to stop
   std::thread monitor_;
 
@@ -74,6 +76,7 @@ class WorkerProcess final : public GrpcEndpoint {
   bool exit_noted_ ABSL_GUARDED_BY(mu_) = false;
   bool crashed_ ABSL_GUARDED_BY(mu_) = false;
   std::string kill_reason_ ABSL_GUARDED_BY(mu_);
+  std::string replaced_reason_ ABSL_GUARDED_BY(mu_);
   std::function<void()> on_death_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Status> close_result_ ABSL_GUARDED_BY(mu_);
 };
