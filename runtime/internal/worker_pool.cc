@@ -287,7 +287,14 @@ bool WorkerPool::Release(const std::shared_ptr<Slot>& slot, const absl::Status& 
                                             : message.substr(colon + 2)),
                      &later);
     }
-    if (slot->in_flight == 0) slot->idle_since = absl::Now();
+    if (slot->in_flight == 0) {
+      slot->idle_since = absl::Now();
+      // The supervisor times idle retirement (pools above their minimum).
+      if (pool_.idle_timeout != absl::InfiniteDuration() &&
+          static_cast<int>(slots_.size()) > pool_.min_workers) {
+        wake_ = true;
+      }
+    }
     if (slot->dead) {
       wake_ = true;  // the supervisor removes and replaces it
     } else {
@@ -340,23 +347,25 @@ absl::Status WorkerPool::Conclude(int method_index, int attempt, int max_attempt
   return status;
 }
 
-void WorkerPool::CountFinished(const absl::Status& status) {
+void WorkerPool::CountFinished(const absl::Status& status, bool leaving) {
   absl::MutexLock lock(&mu_);
   if (status.ok()) {
     ++counters_.calls_completed;
   } else {
     ++counters_.calls_failed;
   }
-  --calls_in_flight_;
+  if (leaving) --calls_in_flight_;
 }
 
 void WorkerPool::FinishAsync(const std::shared_ptr<AsyncOp>& op, absl::Status status) {
   std::function<void(absl::Status)> done = std::move(op->done);
-  bool ok = status.ok();
-  done(std::move(status));
-  // Counted after the callback: Close() waits for this, so no callback runs
+  // Counted before the callback (whoever saw the result sees it counted),
+  // but it leaves only after: Close() waits for that, so no callback runs
   // after the host is gone.
-  CountFinished(ok ? absl::OkStatus() : absl::UnknownError(""));
+  CountFinished(status, /*leaving=*/false);
+  done(std::move(status));
+  absl::MutexLock lock(&mu_);
+  --calls_in_flight_;
 }
 
 absl::Status WorkerPool::Call(int method_index, const MessageLite& request,

@@ -85,7 +85,8 @@ class WorkerPool final : public Connection {
   // Adds "(attempt N of M)" to a failure after retries.
   absl::Status Conclude(int method_index, int attempt, int max_attempts, bool died,
                         absl::Status status);
-  void CountFinished(const absl::Status& status);
+  // Counts a finished call; `leaving`: it also stops being in flight.
+  void CountFinished(const absl::Status& status, bool leaving = true);
 
   void Supervise();
   bool SpawnOne();  // on the supervisor thread; false if it failed

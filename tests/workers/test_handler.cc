@@ -1,0 +1,131 @@
+#include "tests/workers/test_handler.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "absl/time/clock.h"
+
+namespace iwtest {
+
+absl::StatusOr<iwtest::EchoReply> TestHandler::Echo(iw::CallContext& context,
+                                                    const iwtest::EchoRequest& request) {
+  iwtest::EchoReply reply;
+  reply.set_text(request.text());
+  reply.set_payload(request.payload());
+  reply.set_pid(::getpid());
+  reply.set_deadline_left_ms(absl::ToInt64Milliseconds(context.deadline() - absl::Now()));
+  return reply;
+}
+
+absl::StatusOr<iwtest::SleepReply> TestHandler::Sleep(iw::CallContext& context,
+                                                      const iwtest::SleepRequest& request) {
+  iwtest::SleepReply reply;
+  reply.set_tag(request.tag());
+  reply.set_pid(::getpid());
+  reply.set_deadline_left_ms(context.deadline() == absl::InfiniteFuture()
+                                 ? -1
+                                 : absl::ToInt64Milliseconds(context.deadline() - absl::Now()));
+  absl::Time end = absl::Now() + absl::Milliseconds(request.ms());
+  while (absl::Now() < end) {
+    if (context.IsCancelled()) {
+      reply.set_saw_cancelled(true);
+      if (request.stop_when_cancelled()) break;
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return reply;
+}
+
+absl::StatusOr<iwtest::CrashReply> TestHandler::Crash(iw::CallContext&,
+                                                      const iwtest::CrashRequest& request) {
+  if (!request.crash_once_marker().empty()) {
+    int fd = ::open(request.crash_once_marker().c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
+    if (fd < 0) return iwtest::CrashReply();  // crashed once already
+    ::close(fd);
+  }
+  if (!request.last_words().empty()) {
+    std::fprintf(stderr, "%s\n", request.last_words().c_str());
+    std::fflush(stderr);
+  }
+  if (request.signal() != 0) {
+    ::signal(request.signal(), SIG_DFL);
+    ::raise(request.signal());
+  }
+  ::_exit(request.exit_code());
+}
+
+absl::StatusOr<iwtest::FailReply> TestHandler::Fail(iw::CallContext&,
+                                                    const iwtest::FailRequest& request) {
+  if (request.throw_exception()) throw std::runtime_error(request.message());
+  return absl::Status(static_cast<absl::StatusCode>(request.code()), request.message());
+}
+
+absl::StatusOr<iwtest::GetEnvReply> TestHandler::GetEnv(iw::CallContext&,
+                                                        const iwtest::GetEnvRequest& request) {
+  iwtest::GetEnvReply reply;
+  if (const char* value = std::getenv(request.name().c_str())) {
+    reply.set_set(true);
+    reply.set_value(value);
+  }
+  return reply;
+}
+
+absl::StatusOr<iwtest::SpinReply> TestHandler::Spin(iw::CallContext& context,
+                                                    const iwtest::SpinRequest& request) {
+  const absl::Time end =
+      absl::Now() + absl::Milliseconds(request.max_ms() > 0 ? request.max_ms() : 30000);
+  volatile uint64_t sink = 0;
+  while (!context.IsCancelled() && absl::Now() < end) {
+    for (int i = 0; i < 1000000; ++i) sink = sink + i;
+  }
+  return iwtest::SpinReply();
+}
+
+absl::StatusOr<iwtest::AllocateReply> TestHandler::Allocate(
+    iw::CallContext&, const iwtest::AllocateRequest& request) {
+  const size_t bytes = static_cast<size_t>(request.bytes());
+  iwtest::AllocateReply reply;
+  if (request.abort_on_failure()) {
+    void* memory = std::malloc(bytes);
+    if (memory == nullptr) std::abort();
+    std::memset(memory, 1, bytes);
+    asm volatile("" : : "r"(memory) : "memory");  // keep the allocation
+    std::free(memory);
+  } else {
+    // Throws std::bad_alloc when the address-space limit is reached.
+    std::unique_ptr<char[]> memory(new char[bytes]);
+    std::memset(memory.get(), 1, bytes);
+    asm volatile("" : : "r"(memory.get()) : "memory");  // keep the allocation
+  }
+  reply.set_allocated(true);
+  return reply;
+}
+
+absl::StatusOr<iwtest::OpenFilesReply> TestHandler::OpenFiles(
+    iw::CallContext&, const iwtest::OpenFilesRequest& request) {
+  iwtest::OpenFilesReply reply;
+  std::vector<int> fds;
+  for (int i = 0; i < request.count(); ++i) {
+    int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      reply.set_error(::strerror(errno));
+      break;
+    }
+    fds.push_back(fd);
+  }
+  reply.set_opened(static_cast<int>(fds.size()));
+  for (int fd : fds) ::close(fd);
+  return reply;
+}
+
+}  // namespace iwtest
