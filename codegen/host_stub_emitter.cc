@@ -127,6 +127,25 @@ void EmitHostClass(const ServiceModel& service, Printer* printer) {
   vars["overrides"] = WrapList(
       "  ", "static ::std::vector<::iw::MethodOverrides> Overrides", "(",
       {absl::StrCat("const ", vars["config_struct"], "& methods")}, ");");
+  vars["in_process"] = WrapList(
+      "  ",
+      absl::StrCat("static ::absl::StatusOr<::std::unique_ptr<",
+                   vars["host_class"], ">> InProcess"),
+      "(",
+      {absl::StrCat(HandlerClassName(vars["service"]), "& handler"),
+       "::iw::WorkerOptions options = {}",
+       absl::StrCat("const ", vars["config_struct"], "& methods = {}")},
+      ");");
+  vars["in_process_hooks"] = WrapList(
+      "  ",
+      absl::StrCat("static ::absl::StatusOr<::std::unique_ptr<",
+                   vars["host_class"], ">> InProcess"),
+      "(",
+      {absl::StrCat(HandlerClassName(vars["service"]), "& handler"),
+       "::iw::internal::InProcessHooks& hooks",
+       "::iw::WorkerOptions options = {}",
+       absl::StrCat("const ", vars["config_struct"], "& methods = {}")},
+      ");");
   printer->Print(
       vars,
       "// Owns one $service$ worker process and the connection to it. "
@@ -147,7 +166,16 @@ void EmitHostClass(const ServiceModel& service, Printer* printer) {
       "$spawn$\n"
       "  // Spawns a pool of workers (see iw::PoolOptions) behind the same\n"
       "  // typed methods: calls go to the least-loaded worker.\n"
-      "$spawn_pool$\n");
+      "$spawn_pool$\n"
+      "  // Serves `handler` in this process instead (in-process mode, see\n"
+      "  // docs/inprocess.md): the same typed methods, deadlines and errors,\n"
+      "  // but no crash isolation. `handler` must outlive the host. Of\n"
+      "  // `options`, only call_timeout, on_state_change, respawn and the\n"
+      "  // message size limits apply; pid() is 0.\n"
+      "$in_process$\n"
+      "  // The same, with `hooks` (an iw::testing::FaultInjector) perturbing\n"
+      "  // the calls and the life of the worker. `hooks` must outlive the host.\n"
+      "$in_process_hooks$\n");
   for (const MethodModel& method : service.methods) {
     Vars method_vars = MethodVars(*method.descriptor);
     const std::string comment = LeadingComment(*method.descriptor, "  ");
@@ -234,6 +262,35 @@ void EmitHostDefinitions(const ServiceModel& service, Printer* printer) {
       "      ", "::iw::internal::SpawnWorkerPool", "(",
       {vars["service_info"], "::std::move(options)", "pool", "Overrides(methods)"},
       "));");
+  vars["in_process"] = WrapList(
+      "",
+      absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"],
+                   ">> ", vars["host_class"], "::InProcess"),
+      "(",
+      {absl::StrCat(HandlerClassName(vars["service"]), "& handler"),
+       "::iw::WorkerOptions options",
+       absl::StrCat("const ", vars["config_struct"], "& methods")},
+      ") {");
+  vars["in_process_call"] = WrapList(
+      "      ", "::iw::internal::StartInProcess", "(",
+      {absl::StrCat(BindFunctionName(vars["service"]), "(handler)"),
+       "::std::move(options)", "Overrides(methods)"},
+      "));");
+  vars["in_process_hooks"] = WrapList(
+      "",
+      absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"],
+                   ">> ", vars["host_class"], "::InProcess"),
+      "(",
+      {absl::StrCat(HandlerClassName(vars["service"]), "& handler"),
+       "::iw::internal::InProcessHooks& hooks",
+       "::iw::WorkerOptions options",
+       absl::StrCat("const ", vars["config_struct"], "& methods")},
+      ") {");
+  vars["in_process_hooks_call"] = WrapList(
+      "      ", "::iw::internal::StartInProcess", "(",
+      {absl::StrCat(BindFunctionName(vars["service"]), "(handler)"),
+       "::std::move(options)", "Overrides(methods)", "&hooks"},
+      "));");
   printer->Print(vars,
                  "\n"
                  "$spawn$\n"
@@ -244,6 +301,16 @@ void EmitHostDefinitions(const ServiceModel& service, Printer* printer) {
                  "$spawn_pool$\n"
                  "  return Wrap<$host_class$>(\n"
                  "$spawn_pool_call$\n"
+                 "}\n"
+                 "\n"
+                 "$in_process$\n"
+                 "  return Wrap<$host_class$>(\n"
+                 "$in_process_call$\n"
+                 "}\n"
+                 "\n"
+                 "$in_process_hooks$\n"
+                 "  return Wrap<$host_class$>(\n"
+                 "$in_process_hooks_call$\n"
                  "}\n");
   for (const MethodModel& method : service.methods) {
     Vars method_vars = MethodVars(*method.descriptor);

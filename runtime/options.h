@@ -179,8 +179,10 @@ struct PoolOptions {
   int min_workers = 1;
   // Upper bound; workers beyond min_workers start on demand.
   int max_workers = 1;
-  // Calls one worker runs at once; 0 = the service's max_concurrent_calls
-  // (or its handler thread count).
+  // Calls one worker gets at once (more wait in the pool's queue). 0: for a
+  // pool (max_workers > 1) the worker's handler thread count
+  // ((iw.service).max_concurrent_calls, else max(4, CPUs)); for a single
+  // worker, no limit (calls wait in the worker's own queue instead).
   int max_calls_per_worker = 0;
   // Calls that may wait for a free worker; one more fails at once with
   // RESOURCE_EXHAUSTED.

@@ -156,8 +156,8 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(
       [this, call, method_index, timing, done = std::move(done)](grpc::Status status) {
         absl::Status result =
             Finish(method_index, timing, call->cancelled(), FromGrpcStatus(status));
-        Release();
         done(std::move(result));
+        Release();  // after `done`: WaitForCalls() covers the callback too
       });
   return call;
 }

@@ -26,6 +26,20 @@ constexpr absl::Duration kYoungDeath = absl::Seconds(1);
 constexpr absl::Duration kFirstBackoff = absl::Milliseconds(50);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
 
+// Appends `suffix` to a status message, but before a trailing stderr tail
+// (which must stay the worker's own words).
+std::string WithSuffix(absl::string_view message, absl::string_view suffix) {
+  size_t tail = message.find("; last stderr lines:");
+  if (tail == absl::string_view::npos) return absl::StrCat(message, suffix);
+  return absl::StrCat(message.substr(0, tail), suffix, message.substr(tail));
+}
+
+// "pkg.Service.Method: worker ... crashed" → "worker ... crashed".
+absl::string_view WithoutMethod(absl::string_view message) {
+  size_t colon = message.find(": ");
+  return colon == absl::string_view::npos ? message : message.substr(colon + 2);
+}
+
 void RunAll(std::vector<std::function<void()>>& later) {
   for (auto& f : later) f();
   later.clear();
@@ -123,7 +137,8 @@ WorkerPool::WorkerPool(const ServiceInfo& service, WorkerOptions options,
       pool_(pool),
       factory_(std::move(factory)),
       per_worker_limit_(pool.max_calls_per_worker > 0 ? pool.max_calls_per_worker
-                                                      : std::numeric_limits<int>::max()) {
+                        : pool.max_workers > 1       ? HandlerConcurrency(service)
+                                                     : std::numeric_limits<int>::max()) {
   current_id_ = service.full_name;
 }
 
@@ -239,8 +254,8 @@ absl::StatusOr<std::shared_ptr<WorkerPool::Slot>> WorkerPool::Acquire(
   }
   if (spawning_disabled_ && slots_.empty()) {
     return absl::UnavailableError(
-        absl::StrCat(MethodDisplayName(service_, method_index), ": ", last_death_,
-                     " (RespawnPolicy::kNever)"));
+        absl::StrCat(MethodDisplayName(service_, method_index), ": ",
+                     WithSuffix(last_death_, " (RespawnPolicy::kNever)")));
   }
   if (std::shared_ptr<Slot> slot = PickLocked()) {
     ++slot->in_flight;
@@ -280,12 +295,7 @@ bool WorkerPool::Release(const std::shared_ptr<Slot>& slot, const absl::Status& 
     if (died && !slot->dead) {
       // The call's status already tells how the worker died; drop the
       // "<method>: " prefix.
-      absl::string_view message = status.message();
-      size_t colon = message.find(": ");
-      MarkDeadLocked(*slot, std::string(colon == absl::string_view::npos
-                                            ? message
-                                            : message.substr(colon + 2)),
-                     &later);
+      MarkDeadLocked(*slot, std::string(WithoutMethod(status.message())), &later);
     }
     if (slot->in_flight == 0) {
       slot->idle_since = absl::Now();
@@ -341,8 +351,9 @@ absl::Status WorkerPool::Conclude(int method_index, int attempt, int max_attempt
                                   absl::Status status) {
   (void)method_index;
   if (died && max_attempts > 1) {
-    status = absl::Status(status.code(), absl::StrCat(status.message(), " (attempt ", attempt,
-                                                      " of ", max_attempts, ")"));
+    status = absl::Status(status.code(),
+                          WithSuffix(status.message(), absl::StrCat(" (attempt ", attempt,
+                                                                    " of ", max_attempts, ")")));
   }
   return status;
 }
@@ -389,7 +400,7 @@ absl::Status WorkerPool::Call(int method_index, const MessageLite& request,
       Log(LogLevel::kWarning, (*slot)->id,
           absl::StrCat("retrying ", MethodDisplayName(service_, method_index),
                        " on a fresh worker (attempt ", attempt + 1, " of ", max_attempts,
-                       ") after: ", status.message()));
+                       ") after: ", WithoutMethod(status.message())));
       response->Clear();
       continue;
     }
@@ -439,7 +450,7 @@ void WorkerPool::StartAsync(const std::shared_ptr<AsyncOp>& op) {
           method, ": host of ", current_id_, " is ", WorkerStateName(state_)));
     } else if (spawning_disabled_ && slots_.empty()) {
       refusal = absl::UnavailableError(
-          absl::StrCat(method, ": ", last_death_, " (RespawnPolicy::kNever)"));
+          absl::StrCat(method, ": ", WithSuffix(last_death_, " (RespawnPolicy::kNever)")));
     } else if ((slot = PickLocked())) {
       ++slot->in_flight;
     } else if (static_cast<int>(queue_.size()) >= pool_.max_queued_calls) {
@@ -480,7 +491,7 @@ void WorkerPool::IssueAsync(const std::shared_ptr<AsyncOp>& op, std::shared_ptr<
           Log(LogLevel::kWarning, slot->id,
               absl::StrCat("retrying ", MethodDisplayName(service_, op->method_index),
                            " on a fresh worker (attempt ", op->attempt + 1, " of ",
-                           op->max_attempts, ") after: ", status.message()));
+                           op->max_attempts, ") after: ", WithoutMethod(status.message())));
           ++op->attempt;
           op->response->Clear();
           StartAsync(op);
@@ -657,7 +668,7 @@ void WorkerPool::Supervise() {
       }
       if (spawning_disabled_ && slots_.empty()) {
         FailQueuedLocked(absl::UnavailableError(
-                             absl::StrCat(last_death_, " (RespawnPolicy::kNever)")),
+                             WithSuffix(last_death_, " (RespawnPolicy::kNever)")),
                          &later);
       }
     }
@@ -724,7 +735,13 @@ absl::Status WorkerPool::Close(const CloseOptions& options) {
 
 WorkerState WorkerPool::state() const {
   absl::MutexLock lock(&mu_);
-  return state_;
+  // Closing/closed win; otherwise the pool is ready while any worker is.
+  if (closing_ || close_result_.has_value()) return state_;
+  for (const auto& slot : slots_) {
+    if (!slot->dead) return WorkerState::kReady;
+  }
+  if (starting_ > 0) return WorkerState::kStarting;
+  return state_ == WorkerState::kReady ? WorkerState::kReady : WorkerState::kCrashed;
 }
 
 int WorkerPool::pid() const {

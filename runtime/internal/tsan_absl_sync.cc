@@ -1,0 +1,146 @@
+// FOR --config=tsan BUILDS ONLY (compiles to nothing otherwise).
+//
+// Makes Abseil's synchronisation visible to ThreadSanitizer. Debian's
+// libabsl_synchronization is not built with -fsanitize=thread, so TSan never
+// sees absl::Mutex / CondVar / Notification create happens-before edges and
+// reports every access guarded by them (ours and gRPC's) as a data race.
+//
+// We interpose the exported entry points (the executable's definitions win
+// over the shared library's in symbol lookup, also for calls made from
+// libgrpc and from inside libabsl through the PLT), forward to the real
+// functions found with dlsym(RTLD_NEXT), and tell TSan about the ordering:
+// __tsan_release(mutex) before every unlock, __tsan_acquire(mutex) after
+// every lock. That is exactly the happens-before a mutex provides.
+//
+// The symbol names are Abseil's mangled names for the 20220623 ABI in its
+// Debian inline namespace `debian3`; a different Abseil build needs them
+// updated (`nm -D libabsl_synchronization.so`). A name that is not found is a
+// fatal error at first use, never a silent no-op.
+//
+// This object is pulled out of the runtime archive by the references to
+// absl::Mutex::Lock etc. of the runtime's own objects; .bazelrc's tsan config
+// links statically (--dynamic_mode=off) so that it lands in every executable.
+
+#if defined(__SANITIZE_THREAD__)
+
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/time/time.h"
+
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+
+namespace {
+
+void* RealOrDie(const char* name) {
+  void* real = ::dlsym(RTLD_NEXT, name);
+  if (real == nullptr) {
+    std::fprintf(stderr, "tsan_absl_sync: %s not found: %s\n", name, ::dlerror());
+    std::abort();
+  }
+  return real;
+}
+
+}  // namespace
+
+// Defines `ret NAME(args)` with the assembler name SYMBOL that forwards to
+// the real SYMBOL; BEFORE and AFTER are statements run around the call.
+#define IW_TSAN_WRAP(ret, name, symbol, params, args, before, after)        \
+  extern "C" ret name params __asm__(symbol);                               \
+  extern "C" ret name params {                                              \
+    using Fn = ret(*) params;                                               \
+    static Fn real = reinterpret_cast<Fn>(RealOrDie(symbol));               \
+    before;                                                                 \
+    auto result = real args;                                                \
+    after;                                                                  \
+    return result;                                                          \
+  }
+#define IW_TSAN_WRAP_VOID(name, symbol, params, args, before, after)        \
+  extern "C" void name params __asm__(symbol);                              \
+  extern "C" void name params {                                             \
+    using Fn = void(*) params;                                              \
+    static Fn real = reinterpret_cast<Fn>(RealOrDie(symbol));               \
+    before;                                                                 \
+    real args;                                                              \
+    after;                                                                  \
+  }
+
+#define IW_ABSL "_ZN4absl7debian3"
+#define IW_ABSL_CONST "_ZNK4absl7debian3"
+
+using Duration = absl::Duration;
+using Time = absl::Time;
+
+// absl::Mutex
+IW_TSAN_WRAP_VOID(IwMutexLock, IW_ABSL "5Mutex4LockEv", (void* mu), (mu), (void)0,
+                  __tsan_acquire(mu))
+IW_TSAN_WRAP_VOID(IwMutexUnlock, IW_ABSL "5Mutex6UnlockEv", (void* mu), (mu),
+                  __tsan_release(mu), (void)0)
+IW_TSAN_WRAP_VOID(IwMutexReaderLock, IW_ABSL "5Mutex10ReaderLockEv", (void* mu), (mu),
+                  (void)0, __tsan_acquire(mu))
+IW_TSAN_WRAP_VOID(IwMutexReaderUnlock, IW_ABSL "5Mutex12ReaderUnlockEv", (void* mu), (mu),
+                  __tsan_release(mu), (void)0)
+IW_TSAN_WRAP(bool, IwMutexTryLock, IW_ABSL "5Mutex7TryLockEv", (void* mu), (mu), (void)0,
+             if (result) __tsan_acquire(mu))
+IW_TSAN_WRAP(bool, IwMutexReaderTryLock, IW_ABSL "5Mutex13ReaderTryLockEv", (void* mu),
+             (mu), (void)0, if (result) __tsan_acquire(mu))
+IW_TSAN_WRAP_VOID(IwMutexLockWhen, IW_ABSL "5Mutex8LockWhenERKNS0_9ConditionE",
+                  (void* mu, const void* cond), (mu, cond), (void)0, __tsan_acquire(mu))
+IW_TSAN_WRAP_VOID(IwMutexReaderLockWhen, IW_ABSL "5Mutex14ReaderLockWhenERKNS0_9ConditionE",
+                  (void* mu, const void* cond), (mu, cond), (void)0, __tsan_acquire(mu))
+IW_TSAN_WRAP(bool, IwMutexLockWhenWithTimeout,
+             IW_ABSL "5Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE",
+             (void* mu, const void* cond, Duration d), (mu, cond, d), (void)0,
+             __tsan_acquire(mu))
+IW_TSAN_WRAP(bool, IwMutexLockWhenWithDeadline,
+             IW_ABSL "5Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE",
+             (void* mu, const void* cond, Time t), (mu, cond, t), (void)0, __tsan_acquire(mu))
+IW_TSAN_WRAP(bool, IwMutexReaderLockWhenWithTimeout,
+             IW_ABSL "5Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE",
+             (void* mu, const void* cond, Duration d), (mu, cond, d), (void)0,
+             __tsan_acquire(mu))
+IW_TSAN_WRAP(bool, IwMutexReaderLockWhenWithDeadline,
+             IW_ABSL "5Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE",
+             (void* mu, const void* cond, Time t), (mu, cond, t), (void)0, __tsan_acquire(mu))
+// Await releases the mutex while it waits and holds it again on return.
+IW_TSAN_WRAP_VOID(IwMutexAwait, IW_ABSL "5Mutex5AwaitERKNS0_9ConditionE",
+                  (void* mu, const void* cond), (mu, cond), __tsan_release(mu),
+                  __tsan_acquire(mu))
+IW_TSAN_WRAP(bool, IwMutexAwaitWithTimeout,
+             IW_ABSL "5Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE",
+             (void* mu, const void* cond, Duration d), (mu, cond, d), __tsan_release(mu),
+             __tsan_acquire(mu))
+IW_TSAN_WRAP(bool, IwMutexAwaitWithDeadline,
+             IW_ABSL "5Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE",
+             (void* mu, const void* cond, Time t), (mu, cond, t), __tsan_release(mu),
+             __tsan_acquire(mu))
+
+// absl::CondVar: Wait* release `mu` while waiting and hold it on return.
+IW_TSAN_WRAP_VOID(IwCondVarWait, IW_ABSL "7CondVar4WaitEPNS0_5MutexE", (void* cv, void* mu),
+                  (cv, mu), __tsan_release(mu), __tsan_acquire(mu))
+IW_TSAN_WRAP(bool, IwCondVarWaitWithTimeout,
+             IW_ABSL "7CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE",
+             (void* cv, void* mu, Duration d), (cv, mu, d), __tsan_release(mu),
+             __tsan_acquire(mu))
+IW_TSAN_WRAP(bool, IwCondVarWaitWithDeadline,
+             IW_ABSL "7CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE",
+             (void* cv, void* mu, Time t), (cv, mu, t), __tsan_release(mu), __tsan_acquire(mu))
+
+// absl::Notification: Notify() happens before a waiter returns.
+IW_TSAN_WRAP_VOID(IwNotificationNotify, IW_ABSL "12Notification6NotifyEv", (void* n), (n),
+                  __tsan_release(n), (void)0)
+IW_TSAN_WRAP_VOID(IwNotificationWait, IW_ABSL_CONST "12Notification19WaitForNotificationEv",
+                  (const void* n), (n), (void)0, __tsan_acquire(const_cast<void*>(n)))
+IW_TSAN_WRAP(bool, IwNotificationWaitWithTimeout,
+             IW_ABSL_CONST "12Notification30WaitForNotificationWithTimeoutENS0_8DurationE",
+             (const void* n, Duration d), (n, d), (void)0,
+             if (result) __tsan_acquire(const_cast<void*>(n)))
+IW_TSAN_WRAP(bool, IwNotificationWaitWithDeadline,
+             IW_ABSL_CONST "12Notification31WaitForNotificationWithDeadlineENS0_4TimeE",
+             (const void* n, Time t), (n, t), (void)0,
+             if (result) __tsan_acquire(const_cast<void*>(n)))
+
+#endif  // defined(__SANITIZE_THREAD__)

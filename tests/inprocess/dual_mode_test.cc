@@ -1,0 +1,274 @@
+// A representative part of the spine's e2e suite, run against both a spawned
+// worker and the same handler in-process, from the same test code: the host
+// must not be able to tell the difference (apart from pid() and the id).
+//
+// Crash, Spin and Allocate are not called here: in-process, they would hurt
+// the test process itself (see fault_injection_test.cc for crashes).
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "catch2/catch.hpp"
+#include "tests/inprocess/host_modes.h"
+
+namespace {
+
+using iw::testing::IsOk;
+using iw::testing::NoChildProcesses;
+using iw::testing::StatusIs;
+using iwtest::Mode;
+using iwtest::StartHost;
+
+// gRPC sends a deadline as "time remaining": the worker's deadline is later
+// than the host's by the transit time.
+constexpr int64_t kTransitSlackMs = 100;
+
+TEST_CASE("Host (both modes): a typed round trip reaches the handler", "[inprocess][e2e]") {
+  const Mode mode = GENERATE(Mode::kSpawned, Mode::kInProcess);
+  CAPTURE(mode);
+  {
+    iwtest::TestHandler handler;
+    auto host = StartHost(mode, handler);
+    CHECK(host->state() == iw::WorkerState::kReady);
+    CHECK(host->IsActive());
+    CHECK_THAT(host->worker_id(), Catch::Contains("TestService#"));
+
+    iwtest::EchoRequest request;
+    request.set_text("hello");
+    request.set_payload(std::string("\0\1\2bytes", 8));
+    absl::StatusOr<iwtest::EchoReply> reply = host->Echo(request);
+    REQUIRE_THAT(reply.status(), IsOk());
+    CHECK(reply->text() == "hello");
+    CHECK(reply->payload() == request.payload());
+    if (mode == Mode::kSpawned) {
+      CHECK(host->pid() > 0);
+      CHECK(reply->pid() == host->pid());
+      CHECK(reply->pid() != ::getpid());
+    } else {
+      CHECK(host->pid() == 0);  // no process of its own
+      CHECK(reply->pid() == ::getpid());
+      CHECK_THAT(host->worker_id(), Catch::EndsWith(" (in-process)"));
+    }
+
+    CHECK_THAT(host->Close(), IsOk());
+    CHECK(host->state() == iw::WorkerState::kClosed);
+    CHECK_THAT(host->Close(), IsOk());  // idempotent
+    CHECK_THAT(host->Echo(request).status(),
+               StatusIs(absl::StatusCode::kFailedPrecondition, "is closed"));
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host (both modes): 1,000 calls from 8 threads are each answered with their own reply",
+          "[inprocess][e2e]") {
+  const Mode mode = GENERATE(Mode::kSpawned, Mode::kInProcess);
+  CAPTURE(mode);
+  {
+    iwtest::TestHandler handler;
+    auto host = StartHost(mode, handler);
+    std::atomic<int> ok{0};
+    std::atomic<int> mismatched{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 125; ++i) {
+          iwtest::EchoRequest request;
+          request.set_text(absl::StrCat("thread ", t, " call ", i));
+          absl::StatusOr<iwtest::EchoReply> reply = host->Echo(request);
+          if (reply.ok() && reply->text() == request.text()) {
+            ++ok;
+          } else {
+            ++mismatched;
+          }
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    CHECK(ok == 1000);
+    CHECK(mismatched == 0);
+    CHECK(host->stats().calls_completed == 1000);
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host (both modes): 1,000 concurrent async calls each complete with their own reply",
+          "[inprocess][e2e]") {
+  const Mode mode = GENERATE(Mode::kSpawned, Mode::kInProcess);
+  CAPTURE(mode);
+  {
+    iwtest::TestHandler handler;
+    auto host = StartHost(mode, handler);
+    constexpr int kCalls = 1000;
+    absl::Mutex mu;
+    int done = 0;
+    int correct = 0;
+    for (int i = 0; i < kCalls; ++i) {
+      iwtest::SleepRequest request;  // ms = 0: returns at once with the tag
+      request.set_tag(i);
+      host->SleepAsync(request, [&, i](absl::StatusOr<iwtest::SleepReply> reply) {
+        absl::MutexLock lock(&mu);
+        ++done;
+        if (reply.ok() && reply->tag() == i) ++correct;
+      });
+    }
+    absl::MutexLock lock(&mu);
+    auto all_done = [&] { return done == kCalls; };
+    REQUIRE(mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Seconds(30)));
+    CHECK(correct == kCalls);
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE(
+    "Host (both modes): a call over its deadline fails with DEADLINE_EXCEEDED naming "
+    "method and bound",
+    "[inprocess][e2e]") {
+  const Mode mode = GENERATE(Mode::kSpawned, Mode::kInProcess);
+  CAPTURE(mode);
+  {
+    iwtest::TestHandler handler;
+    auto host = StartHost(mode, handler);
+    iwtest::SleepRequest slow;
+    slow.set_ms(1000);
+
+    SECTION("bound from the .proto method option") {
+      absl::Status status = host->Sleep(slow).status();
+      CHECK_THAT(status, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                  "iwtest.TestService.Sleep: deadline exceeded after 300ms"));
+      CHECK_THAT(status, StatusIs(absl::StatusCode::kDeadlineExceeded, "(iw.method).timeout_ms"));
+    }
+    SECTION("bound from the call's own option") {
+      iw::CallOptions options;
+      options.timeout = absl::Milliseconds(50);
+      CHECK_THAT(host->Sleep(slow, options).status(),
+                 StatusIs(absl::StatusCode::kDeadlineExceeded,
+                          "iwtest.TestService.Sleep: deadline exceeded after 50ms (timeout "
+                          "from CallOptions::timeout)"));
+    }
+    SECTION("bound from WorkerOptions::call_timeout") {
+      iw::WorkerOptions options;
+      options.call_timeout = absl::Milliseconds(80);
+      auto bounded = StartHost(mode, handler, options);
+      iwtest::EchoRequest echo;
+      CHECK_THAT(bounded->Echo(echo).status(), IsOk());
+      CHECK_THAT(bounded->Sleep(slow).status(),
+                 StatusIs(absl::StatusCode::kDeadlineExceeded,
+                          "after 80ms (timeout from WorkerOptions::call_timeout)"));
+    }
+    // Still serving afterwards.
+    iwtest::EchoRequest echo;
+    echo.set_text("still here");
+    CHECK_THAT(host->Echo(echo).status(), IsOk());
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host (both modes): the typed per-method config overrides the .proto timeout",
+          "[inprocess][e2e]") {
+  const Mode mode = GENERATE(Mode::kSpawned, Mode::kInProcess);
+  CAPTURE(mode);
+  {
+    iwtest::TestHandler handler;
+    iwtest::TestServiceMethodConfig methods;
+    methods.sleep.timeout = absl::Seconds(5);
+    auto host = StartHost(mode, handler, {}, methods);
+    iwtest::SleepRequest request;
+    request.set_ms(600);  // over the .proto's 300 ms, under the host's 5 s
+    absl::StatusOr<iwtest::SleepReply> reply = host->Sleep(request);
+    REQUIRE_THAT(reply.status(), IsOk());
+    // The handler saw the host's deadline, not the .proto's.
+    CHECK(reply->deadline_left_ms() > 1000);
+    CHECK(reply->deadline_left_ms() <= 5000 + kTransitSlackMs);
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host (both modes): a cancelled async call reports CANCELLED and the handler sees it",
+          "[inprocess][e2e]") {
+  const Mode mode = GENERATE(Mode::kSpawned, Mode::kInProcess);
+  CAPTURE(mode);
+  {
+    iwtest::TestHandler handler;
+    auto host = StartHost(mode, handler);
+    iwtest::SleepRequest request;
+    request.set_ms(10000);
+    request.set_stop_when_cancelled(true);
+    iw::CallOptions options;
+    options.timeout = absl::Seconds(20);
+    absl::Notification finished;
+    absl::Status result;
+    iw::CallHandle handle = host->SleepAsync(
+        request,
+        [&](absl::StatusOr<iwtest::SleepReply> reply) {
+          result = reply.status();
+          finished.Notify();
+        },
+        options);
+    absl::SleepFor(absl::Milliseconds(100));  // let the handler start
+    handle.Cancel();
+    REQUIRE(finished.WaitForNotificationWithTimeout(absl::Seconds(5)));
+    CHECK_THAT(result, StatusIs(absl::StatusCode::kCancelled,
+                                "iwtest.TestService.Sleep: cancelled by the host"));
+    iwtest::EchoRequest echo;
+    echo.set_text("after cancel");
+    CHECK_THAT(host->Echo(echo).status(), IsOk());
+    CHECK_THAT(host->Close(), IsOk());
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host (both modes): handler errors travel unchanged; exceptions become INTERNAL",
+          "[inprocess][e2e]") {
+  const Mode mode = GENERATE(Mode::kSpawned, Mode::kInProcess);
+  CAPTURE(mode);
+  {
+    iwtest::TestHandler handler;
+    auto host = StartHost(mode, handler);
+    iwtest::FailRequest fail;
+    fail.set_code(static_cast<int>(absl::StatusCode::kNotFound));
+    fail.set_message("no such widget: 42");
+    absl::Status status = host->Fail(fail).status();
+    CHECK(status.code() == absl::StatusCode::kNotFound);
+    CHECK(status.message() == "no such widget: 42");
+
+    fail.set_throw_exception(true);
+    fail.set_message("boom");
+    CHECK_THAT(host->Fail(fail).status(),
+               StatusIs(absl::StatusCode::kInternal,
+                        "handler for /iwtest.TestService/Fail threw std::runtime_error: boom"));
+    iwtest::EchoRequest echo;
+    echo.set_text("alive");
+    CHECK_THAT(host->Echo(echo).status(), IsOk());
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Host (both modes): states are reported from start to close", "[inprocess][e2e]") {
+  const Mode mode = GENERATE(Mode::kSpawned, Mode::kInProcess);
+  CAPTURE(mode);
+  {
+    absl::Mutex mu;
+    std::vector<iw::WorkerState> states;
+    iw::WorkerOptions options;
+    options.on_state_change = [&](iw::WorkerState state, const std::string&) {
+      absl::MutexLock lock(&mu);
+      states.push_back(state);
+    };
+    iwtest::TestHandler handler;
+    auto host = StartHost(mode, handler, options);
+    CHECK_THAT(host->Close(), IsOk());
+    absl::MutexLock lock(&mu);
+    CHECK(states == std::vector<iw::WorkerState>{iw::WorkerState::kReady, iw::WorkerState::kClosing,
+                                                 iw::WorkerState::kClosed});
+  }
+  CHECK(NoChildProcesses());
+}
+
+}  // namespace
