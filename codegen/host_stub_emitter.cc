@@ -127,6 +127,15 @@ void EmitHostClass(const ServiceModel& service, Printer* printer) {
   vars["overrides"] = WrapList(
       "  ", "static ::std::vector<::iw::MethodOverrides> Overrides", "(",
       {absl::StrCat("const ", vars["config_struct"], "& methods")}, ");");
+  vars["connect"] = WrapList(
+      "  ",
+      absl::StrCat("static ::absl::StatusOr<::std::unique_ptr<",
+                   vars["host_class"], ">> Connect"),
+      "(",
+      {"const ::std::vector<::std::string>& addresses",
+       "const ::iw::RemoteOptions& remote = {}",
+       absl::StrCat("const ", vars["config_struct"], "& methods = {}")},
+      ");");
   vars["in_process"] = WrapList(
       "  ",
       absl::StrCat("static ::absl::StatusOr<::std::unique_ptr<",
@@ -175,7 +184,11 @@ void EmitHostClass(const ServiceModel& service, Printer* printer) {
       "$in_process$\n"
       "  // The same, with `hooks` (an iw::testing::FaultInjector) perturbing\n"
       "  // the calls and the life of the worker. `hooks` must outlive the host.\n"
-      "$in_process_hooks$\n");
+      "$in_process_hooks$\n"
+      "  // Connects to workers already serving at `addresses` (started with\n"
+      "  // --iw_listen, see docs/remote.md), one connection each, behind the\n"
+      "  // same typed methods. TLS unless the addresses are local.\n"
+      "$connect$\n");
   for (const MethodModel& method : service.methods) {
     Vars method_vars = MethodVars(*method.descriptor);
     const std::string comment = LeadingComment(*method.descriptor, "  ");
@@ -262,6 +275,18 @@ void EmitHostDefinitions(const ServiceModel& service, Printer* printer) {
       "      ", "::iw::internal::SpawnWorkerPool", "(",
       {vars["service_info"], "::std::move(options)", "pool", "Overrides(methods)"},
       "));");
+  vars["connect"] = WrapList(
+      "",
+      absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"],
+                   ">> ", vars["host_class"], "::Connect"),
+      "(",
+      {"const ::std::vector<::std::string>& addresses",
+       "const ::iw::RemoteOptions& remote",
+       absl::StrCat("const ", vars["config_struct"], "& methods")},
+      ") {");
+  vars["connect_call"] = WrapList(
+      "      ", "::iw::internal::ConnectWorkers", "(",
+      {vars["service_info"], "addresses", "remote", "Overrides(methods)"}, "));");
   vars["in_process"] = WrapList(
       "",
       absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"],
@@ -311,6 +336,11 @@ void EmitHostDefinitions(const ServiceModel& service, Printer* printer) {
                  "$in_process_hooks$\n"
                  "  return Wrap<$host_class$>(\n"
                  "$in_process_hooks_call$\n"
+                 "}\n"
+                 "\n"
+                 "$connect$\n"
+                 "  return Wrap<$host_class$>(\n"
+                 "$connect_call$\n"
                  "}\n");
   for (const MethodModel& method : service.methods) {
     Vars method_vars = MethodVars(*method.descriptor);

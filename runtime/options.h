@@ -193,6 +193,28 @@ struct PoolOptions {
   bool lazy_start = false;
 };
 
+// How to reach workers that run elsewhere (started by hand or by another
+// supervisor, serving with --iw_listen=ADDRESS). The host controls only the
+// connections: no spawn, no signals, no pid, no respawn.
+struct RemoteOptions {
+  // PEM root certificates that sign the workers' certificates. Empty: plain
+  // text, allowed only for loopback and unix: addresses.
+  std::string tls_root_certs;
+  // Optional client certificate and key (PEM), for workers that require one.
+  std::string tls_cert_chain;
+  std::string tls_private_key;
+  // The name the workers' certificates must carry, if not the address's host.
+  std::string tls_server_name;
+  // Bound on connecting to each worker at Connect().
+  absl::Duration connect_timeout = absl::Seconds(10);
+  // As in WorkerOptions.
+  std::optional<absl::Duration> call_timeout;
+  std::function<void(WorkerState state, const std::string& worker_id)> on_state_change;
+  // As in PoolOptions: 0 = the handler thread count of each worker.
+  int max_calls_per_worker = 0;
+  int max_queued_calls = 10000;
+};
+
 // Counters of a host or pool, readable at any time.
 struct PoolStats {
   int workers = 0;         // running (ready) workers

@@ -17,6 +17,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -36,6 +38,7 @@
 #include "runtime/process/unique_fd.h"
 #include "runtime/transport/fd_transport.h"
 #include "runtime/transport/peer_credentials.h"
+#include "runtime/transport/network_address.h"
 #include "runtime/transport/unix_socket_path.h"
 
 namespace iw::internal {
@@ -64,7 +67,51 @@ std::optional<int> FdFromEnv(const char* name) {
 
 struct Args {
   std::string listen;
+  // PEM files: the worker's certificate chain and key, and (optional) the CA
+  // that client certificates must be signed by.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
 };
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Credentials for --iw_listen: TLS when a certificate is given, else plain
+// text, which only local addresses may use.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenCredentials(const Args& args) {
+  if (args.tls_cert.empty() != args.tls_key.empty()) {
+    return absl::InvalidArgumentError("--iw_tls_cert and --iw_tls_key go together");
+  }
+  if (args.tls_cert.empty()) {
+    if (!args.tls_client_ca.empty()) {
+      return absl::InvalidArgumentError("--iw_tls_client_ca needs --iw_tls_cert/--iw_tls_key");
+    }
+    absl::Status allowed = CheckPlaintextAllowed(args.listen, "listen on");
+    if (!allowed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(allowed.message(), " (give --iw_tls_cert and --iw_tls_key)"));
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  absl::StatusOr<std::string> cert = ReadFile(args.tls_cert);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile(args.tls_key);
+  if (!key.ok()) return key.status();
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!args.tls_client_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(args.tls_client_ca);
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
 
 // The filesystem path of a "unix:PATH" / "unix:///PATH" listen address, or
 // nothing for other schemes (TCP, unix-abstract:).
@@ -122,6 +169,9 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding) {
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
     if (absl::ConsumePrefix(&arg, "--iw_listen=")) args.listen = std::string(arg);
+    if (absl::ConsumePrefix(&arg, "--iw_tls_cert=")) args.tls_cert = std::string(arg);
+    if (absl::ConsumePrefix(&arg, "--iw_tls_key=")) args.tls_key = std::string(arg);
+    if (absl::ConsumePrefix(&arg, "--iw_tls_client_ca=")) args.tls_client_ca = std::string(arg);
   }
   std::optional<int> grpc_fd = FdFromEnv(kGrpcFdEnv);
   std::optional<int> control_fd = FdFromEnv(kControlFdEnv);
@@ -135,7 +185,8 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding) {
     std::fprintf(stderr,
                  "%s: this is an isolated-workers worker for %s.\n"
                  "It is normally spawned by its host. To serve by hand:\n"
-                 "  %s --iw_listen=unix:/path/to/socket   (or 127.0.0.1:PORT)\n",
+                 "  %s --iw_listen=unix:/path/to/socket   (or 127.0.0.1:PORT, or any\n"
+                 "      address with --iw_tls_cert=FILE --iw_tls_key=FILE [--iw_tls_client_ca=FILE])\n",
                  argv[0], service.full_name, argv[0]);
     return 2;
   }
@@ -191,8 +242,14 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding) {
   builder.RegisterCallbackGenericService(dispatcher.get());
   int selected_port = 0;
   if (!args.listen.empty()) {
-    builder.AddListeningPort(args.listen, grpc::InsecureServerCredentials(),
-                             &selected_port);
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+        ListenCredentials(args);
+    if (!credentials.ok()) {
+      std::fprintf(stderr, "iw worker: cannot listen on %s: %s\n", args.listen.c_str(),
+                   std::string(credentials.status().message()).c_str());
+      return 2;
+    }
+    builder.AddListeningPort(args.listen, *credentials, &selected_port);
   }
   // The socket file is created by bind() with mode 0777 & ~umask: make it
   // 0600 (owner only) from the start, with no window in which another user
@@ -207,8 +264,9 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding) {
     return 1;
   }
   if (!args.listen.empty()) {
-    std::fprintf(stderr, "iw worker: serving %s on %s\n", service.full_name,
-                 args.listen.c_str());
+    std::fprintf(stderr, "iw worker: serving %s on %s (port %d%s)\n", service.full_name,
+                 args.listen.c_str(), selected_port,
+                 args.tls_cert.empty() ? ", plain text" : ", TLS");
   }
   if (grpc_fd && control_fd) {
     if (absl::Status s = ServeOverFd(server.get(), UniqueFd(*grpc_fd)); !s.ok()) {

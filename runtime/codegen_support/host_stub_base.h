@@ -36,6 +36,11 @@ absl::StatusOr<std::unique_ptr<Connection>> SpawnWorker(
     const ServiceInfo& service, WorkerOptions options,
     std::vector<MethodOverrides> method_overrides);
 
+// Connects to workers that run elsewhere (one per address).
+absl::StatusOr<std::unique_ptr<Connection>> ConnectWorkers(
+    const ServiceInfo& service, const std::vector<std::string>& addresses,
+    const RemoteOptions& remote, std::vector<MethodOverrides> method_overrides);
+
 // The same for a pool of workers.
 absl::StatusOr<std::unique_ptr<Connection>> SpawnWorkerPool(
     const ServiceInfo& service, WorkerOptions options, PoolOptions pool,
