@@ -87,6 +87,12 @@ void EmitWorkerDeclarations(const ServiceModel& service, Printer* printer) {
                {"int argc", "char** argv",
                 absl::StrCat(vars["handler_class"], "& handler")},
                ");");
+  vars["run_config_declaration"] =
+      WrapList("", absl::StrCat("int ", vars["run_worker"]), "(",
+               {"int argc", "char** argv",
+                absl::StrCat(vars["handler_class"], "& handler"),
+                "const ::iw::WorkerConfig& config"},
+               ");");
   printer->Print(
       vars,
       "// Binds `handler` to the $service$ method table (for the runtime and\n"
@@ -97,6 +103,8 @@ void EmitWorkerDeclarations(const ServiceModel& service, Printer* printer) {
       "// `handler` until the host closes the worker; returns the process "
       "exit code.\n"
       "$run_declaration$\n"
+      "// The same, with worker-side middleware and other settings.\n"
+      "$run_config_declaration$\n"
       "\n"
       "namespace iw_internal {\n"
       "// Static description of the $service$ service (generated; do not use\n"
@@ -234,6 +242,15 @@ void EmitWorkerDefinitions(const ServiceModel& service, Printer* printer) {
   vars["run_return"] =
       WrapList("  ", "return ::iw::internal::RunWorker", "(",
                {"argc", "argv", absl::StrCat(vars["bind"], "(handler)")}, ");");
+  vars["run_config_signature"] =
+      WrapList("", absl::StrCat("int ", vars["run_worker"]), "(",
+               {"int argc", "char** argv",
+                absl::StrCat(vars["handler_class"], "& handler"),
+                "const ::iw::WorkerConfig& config"},
+               ") {");
+  vars["run_config_return"] =
+      WrapList("  ", "return ::iw::internal::RunWorker", "(",
+               {"argc", "argv", absl::StrCat(vars["bind"], "(handler)"), "config"}, ");");
   printer->Print(vars,
                  "$bind_signature$\n"
                  "$bind_return$\n"
@@ -241,6 +258,10 @@ void EmitWorkerDefinitions(const ServiceModel& service, Printer* printer) {
                  "\n"
                  "$run_signature$\n"
                  "$run_return$\n"
+                 "}\n"
+                 "\n"
+                 "$run_config_signature$\n"
+                 "$run_config_return$\n"
                  "}\n");
 }
 

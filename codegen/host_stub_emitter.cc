@@ -105,56 +105,93 @@ void EmitMethodConfigStruct(const ServiceModel& service, Printer* printer) {
   printer->Print("};\n\n");
 }
 
+// One parameter of a generated factory.
+struct FactoryParam {
+  std::string declaration;    // "::iw::WorkerOptions options"
+  std::string default_value;  // "{}" in the declaration, or none
+};
+
+// A static factory of the generated host: how it is declared and which
+// runtime function builds its connection.
+struct HostFactory {
+  std::string name;
+  std::string comment;  // "  // ..." lines
+  std::vector<FactoryParam> params;
+  std::string runtime_function;
+  std::vector<std::string> arguments;
+};
+
+std::vector<HostFactory> HostFactories(const Vars& vars) {
+  const FactoryParam methods = {
+      absl::StrCat("const ", vars.at("config_struct"), "& methods"), "{}"};
+  const FactoryParam handler = {
+      absl::StrCat(HandlerClassName(vars.at("service")), "& handler"), ""};
+  const std::string bound = absl::StrCat(BindFunctionName(vars.at("service")), "(handler)");
+  const std::string& info = vars.at("service_info");
+  return {
+      {"Spawn",
+       "  // Spawns a worker and waits until it is ready. `methods` overrides\n"
+       "  // settings of single methods.\n",
+       {{"::iw::WorkerOptions options", ""}, methods},
+       "::iw::internal::SpawnWorker",
+       {info, "::std::move(options)", "Overrides(methods)"}},
+      {"SpawnPool",
+       "  // Spawns a pool of workers (see iw::PoolOptions) behind the same\n"
+       "  // typed methods: calls go to the least-loaded worker.\n",
+       {{"::iw::WorkerOptions options", ""}, {"const ::iw::PoolOptions& pool", ""}, methods},
+       "::iw::internal::SpawnWorkerPool",
+       {info, "::std::move(options)", "pool", "Overrides(methods)"}},
+      {"InProcess",
+       "  // Serves `handler` in this process instead (in-process mode, see\n"
+       "  // docs/inprocess.md): the same typed methods, deadlines and errors,\n"
+       "  // but no crash isolation. `handler` must outlive the host. Of\n"
+       "  // `options`, only call_timeout, on_state_change, respawn, the\n"
+       "  // message size limits, middleware and worker_middleware apply;\n"
+       "  // pid() is 0.\n",
+       {handler, {"::iw::WorkerOptions options", "{}"}, methods},
+       "::iw::internal::StartInProcess",
+       {bound, "::std::move(options)", "Overrides(methods)"}},
+      {"InProcess",
+       "  // The same, with `hooks` (an iw::testing::FaultInjector) perturbing\n"
+       "  // the calls and the life of the worker. `hooks` must outlive the host.\n",
+       {handler, {"::iw::internal::InProcessHooks& hooks", ""},
+        {"::iw::WorkerOptions options", "{}"}, methods},
+       "::iw::internal::StartInProcess",
+       {bound, "::std::move(options)", "Overrides(methods)", "&hooks"}},
+      {"Connect",
+       "  // Connects to workers already serving at `addresses` (started with\n"
+       "  // --iw_listen, see docs/remote.md), one connection each, behind the\n"
+       "  // same typed methods. TLS unless the addresses are local.\n",
+       {{"const ::std::vector<::std::string>& addresses", ""},
+        {"const ::iw::RemoteOptions& remote", "{}"},
+        methods},
+       "::iw::internal::ConnectWorkers",
+       {info, "addresses", "remote", "Overrides(methods)"}},
+  };
+}
+
 void EmitHostClass(const ServiceModel& service, Printer* printer) {
   Vars vars = ServiceVars(*service.descriptor);
   vars["defaults"] = ServiceDefaults(service.config);
-  vars["spawn"] = WrapList(
-      "  ",
-      absl::StrCat("static ::absl::StatusOr<::std::unique_ptr<",
-                   vars["host_class"], ">> Spawn"),
-      "(",
-      {"::iw::WorkerOptions options",
-       absl::StrCat("const ", vars["config_struct"], "& methods = {}")},
-      ");");
-  vars["spawn_pool"] = WrapList(
-      "  ",
-      absl::StrCat("static ::absl::StatusOr<::std::unique_ptr<",
-                   vars["host_class"], ">> SpawnPool"),
-      "(",
-      {"::iw::WorkerOptions options", "const ::iw::PoolOptions& pool",
-       absl::StrCat("const ", vars["config_struct"], "& methods = {}")},
-      ");");
   vars["overrides"] = WrapList(
       "  ", "static ::std::vector<::iw::MethodOverrides> Overrides", "(",
       {absl::StrCat("const ", vars["config_struct"], "& methods")}, ");");
-  vars["connect"] = WrapList(
-      "  ",
-      absl::StrCat("static ::absl::StatusOr<::std::unique_ptr<",
-                   vars["host_class"], ">> Connect"),
-      "(",
-      {"const ::std::vector<::std::string>& addresses",
-       "const ::iw::RemoteOptions& remote = {}",
-       absl::StrCat("const ", vars["config_struct"], "& methods = {}")},
-      ");");
-  vars["in_process"] = WrapList(
-      "  ",
-      absl::StrCat("static ::absl::StatusOr<::std::unique_ptr<",
-                   vars["host_class"], ">> InProcess"),
-      "(",
-      {absl::StrCat(HandlerClassName(vars["service"]), "& handler"),
-       "::iw::WorkerOptions options = {}",
-       absl::StrCat("const ", vars["config_struct"], "& methods = {}")},
-      ");");
-  vars["in_process_hooks"] = WrapList(
-      "  ",
-      absl::StrCat("static ::absl::StatusOr<::std::unique_ptr<",
-                   vars["host_class"], ">> InProcess"),
-      "(",
-      {absl::StrCat(HandlerClassName(vars["service"]), "& handler"),
-       "::iw::internal::InProcessHooks& hooks",
-       "::iw::WorkerOptions options = {}",
-       absl::StrCat("const ", vars["config_struct"], "& methods = {}")},
-      ");");
+  std::string factories;
+  for (const HostFactory& factory : HostFactories(vars)) {
+    std::vector<std::string> params;
+    for (const FactoryParam& param : factory.params) {
+      params.push_back(param.default_value.empty()
+                           ? param.declaration
+                           : absl::StrCat(param.declaration, " = ", param.default_value));
+    }
+    absl::StrAppend(&factories, factory.comment,
+                    WrapList("  ",
+                             absl::StrCat("static ::absl::StatusOr<::std::unique_ptr<",
+                                          vars["host_class"], ">> ", factory.name),
+                             "(", params, ");"),
+                    "\n");
+  }
+  vars["factories"] = factories;
   printer->Print(
       vars,
       "// Owns one $service$ worker process and the connection to it. "
@@ -170,25 +207,7 @@ void EmitHostClass(const ServiceModel& service, Printer* printer) {
       "//   long and must not destroy the host.\n"
       "class $host_class$ final : public ::iw::internal::HostStub {\n"
       " public:\n"
-      "  // Spawns a worker and waits until it is ready. `methods` overrides\n"
-      "  // settings of single methods.\n"
-      "$spawn$\n"
-      "  // Spawns a pool of workers (see iw::PoolOptions) behind the same\n"
-      "  // typed methods: calls go to the least-loaded worker.\n"
-      "$spawn_pool$\n"
-      "  // Serves `handler` in this process instead (in-process mode, see\n"
-      "  // docs/inprocess.md): the same typed methods, deadlines and errors,\n"
-      "  // but no crash isolation. `handler` must outlive the host. Of\n"
-      "  // `options`, only call_timeout, on_state_change, respawn and the\n"
-      "  // message size limits apply; pid() is 0.\n"
-      "$in_process$\n"
-      "  // The same, with `hooks` (an iw::testing::FaultInjector) perturbing\n"
-      "  // the calls and the life of the worker. `hooks` must outlive the host.\n"
-      "$in_process_hooks$\n"
-      "  // Connects to workers already serving at `addresses` (started with\n"
-      "  // --iw_listen, see docs/remote.md), one connection each, behind the\n"
-      "  // same typed methods. TLS unless the addresses are local.\n"
-      "$connect$\n");
+      "$factories$");
   for (const MethodModel& method : service.methods) {
     Vars method_vars = MethodVars(*method.descriptor);
     const std::string comment = LeadingComment(*method.descriptor, "  ");
@@ -252,96 +271,22 @@ void EmitHostDefinitions(const ServiceModel& service, Printer* printer) {
   }
   printer->Print("}\n");
 
-  vars["spawn"] = WrapList(
-      "",
-      absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"],
-                   ">> ", vars["host_class"], "::Spawn"),
-      "(",
-      {"::iw::WorkerOptions options",
-       absl::StrCat("const ", vars["config_struct"], "& methods")},
-      ") {");
-  vars["spawn_call"] = WrapList(
-      "      ", "::iw::internal::SpawnWorker", "(",
-      {vars["service_info"], "::std::move(options)", "Overrides(methods)"}, "));");
-  vars["spawn_pool"] = WrapList(
-      "",
-      absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"],
-                   ">> ", vars["host_class"], "::SpawnPool"),
-      "(",
-      {"::iw::WorkerOptions options", "const ::iw::PoolOptions& pool",
-       absl::StrCat("const ", vars["config_struct"], "& methods")},
-      ") {");
-  vars["spawn_pool_call"] = WrapList(
-      "      ", "::iw::internal::SpawnWorkerPool", "(",
-      {vars["service_info"], "::std::move(options)", "pool", "Overrides(methods)"},
-      "));");
-  vars["connect"] = WrapList(
-      "",
-      absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"],
-                   ">> ", vars["host_class"], "::Connect"),
-      "(",
-      {"const ::std::vector<::std::string>& addresses",
-       "const ::iw::RemoteOptions& remote",
-       absl::StrCat("const ", vars["config_struct"], "& methods")},
-      ") {");
-  vars["connect_call"] = WrapList(
-      "      ", "::iw::internal::ConnectWorkers", "(",
-      {vars["service_info"], "addresses", "remote", "Overrides(methods)"}, "));");
-  vars["in_process"] = WrapList(
-      "",
-      absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"],
-                   ">> ", vars["host_class"], "::InProcess"),
-      "(",
-      {absl::StrCat(HandlerClassName(vars["service"]), "& handler"),
-       "::iw::WorkerOptions options",
-       absl::StrCat("const ", vars["config_struct"], "& methods")},
-      ") {");
-  vars["in_process_call"] = WrapList(
-      "      ", "::iw::internal::StartInProcess", "(",
-      {absl::StrCat(BindFunctionName(vars["service"]), "(handler)"),
-       "::std::move(options)", "Overrides(methods)"},
-      "));");
-  vars["in_process_hooks"] = WrapList(
-      "",
-      absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"],
-                   ">> ", vars["host_class"], "::InProcess"),
-      "(",
-      {absl::StrCat(HandlerClassName(vars["service"]), "& handler"),
-       "::iw::internal::InProcessHooks& hooks",
-       "::iw::WorkerOptions options",
-       absl::StrCat("const ", vars["config_struct"], "& methods")},
-      ") {");
-  vars["in_process_hooks_call"] = WrapList(
-      "      ", "::iw::internal::StartInProcess", "(",
-      {absl::StrCat(BindFunctionName(vars["service"]), "(handler)"),
-       "::std::move(options)", "Overrides(methods)", "&hooks"},
-      "));");
-  printer->Print(vars,
-                 "\n"
-                 "$spawn$\n"
-                 "  return Wrap<$host_class$>(\n"
-                 "$spawn_call$\n"
-                 "}\n"
-                 "\n"
-                 "$spawn_pool$\n"
-                 "  return Wrap<$host_class$>(\n"
-                 "$spawn_pool_call$\n"
-                 "}\n"
-                 "\n"
-                 "$in_process$\n"
-                 "  return Wrap<$host_class$>(\n"
-                 "$in_process_call$\n"
-                 "}\n"
-                 "\n"
-                 "$in_process_hooks$\n"
-                 "  return Wrap<$host_class$>(\n"
-                 "$in_process_hooks_call$\n"
-                 "}\n"
-                 "\n"
-                 "$connect$\n"
-                 "  return Wrap<$host_class$>(\n"
-                 "$connect_call$\n"
-                 "}\n");
+  for (const HostFactory& factory : HostFactories(vars)) {
+    std::vector<std::string> params;
+    for (const FactoryParam& param : factory.params) params.push_back(param.declaration);
+    vars["signature"] = WrapList(
+        "",
+        absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"], ">> ",
+                     vars["host_class"], "::", factory.name),
+        "(", params, ") {");
+    vars["call"] = WrapList("      ", factory.runtime_function, "(", factory.arguments, "));");
+    printer->Print(vars,
+                   "\n"
+                   "$signature$\n"
+                   "  return Wrap<$host_class$>(\n"
+                   "$call$\n"
+                   "}\n");
+  }
   for (const MethodModel& method : service.methods) {
     Vars method_vars = MethodVars(*method.descriptor);
     method_vars["signature"] = WrapList(

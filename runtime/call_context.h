@@ -3,7 +3,9 @@
 // -----------------------------------------------------------------------------
 //
 // `iw::CallContext` is what a worker-side handler knows about the call it is
-// serving: the method, the deadline and whether the caller still waits.
+// serving: the method, the deadline, whether the caller still waits, the
+// call's request id and the metadata the host sent; and how the handler (or
+// a worker middleware) sends metadata back.
 //
 // Example (a handler that stops early when the host gave up):
 //
@@ -21,10 +23,15 @@
 
 #include <atomic>
 #include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "runtime/metadata.h"
 
 namespace iw {
 
@@ -35,6 +42,14 @@ class CallContext {
   // `method` is the gRPC method path ("/pkg.Service/Method").
   CallContext(absl::string_view method, absl::Time deadline)
       : method_(method), deadline_(deadline) {}
+  // Framework use: with what the host sent (framework keys "iw-..." and
+  // gRPC's own keys already removed from `request_metadata`).
+  CallContext(absl::string_view method, absl::Time deadline, Metadata request_metadata,
+              std::string request_id)
+      : method_(method),
+        deadline_(deadline),
+        request_metadata_(std::move(request_metadata)),
+        request_id_(std::move(request_id)) {}
   CallContext(const CallContext&) = delete;
   CallContext& operator=(const CallContext&) = delete;
 
@@ -55,9 +70,35 @@ class CallContext {
   // Framework use: marks the call cancelled.
   void MarkCancelled() { cancelled_.store(true, std::memory_order_release); }
 
+  // The id the host gave this call (16 hex digits, also in the host's
+  // `HostCall::request_id`); empty if the caller did not send one.
+  const std::string& request_id() const { return request_id_; }
+
+  // The metadata host middleware attached to the call.
+  const Metadata& request_metadata() const { return request_metadata_; }
+
+  // Adds an entry to the metadata sent back with the reply (success or
+  // error), visible to host middleware as `HostCall::response_metadata`.
+  // The key rules of metadata.h apply; a bad key fails the call with
+  // INTERNAL naming it.
+  void AddResponseMetadata(std::string key, std::string value) {
+    absl::MutexLock lock(&response_mu_);
+    response_metadata_.emplace(std::move(key), std::move(value));
+  }
+
+  // Framework use: what AddResponseMetadata() collected.
+  Metadata TakeResponseMetadata() {
+    absl::MutexLock lock(&response_mu_);
+    return std::move(response_metadata_);
+  }
+
  private:
   const std::string method_;
   const absl::Time deadline_;
+  const Metadata request_metadata_;
+  const std::string request_id_;
+  absl::Mutex response_mu_;
+  Metadata response_metadata_ ABSL_GUARDED_BY(response_mu_);
   std::atomic<bool> cancelled_{false};
 };
 

@@ -25,7 +25,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "runtime/middleware.h"
 #include "runtime/options.h"
+#include "runtime/status_details.h"
 
 namespace google::protobuf {
 class MessageLite;

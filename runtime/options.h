@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,9 @@
 #include "absl/time/time.h"
 
 namespace iw {
+
+class HostMiddleware;    // middleware.h
+class WorkerMiddleware;  // middleware.h
 
 // Library defaults, used when neither the host nor the .proto sets a value.
 inline constexpr absl::Duration kDefaultCallTimeout = absl::Seconds(300);
@@ -170,6 +174,13 @@ struct WorkerOptions {
   // request override can only make the host stricter than its worker.
   std::optional<int64_t> max_request_bytes;
   std::optional<int64_t> max_response_bytes;
+  // Host middleware: runs around every call of this host, OnRequest in this
+  // order and OnResponse in reverse (see middleware.h).
+  std::vector<std::shared_ptr<HostMiddleware>> middleware;
+  // In-process mode only (Start<Service>InProcess): worker middleware run
+  // around the in-process handler, as WorkerConfig::middleware does in a
+  // worker process. Ignored for spawned workers (their main() sets it).
+  std::vector<std::shared_ptr<WorkerMiddleware>> worker_middleware;
 };
 
 // How a pool of workers is sized and fed. A plain `Spawn()` is a pool of
@@ -213,6 +224,8 @@ struct RemoteOptions {
   // As in PoolOptions: 0 = the handler thread count of each worker.
   int max_calls_per_worker = 0;
   int max_queued_calls = 10000;
+  // As in WorkerOptions.
+  std::vector<std::shared_ptr<HostMiddleware>> middleware;
 };
 
 // Counters of a host or pool, readable at any time.

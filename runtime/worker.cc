@@ -164,6 +164,11 @@ void TuneWorkerProcess() {
 }  // namespace
 
 int RunWorker(int argc, char** argv, const ServiceBinding& binding) {
+  return RunWorker(argc, argv, binding, WorkerConfig());
+}
+
+int RunWorker(int argc, char** argv, const ServiceBinding& binding,
+              const WorkerConfig& config) {
   const ServiceInfo& service = *binding.service;
   Args args;
   for (int i = 1; i < argc; ++i) {
@@ -221,7 +226,7 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding) {
   ::sigaction(SIGTERM, &action, nullptr);
   ::sigaction(SIGINT, &action, nullptr);
 
-  auto dispatcher = std::make_unique<Dispatcher>(binding, worker_id);
+  auto dispatcher = std::make_unique<Dispatcher>(binding, worker_id, config);
   if (control_fd) {
     // Tell the host why before going (it reads this when it sees the exit).
     dispatcher->SetOverrunHandler([fd = *control_fd, id = worker_id](

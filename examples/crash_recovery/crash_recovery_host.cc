@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "examples/crash_recovery/crash_recovery.iw.h"
 #include "runtime/logging.h"
+#include "runtime/paths.h"
 
 namespace {
 
@@ -37,13 +38,6 @@ void Check(bool condition, const char* what) {
   }
 }
 
-// The worker binary sits next to this one (both are built by Bazel).
-std::string WorkerPath() {
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-  std::string path = n > 0 ? std::string(self, n) : std::string();
-  return path.substr(0, path.rfind('/') + 1) + "crash_recovery_worker";
-}
 
 std::string Indented(const absl::Status& status) {
   return absl::StrReplaceAll(status.ToString(), {{"\n", "\n  "}});
@@ -95,7 +89,7 @@ int main() {
   iw::SetLogSink(LogToStdout, iw::LogLevel::kInfo);
 
   iw::WorkerOptions options;
-  options.executable = WorkerPath();
+  options.executable = iw::SiblingExecutable("crash_recovery_worker");
   // Each line the worker writes to stderr becomes a log record (level info,
   // tagged with the worker's id). The last lines are also kept for crash
   // reports, whatever the mode.

@@ -40,6 +40,7 @@
 #include "examples/hashpool/analyze.h"
 #include "examples/hashpool/hashpool.iw.h"
 #include "runtime/logging.h"
+#include "runtime/paths.h"
 
 namespace fs = std::filesystem;
 
@@ -101,13 +102,6 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   return true;
 }
 
-// The worker binary sits next to this one (both are built by Bazel).
-std::string WorkerPath(const char* argv0) {
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-  std::string path = n > 0 ? std::string(self, n) : std::string(argv0);
-  return path.substr(0, path.rfind('/') + 1) + "hashpool_worker";
-}
 
 double MiB(int64_t bytes) { return bytes / 1048576.0; }
 
@@ -321,7 +315,7 @@ int main(int argc, char** argv) {
 
   // 2. A pool of workers: one per CPU, one call at a time each.
   iw::WorkerOptions options;
-  options.executable = WorkerPath(argv[0]);
+  options.executable = iw::SiblingExecutable("hashpool_worker");
   // The workers' stderr is dropped (it would garble the progress bar); its
   // last lines are still kept for crash reports.
   options.stderr_mode = iw::OutputMode::kDiscard;

@@ -12,18 +12,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "examples/inprocess/greeter_handler.h"
+#include "runtime/paths.h"
 
 namespace {
 
 using greeter::v1::GreeterHost;
 
-// The worker binary sits next to this one (both are built by Bazel).
-std::string WorkerPath() {
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-  std::string path = n > 0 ? std::string(self, n) : std::string();
-  return path.substr(0, path.rfind('/') + 1) + "greeter_worker";
-}
 
 // The host code: knows nothing about where the handler runs.
 int Demo(const char* mode, GreeterHost& host) {
@@ -77,7 +71,7 @@ int main() {
   greeter::v1::GreeterHandlerImpl handler;
 
   iw::WorkerOptions options;
-  options.executable = WorkerPath();
+  options.executable = iw::SiblingExecutable("greeter_worker");
   absl::StatusOr<std::unique_ptr<GreeterHost>> spawned = GreeterHost::Spawn(options);
   if (!spawned.ok()) {
     std::fprintf(stderr, "spawn failed: %s\n", spawned.status().ToString().c_str());

@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "examples/lifecycle/lifecycle.iw.h"
+#include "runtime/paths.h"
 
 namespace {
 
@@ -33,13 +34,6 @@ void Check(bool condition, const char* what) {
   }
 }
 
-// The worker binary sits next to this one (both are built by Bazel).
-std::string WorkerPath() {
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-  std::string path = n > 0 ? std::string(self, n) : std::string();
-  return path.substr(0, path.rfind('/') + 1) + "lifecycle_worker";
-}
 
 void PrintHost(const char* when, const CounterHost& host) {
   std::printf("%s: state %s, IsActive() %s, pid() %d, worker_id() \"%s\"\n", when,
@@ -64,7 +58,7 @@ int main() {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
 
   iw::WorkerOptions options;
-  options.executable = WorkerPath();
+  options.executable = iw::SiblingExecutable("lifecycle_worker");
   // Runs on a framework thread at every transition; must not block or call
   // back into the host.
   options.on_state_change = [](iw::WorkerState state, const std::string& worker_id) {

@@ -13,16 +13,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "examples/ping/ping.iw.h"
+#include "runtime/paths.h"
 
 namespace {
 
-// The worker binary sits next to this one (both are built by Bazel).
-std::string WorkerPath(const char* argv0) {
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-  std::string path = n > 0 ? std::string(self, n) : std::string(argv0);
-  return path.substr(0, path.rfind('/') + 1) + "ping_worker";
-}
 
 double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 
@@ -30,7 +24,7 @@ double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 
 int main(int argc, char** argv) {
   iw::WorkerOptions options;
-  options.executable = argc > 1 ? argv[1] : WorkerPath(argv[0]);
+  options.executable = argc > 1 ? argv[1] : iw::SiblingExecutable("ping_worker");
 
   absl::Time start = absl::Now();
   absl::StatusOr<std::unique_ptr<ping::v1::PingerHost>> spawned =

@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "examples/timeouts/timeouts.iw.h"
+#include "runtime/paths.h"
 
 namespace {
 
@@ -28,17 +29,10 @@ using timeouts::v1::SleeperMethodConfig;
 
 bool g_ok = true;
 
-// The worker binary sits next to this one (both are built by Bazel).
-std::string WorkerPath() {
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-  std::string path = n > 0 ? std::string(self, n) : std::string();
-  return path.substr(0, path.rfind('/') + 1) + "timeouts_worker";
-}
 
 iw::WorkerOptions Options() {
   iw::WorkerOptions options;
-  options.executable = WorkerPath();
+  options.executable = iw::SiblingExecutable("timeouts_worker");
   // The .proto's 1 s is tight on a loaded machine; part 3 shows it at work.
   options.startup_timeout = absl::Seconds(10);
   return options;

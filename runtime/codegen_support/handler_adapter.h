@@ -15,6 +15,8 @@
 #include "absl/status/status.h"
 #include "runtime/call_context.h"
 #include "runtime/codegen_support/service_info.h"
+#include "runtime/middleware.h"
+#include "runtime/status_details.h"
 
 namespace google::protobuf {
 class MessageLite;
@@ -47,6 +49,9 @@ struct ServiceBinding {
 // by hand with --iw_listen=ADDRESS, until SIGTERM/SIGINT). Returns the process
 // exit code: 0 after a clean shutdown.
 int RunWorker(int argc, char** argv, const ServiceBinding& binding);
+// The same, with worker middleware and other settings.
+int RunWorker(int argc, char** argv, const ServiceBinding& binding,
+              const ::iw::WorkerConfig& config);
 
 }  // namespace iw::internal
 

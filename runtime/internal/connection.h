@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "runtime/host.h"
 #include "runtime/internal/timeouts.h"
+#include "runtime/metadata.h"
 #include "runtime/options.h"
 
 namespace google::protobuf {
@@ -54,12 +55,21 @@ class Connection {
   virtual PoolStats stats() const = 0;
 };
 
-// When a call must be done, and where that bound came from.
+// When a call must be done, and where that bound came from; plus what
+// travels with the call as gRPC metadata.
 struct CallTiming {
   absl::Time deadline;
   ResolvedTimeout timeout;
   // DeadlinePolicy::kReplaceWorker: the grace after the deadline.
   std::optional<absl::Duration> replace_after;
+  // Sent as "iw-request-id" unless empty.
+  std::string request_id;
+  // What host middleware added (already validated); may be null.
+  const Metadata* request_metadata = nullptr;
+  // If not null: replaced by the user metadata the worker sent back
+  // (initial and trailing), for every call that reached it. Must outlive
+  // the call's completion.
+  Metadata* response_metadata = nullptr;
 };
 
 // One worker, as the pool sees it. Thread-safe.

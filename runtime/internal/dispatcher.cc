@@ -24,6 +24,7 @@
 #include "google/protobuf/message_lite.h"
 #include "runtime/internal/grpc_config.h"
 #include "runtime/internal/control_protocol.h"
+#include "runtime/internal/middleware_chain.h"
 #include "runtime/internal/status_conversion.h"
 #include "runtime/logging.h"
 
@@ -85,13 +86,22 @@ std::optional<absl::Duration> ReplaceAfter(const grpc::GenericCallbackServerCont
   return absl::Milliseconds(ms);
 }
 
+std::string RequestIdOf(const grpc::GenericCallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(kRequestIdMetadataKey);
+  if (it == metadata.end()) return "";
+  return std::string(it->second.data(), it->second.size());
+}
+
 // One unary call on the worker. Deletes itself in OnDone().
 class WorkerCall final : public grpc::ServerGenericBidiReactor {
  public:
   WorkerCall(Dispatcher* dispatcher, grpc::GenericCallbackServerContext* context)
       : dispatcher_(dispatcher),
+        server_context_(context),
         method_index_(dispatcher->FindMethod(context->method())),
-        context_(context->method(), DeadlineOf(*context)),
+        context_(context->method(), DeadlineOf(*context),
+                 UserMetadata(context->client_metadata()), RequestIdOf(*context)),
         replace_after_(ReplaceAfter(*context)) {
     if (method_index_ < 0) {
       const ServiceInfo& service = *dispatcher_->binding().service;
@@ -136,9 +146,11 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
       watch = dispatcher_->watchdog().Arm(context_.deadline(), *replace_after_,
                                           context_.method());
     }
-    grpc::Status status = DecodeAndInvoke(dispatcher_->binding(), method_index_, context_,
-                                          &request_bytes_, &response_bytes_);
+    grpc::Status status =
+        DecodeAndInvoke(dispatcher_->binding(), method_index_, context_, &request_bytes_,
+                        &response_bytes_, dispatcher_->config().middleware);
     if (watch != 0) dispatcher_->watchdog().Disarm(watch);
+    status = SendResponseMetadata(std::move(status));
     if (!status.ok()) {
       Finish(status);
       return;
@@ -152,7 +164,26 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
     StartWriteAndFinish(&response_bytes_, grpc::WriteOptions(), grpc::Status::OK);
   }
 
+  // Sends what the handler and middleware added to the response metadata
+  // as trailing metadata (with any status). A bad entry fails the call.
+  grpc::Status SendResponseMetadata(grpc::Status status) {
+    for (auto& [key, value] : context_.TakeResponseMetadata()) {
+      absl::Status valid = ValidateMetadataEntry(key, value);
+      if (!valid.ok()) {
+        if (status.ok()) {
+          status = grpc::Status(grpc::StatusCode::INTERNAL,
+                                absl::StrCat(context_.method(),
+                                             ": bad response metadata: ", valid.message()));
+        }
+        continue;
+      }
+      server_context_->AddTrailingMetadata(key, value);
+    }
+    return status;
+  }
+
   Dispatcher* const dispatcher_;
+  grpc::GenericCallbackServerContext* const server_context_;
   const int method_index_;
   CallContext context_;
   // Set when the host asked to replace the worker if the handler overruns
@@ -166,7 +197,8 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
 
 grpc::Status DecodeAndInvoke(const ServiceBinding& binding, int method_index,
                              CallContext& context, grpc::ByteBuffer* request_bytes,
-                             grpc::ByteBuffer* response_bytes) {
+                             grpc::ByteBuffer* response_bytes,
+                             const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware) {
   const MethodHandler& method = binding.methods[method_index];
   std::unique_ptr<google::protobuf::MessageLite> request(method.request_prototype->New());
   {
@@ -181,8 +213,18 @@ grpc::Status DecodeAndInvoke(const ServiceBinding& binding, int method_index,
   request_bytes->Clear();
   std::unique_ptr<google::protobuf::MessageLite> response(
       method.response_prototype->New());
-  absl::Status status =
-      InvokeHandler(method, binding.handler, context, *request, response.get());
+  absl::Status status;
+  if (middleware.empty()) {
+    status = InvokeHandler(method, binding.handler, context, *request, response.get());
+  } else {
+    ::iw::WorkerCall call{context.method(), request.get(), response.get(), context};
+    size_t ran = 0;
+    status = RunOnRequest(middleware, call, &ran);
+    if (status.ok()) {
+      status = InvokeHandler(method, binding.handler, context, *request, response.get());
+    }
+    RunOnResponse(middleware, call, ran, status);
+  }
   if (!status.ok()) {
     const int code = static_cast<int>(status.code());
     if (code < 1 || code > 16) {
@@ -266,9 +308,11 @@ int HandlerConcurrency(const ServiceInfo& service) {
   return std::max(4, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
-Dispatcher::Dispatcher(const ServiceBinding& binding, std::string worker_id)
+Dispatcher::Dispatcher(const ServiceBinding& binding, std::string worker_id,
+                       WorkerConfig config)
     : binding_(binding),
       worker_id_(std::move(worker_id)),
+      config_(std::move(config)),
       executor_(HandlerConcurrency(*binding.service)) {
   SetOverrunHandler([id = worker_id_](const std::string& description) {
     Log(LogLevel::kError, id, description);

@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "runtime/codegen_support/handler_adapter.h"
 #include "runtime/internal/overrun_watchdog.h"
+#include "runtime/middleware.h"
 
 namespace iw::internal {
 
@@ -65,16 +66,20 @@ int HandlerConcurrency(const ServiceInfo& service);
 // - RESOURCE_EXHAUSTED for a reply larger than the service's
 //   max_response_bytes (naming both sizes);
 // - INTERNAL if the reply cannot be serialized.
-// Never throws; `request_bytes` is consumed.
+// `middleware` runs around the handler (after parsing, before the size
+// check; see middleware.h). Never throws; `request_bytes` is consumed.
 grpc::Status DecodeAndInvoke(const ServiceBinding& binding, int method_index,
                              CallContext& context, grpc::ByteBuffer* request_bytes,
-                             grpc::ByteBuffer* response_bytes);
+                             grpc::ByteBuffer* response_bytes,
+                             const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware = {});
 
 // Serves every method of one bound handler. Thread-safe.
 class Dispatcher final : public grpc::CallbackGenericService {
  public:
-  // `worker_id` names this worker in logs.
-  Dispatcher(const ServiceBinding& binding, std::string worker_id);
+  // `worker_id` names this worker in logs; `config.middleware` runs around
+  // every handler.
+  Dispatcher(const ServiceBinding& binding, std::string worker_id,
+             WorkerConfig config = WorkerConfig());
   ~Dispatcher() override;
 
   grpc::ServerGenericBidiReactor* CreateReactor(
@@ -84,6 +89,7 @@ class Dispatcher final : public grpc::CallbackGenericService {
   bool WaitIdle(absl::Time deadline) { return executor_.WaitIdle(deadline); }
 
   const ServiceBinding& binding() const { return binding_; }
+  const WorkerConfig& config() const { return config_; }
   const std::string& worker_id() const { return worker_id_; }
   Executor& executor() { return executor_; }
   // Index of the method with gRPC path `path`, or -1.
@@ -98,6 +104,7 @@ class Dispatcher final : public grpc::CallbackGenericService {
  private:
   const ServiceBinding binding_;
   const std::string worker_id_;
+  const WorkerConfig config_;
   absl::flat_hash_map<std::string, int> methods_by_path_;
   std::unique_ptr<OverrunWatchdog> watchdog_;
   Executor executor_;

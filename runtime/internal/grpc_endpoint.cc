@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/internal/control_protocol.h"
+#include "runtime/internal/middleware_chain.h"
 #include "runtime/internal/overrun_watchdog.h"
 #include "runtime/internal/status_conversion.h"
 
@@ -50,13 +51,27 @@ bool IsDeadlineOfCall(const absl::Status& status, absl::Time deadline) {
          status.message() == kDeadlinePassedInWorker;
 }
 
-// Deadline and per-call policy of one call.
+// Deadline, per-call policy and metadata of one call.
 void Prepare(const CallTiming& timing, grpc::ClientContext* context) {
   context->set_deadline(absl::ToChronoTime(timing.deadline));
   if (timing.replace_after) {
     context->AddMetadata(kReplaceAfterMetadata,
                          absl::StrCat(absl::ToInt64Milliseconds(*timing.replace_after)));
   }
+  if (!timing.request_id.empty()) {
+    context->AddMetadata(kRequestIdMetadataKey, timing.request_id);
+  }
+  if (timing.request_metadata != nullptr) {
+    for (const auto& [key, value] : *timing.request_metadata) context->AddMetadata(key, value);
+  }
+}
+
+// What the worker sent back, for host middleware.
+void CollectResponseMetadata(const CallTiming& timing, const grpc::ClientContext& context) {
+  if (timing.response_metadata == nullptr) return;
+  *timing.response_metadata = UserMetadata(context.GetServerInitialMetadata());
+  Metadata trailing = UserMetadata(context.GetServerTrailingMetadata());
+  timing.response_metadata->merge(trailing);
 }
 
 }  // namespace
@@ -135,6 +150,7 @@ absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request,
   Prepare(timing, &context);
   grpc::Status status = grpc::internal::BlockingUnaryCall<MessageLite, MessageLite>(
       channel_.get(), *rpc_methods_[method_index], &context, request, response);
+  CollectResponseMetadata(timing, context);
   absl::Status result = Finish(method_index, timing, false, FromGrpcStatus(status));
   Release();
   return result;
@@ -154,6 +170,7 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(
       channel_.get(), *rpc_methods_[method_index], &call->context, &call->request,
       response,
       [this, call, method_index, timing, done = std::move(done)](grpc::Status status) {
+        CollectResponseMetadata(timing, call->context);
         absl::Status result =
             Finish(method_index, timing, call->cancelled(), FromGrpcStatus(status));
         done(std::move(result));

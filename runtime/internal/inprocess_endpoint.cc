@@ -49,6 +49,10 @@ struct InProcessEndpoint::Op {
   std::shared_ptr<PendingCall> pending;
   bool finished = false;  // guarded by the endpoint's mu_
   absl::Status status;
+  // Likewise for the metadata the worker sent back: copied to the caller's
+  // `metadata_target` only if the call completes normally.
+  Metadata metadata;
+  Metadata* metadata_target = nullptr;  // guarded by the endpoint's mu_
 };
 
 InProcessEndpoint::InProcessEndpoint(const ServiceBinding& binding, InProcessHooks* hooks)
@@ -80,7 +84,9 @@ absl::Status InProcessEndpoint::StartServer(const WorkerOptions& options) {
     }
     served = ServiceBinding{binding_.service, hooked_methods_.data(), &hooked_};
   }
-  dispatcher_ = std::make_unique<Dispatcher>(served, id());
+  WorkerConfig config;
+  config.middleware = options.worker_middleware;
+  dispatcher_ = std::make_unique<Dispatcher>(served, id(), std::move(config));
   // DEADLINE_REPLACE_WORKER: a worker process would tell its host and exit.
   // Here the handler cannot be stopped, but the host replaces the worker
   // just the same.
@@ -220,6 +226,9 @@ std::shared_ptr<InProcessEndpoint::Op> InProcessEndpoint::StartOp(
   op->reply.reset(target->New());
   op->target = target;
   op->done = std::move(done);
+  op->metadata_target = timing.response_metadata;
+  CallTiming tracked = timing;
+  if (timing.response_metadata != nullptr) tracked.response_metadata = &op->metadata;
   {
     absl::MutexLock lock(&mu_);
     if (std::optional<absl::Status> broken = BrokenLocked(method_index)) {
@@ -231,7 +240,7 @@ std::shared_ptr<InProcessEndpoint::Op> InProcessEndpoint::StartOp(
     ++completions_pending_;
   }
   std::shared_ptr<PendingCall> pending = GrpcEndpoint::CallAsync(
-      method_index, request, op->reply.get(), timing, [this, op](absl::Status status) {
+      method_index, request, op->reply.get(), tracked, [this, op](absl::Status status) {
         CompleteOp(op, std::move(status));
         absl::MutexLock lock(&mu_);
         --completions_pending_;
@@ -252,6 +261,7 @@ void InProcessEndpoint::CompleteOp(const std::shared_ptr<Op>& op, absl::Status s
   {
     absl::MutexLock lock(&mu_);
     if (op->finished) return;  // failed by a simulated death already
+    if (op->metadata_target != nullptr) *op->metadata_target = std::move(op->metadata);
     op->finished = true;
     op->status = status;
     ops_.erase(op);

@@ -127,6 +127,7 @@ absl::StatusOr<std::unique_ptr<Connection>> ConnectWorkers(
   WorkerOptions options;
   options.call_timeout = remote.call_timeout;
   options.on_state_change = remote.on_state_change;
+  options.middleware = remote.middleware;
   options.respawn = RespawnPolicy::kNever;  // nothing to respawn
   PoolOptions pool;
   pool.min_workers = pool.max_workers = static_cast<int>(addresses.size());

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/internal/dispatcher.h"
+#include "runtime/internal/middleware_chain.h"
 #include "runtime/logging.h"
 
 namespace iw::internal {
@@ -379,10 +380,43 @@ void WorkerPool::FinishAsync(const std::shared_ptr<AsyncOp>& op, absl::Status st
   --calls_in_flight_;
 }
 
+// Host middleware wraps the whole logical call: it runs once per call,
+// outside the queue and the crash-policy retries (a retry re-sends the
+// request the chain produced).
 absl::Status WorkerPool::Call(int method_index, const MessageLite& request,
                               MessageLite* response, const CallOptions& options) {
+  if (options_.middleware.empty()) {
+    return CallWithRetries(method_index, request, response, options, NewRequestId(), nullptr,
+                           nullptr);
+  }
+  HostCall call;
+  call.method = service_.methods[method_index].path;
+  // Generated methods take `const Request&`: middleware gets a private copy.
+  std::unique_ptr<MessageLite> copy(request.New());
+  copy->CheckTypeAndMergeFrom(request);
+  call.request = copy.get();
+  call.response = response;
+  call.request_id = NewRequestId();
+  size_t ran = 0;
+  absl::Status status = RunOnRequest(options_.middleware, call, &ran);
+  if (status.ok()) {
+    status = CallWithRetries(method_index, *copy, response, options, call.request_id,
+                             &call.request_metadata, &call.response_metadata);
+  }
+  RunOnResponse(options_.middleware, call, ran, status);
+  return status;
+}
+
+absl::Status WorkerPool::CallWithRetries(int method_index, const MessageLite& request,
+                                         MessageLite* response, const CallOptions& options,
+                                         std::string request_id,
+                                         const Metadata* request_metadata,
+                                         Metadata* response_metadata) {
   absl::StatusOr<CallTiming> timing = Resolve(method_index, options);
   if (!timing.ok()) return timing.status();
+  timing->request_id = std::move(request_id);
+  timing->request_metadata = request_metadata;
+  timing->response_metadata = response_metadata;
   const int max_attempts = MaxAttempts(method_index);
   {
     absl::MutexLock lock(&mu_);
@@ -413,11 +447,49 @@ absl::Status WorkerPool::Call(int method_index, const MessageLite& request,
 CallHandle WorkerPool::CallAsync(int method_index, const MessageLite& request,
                                  MessageLite* response, const CallOptions& options,
                                  std::function<void(absl::Status)> done) {
+  if (options_.middleware.empty()) {
+    return CallAsyncWithRetries(method_index, request, response, options, NewRequestId(),
+                                nullptr, nullptr, std::move(done));
+  }
+  // OnRequest runs here, on the caller's thread; OnResponse on the thread
+  // that completes the call, before `done`.
+  auto call = std::make_shared<HostCall>();
+  std::shared_ptr<MessageLite> copy(request.New());
+  copy->CheckTypeAndMergeFrom(request);
+  call->method = service_.methods[method_index].path;
+  call->request = copy.get();
+  call->response = response;
+  call->request_id = NewRequestId();
+  size_t ran = 0;
+  absl::Status status = RunOnRequest(options_.middleware, *call, &ran);
+  if (!status.ok()) {
+    RunOnResponse(options_.middleware, *call, ran, status);
+    done(std::move(status));
+    return CallHandle();
+  }
+  return CallAsyncWithRetries(
+      method_index, *copy, response, options, call->request_id, &call->request_metadata,
+      &call->response_metadata,
+      [this, call, copy, ran, done = std::move(done)](absl::Status status) {
+        RunOnResponse(options_.middleware, *call, ran, status);
+        done(std::move(status));
+      });
+}
+
+CallHandle WorkerPool::CallAsyncWithRetries(int method_index, const MessageLite& request,
+                                            MessageLite* response, const CallOptions& options,
+                                            std::string request_id,
+                                            const Metadata* request_metadata,
+                                            Metadata* response_metadata,
+                                            std::function<void(absl::Status)> done) {
   absl::StatusOr<CallTiming> timing = Resolve(method_index, options);
   if (!timing.ok()) {
     done(timing.status());
     return CallHandle();
   }
+  timing->request_id = std::move(request_id);
+  timing->request_metadata = request_metadata;
+  timing->response_metadata = response_metadata;
   auto op = std::make_shared<AsyncOp>(this, method_index, *std::move(timing), response,
                                       std::move(done), MaxAttempts(method_index));
   // Serialize now, on the caller's thread: the caller may destroy `request`
@@ -578,6 +650,12 @@ bool WorkerPool::SpawnOne() {
       (*worker)->SetDeathCallback(
           [this, weak = std::weak_ptr<Slot>(slot)] { OnDeath(weak); });
       slot->worker = std::move(*worker);
+      int live = 0;
+      for (const auto& other : slots_) live += other->dead ? 0 : 1;
+      if (live < pool_.min_workers && counters_.workers_crashed > 0) {
+        Log(LogLevel::kInfo, slot->id,
+            absl::StrCat("replacing crashed worker ", current_id_));
+      }
       ++counters_.workers_spawned;
       current_id_ = slot->id;
       slots_.push_back(slot);

@@ -12,6 +12,8 @@
 //   with the spawn error.
 // - Workers above min_workers retire after idle_timeout.
 // - Timeouts are resolved here, once per call (see timeouts.h).
+// - Host middleware (WorkerOptions::middleware) runs here, once per logical
+//   call, around the queue and the retries; every call gets a request id.
 #ifndef IW_RUNTIME_INTERNAL_WORKER_POOL_H_
 #define IW_RUNTIME_INTERNAL_WORKER_POOL_H_
 
@@ -65,6 +67,19 @@ class WorkerPool final : public Connection {
              std::vector<MethodOverrides> method_overrides, PoolOptions pool,
              Factory factory);
 
+  // One logical call after host middleware: resolves its timing, then
+  // attempts it (the crash policy may retry).
+  absl::Status CallWithRetries(int method_index, const google::protobuf::MessageLite& request,
+                               google::protobuf::MessageLite* response,
+                               const CallOptions& options, std::string request_id,
+                               const Metadata* request_metadata, Metadata* response_metadata);
+  CallHandle CallAsyncWithRetries(int method_index,
+                                  const google::protobuf::MessageLite& request,
+                                  google::protobuf::MessageLite* response,
+                                  const CallOptions& options, std::string request_id,
+                                  const Metadata* request_metadata,
+                                  Metadata* response_metadata,
+                                  std::function<void(absl::Status)> done);
   absl::StatusOr<CallTiming> Resolve(int method_index, const CallOptions& options) const;
   int MaxAttempts(int method_index) const;
 

@@ -22,6 +22,7 @@
 #include "runtime/internal/spawn_environment.h"
 #include "runtime/logging.h"
 #include "runtime/transport/fd_transport.h"
+#include "runtime/transport/peer_credentials.h"
 
 namespace iw::internal {
 namespace {
@@ -65,6 +66,11 @@ absl::Status WorkerProcess::Start(const WorkerOptions& options,
   if (!grpc_pair.ok()) return Prefixed(grpc_pair.status(), what);
   absl::StatusOr<SocketPair> control_pair = CreateSocketPair();
   if (!control_pair.ok()) return Prefixed(control_pair.status(), what);
+  // Before the spawn: the worker's ready message carries its kernel-verified
+  // credentials, which we check against the pid we spawned.
+  if (absl::Status s = EnablePeerCredentials(control_pair->host.get()); !s.ok()) {
+    return Prefixed(s, what);
+  }
   monitor_wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!monitor_wake_.valid()) {
     return absl::ErrnoToStatus(errno, absl::StrCat(what, ": eventfd()"));
@@ -92,6 +98,7 @@ absl::Status WorkerProcess::Start(const WorkerOptions& options,
   spec.working_directory = options.working_directory;
   spec.fds = {{grpc_pair->worker.get(), kWorkerGrpcFd},
               {control_pair->worker.get(), kWorkerControlFd}};
+  spec.limits = options.limits;
   spec.stderr_fd = stderr_->child_fd();
   UniqueFd dev_null;
   if (options.stdout_mode == OutputMode::kDiscard) {
@@ -125,7 +132,7 @@ absl::Status WorkerProcess::Start(const WorkerOptions& options,
   }
   PinGrpcCallbackQueue();
   AttachChannel(CreateChannelOverFd(std::move(grpc_pair->host),
-                                    HostChannelArguments(service())));
+                                    HostChannelArguments(service(), options)));
   monitor_ = std::thread([this] { Monitor(); });
   Log(LogLevel::kInfo, id(), "ready");
   return absl::OkStatus();
@@ -143,10 +150,16 @@ absl::Status WorkerProcess::WaitReady(const ResolvedTimeout& startup) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("spawn ", id(), ": poll()"));
     if (fds[0].revents & POLLIN) {
-      uint8_t byte = 0;
-      ssize_t r = ::recv(control_.get(), &byte, 1, MSG_DONTWAIT);
-      if (r == 1 && byte == kReady) return absl::OkStatus();
-      if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      absl::StatusOr<ReadyState> ready = ReceiveReady(control_.get(), process_->pid());
+      if (ready.ok() && *ready == ReadyState::kReady) return absl::OkStatus();
+      if (ready.ok() && *ready == ReadyState::kPending) continue;
+      if (!ready.ok()) {
+        // Someone else answered on our channel: not our worker.
+        process_->Signal(SIGKILL, /*group=*/true);
+        process_->Wait(absl::InfiniteFuture());
+        return Prefixed(ready.status(), absl::StrCat("spawn worker ", id(), " (", executable_, ")"));
+      }
+      // kClosed: it is dying or dead, see below.
     }
     if (fds[0].revents != 0 || fds[1].revents != 0) {
       // The worker closed its end or exited: it is dying or dead.

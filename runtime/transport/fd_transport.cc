@@ -9,36 +9,6 @@
 
 #include "absl/status/status.h"
 
-// ThreadSanitizer suppressions for `--config=tsan` builds, read by TSan at
-// start-up through the __tsan_default_suppressions hook. They live in this
-// file because every host and every worker links it: a separate object
-// would not be pulled out of the runtime archive (libtsan's weak default
-// already satisfies the symbol). Compiled in rather than passed as
-// TSAN_OPTIONS=suppressions=FILE so that worker processes spawned by tests
-// get them too, whatever their sandbox and working directory.
-//
-// Only frames inside the uninstrumented system libraries may be listed:
-// Debian's Abseil and gRPC are not built with -fsanitize=thread, so TSan does
-// not see their internal synchronisation and reports races that are none:
-// - absl::Mutex::UnlockSlow evaluates a waiter's absl::Condition (which lives
-//   on the waiter's stack) from the unlocking thread;
-// - absl's deadlock detector (GraphCycles) copies its tables under its own
-//   lock;
-// - gRPC's epoll poller hands epoll events between threads.
-// A report whose stacks have no frame of these libraries is a real race in
-// our code: never add our own functions here.
-
-#if defined(__SANITIZE_THREAD__)
-extern "C" const char* __tsan_default_suppressions() {
-  return "race:libabsl_synchronization.so\n"
-         "race:libgrpc.so\n"
-         "race:libgpr.so\n"
-         "race:absl::*Mutex::UnlockSlow\n"
-         "race:absl::*synchronization_internal::GraphCycles\n"
-         "race:grpc_event_engine::posix_engine::Epoll1Poller\n";
-}
-#endif
-
 namespace iw::internal {
 
 absl::StatusOr<SocketPair> CreateSocketPair() {

@@ -1,4 +1,10 @@
 // End-to-end: generated host stub → real worker process → generated handler.
+//
+// The basic cases (typed round trip, 1,000 calls from 8 threads, 1,000 async
+// calls, deadlines naming method and bound, per-method config, cancellation,
+// handler errors) run against a spawned worker AND in-process from the same
+// test code: tests/inprocess/dual_mode_test.cc. This file has what only a
+// real process can show.
 #include <signal.h>
 #include <unistd.h>
 
@@ -37,135 +43,6 @@ std::unique_ptr<TestServiceHost> SpawnOrDie(iw::WorkerOptions options = TestWork
   return std::move(*host);
 }
 
-TEST_CASE("Host: a typed round trip reaches a real worker process", "[e2e]") {
-  {
-    auto host = SpawnOrDie();
-    CHECK(host->state() == iw::WorkerState::kReady);
-    CHECK(host->IsActive());
-    CHECK(host->pid() > 0);
-    CHECK(host->pid() != ::getpid());
-    CHECK_THAT(host->worker_id(), Catch::Contains("TestService#"));
-
-    iwtest::EchoRequest request;
-    request.set_text("hello");
-    request.set_payload(std::string("\0\1\2bytes", 8));
-    absl::StatusOr<iwtest::EchoReply> reply = host->Echo(request);
-    REQUIRE_THAT(reply.status(), IsOk());
-    CHECK(reply->text() == "hello");
-    CHECK(reply->payload() == request.payload());
-    CHECK(reply->pid() == host->pid());
-
-    CHECK_THAT(host->Close(), IsOk());
-    CHECK(host->state() == iw::WorkerState::kClosed);
-    CHECK(host->pid() == 0);
-    // Closing twice is fine and returns the same result.
-    CHECK_THAT(host->Close(), IsOk());
-    CHECK_THAT(host->Echo(request).status(),
-               StatusIs(absl::StatusCode::kFailedPrecondition, "is closed"));
-  }
-  CHECK(NoChildProcesses());
-}
-
-TEST_CASE("Host: 1,000 calls from 8 threads are each answered with their own reply",
-          "[e2e]") {
-  {
-    auto host = SpawnOrDie();
-    std::atomic<int> ok{0};
-    std::atomic<int> mismatched{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 8; ++t) {
-      threads.emplace_back([&, t] {
-        for (int i = 0; i < 125; ++i) {
-          iwtest::EchoRequest request;
-          request.set_text(absl::StrCat("thread ", t, " call ", i));
-          absl::StatusOr<iwtest::EchoReply> reply = host->Echo(request);
-          if (reply.ok() && reply->text() == request.text()) {
-            ++ok;
-          } else {
-            ++mismatched;
-          }
-        }
-      });
-    }
-    for (auto& thread : threads) thread.join();
-    CHECK(ok == 1000);
-    CHECK(mismatched == 0);
-  }
-  CHECK(NoChildProcesses());
-}
-
-TEST_CASE("Host: 1,000 concurrent async calls each complete with their own reply",
-          "[e2e]") {
-  {
-    auto host = SpawnOrDie();
-    constexpr int kCalls = 1000;
-    absl::Mutex mu;
-    int done = 0;
-    int correct = 0;
-    for (int i = 0; i < kCalls; ++i) {
-      iwtest::SleepRequest request;  // ms = 0: returns at once with the tag
-      request.set_tag(i);
-      host->SleepAsync(request, [&, i](absl::StatusOr<iwtest::SleepReply> reply) {
-        absl::MutexLock lock(&mu);
-        ++done;
-        if (reply.ok() && reply->tag() == i) ++correct;
-      });
-    }
-    absl::MutexLock lock(&mu);
-    auto all_done = [&] { return done == kCalls; };
-    REQUIRE(mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Seconds(30)));
-    CHECK(correct == kCalls);
-  }
-  CHECK(NoChildProcesses());
-}
-
-TEST_CASE("Host: a call over its deadline fails with DEADLINE_EXCEEDED naming method and bound",
-          "[e2e]") {
-  {
-    auto host = SpawnOrDie();
-    // Does not stop when cancelled: a handler that stops at its own view of
-    // the deadline may legitimately reply just before the host gives up.
-    iwtest::SleepRequest slow;
-    slow.set_ms(1000);
-
-    SECTION("bound from the .proto method option") {
-      absl::Status status = host->Sleep(slow).status();
-      CHECK_THAT(status, StatusIs(absl::StatusCode::kDeadlineExceeded,
-                                  "iwtest.TestService.Sleep: deadline exceeded after 300ms"));
-      CHECK_THAT(status, StatusIs(absl::StatusCode::kDeadlineExceeded,
-                                  "(iw.method).timeout_ms"));
-    }
-    SECTION("bound from the call's own option") {
-      iw::CallOptions options;
-      options.timeout = absl::Milliseconds(50);
-      CHECK_THAT(host->Sleep(slow, options).status(),
-                 StatusIs(absl::StatusCode::kDeadlineExceeded,
-                          "after 50ms (timeout from CallOptions::timeout)"));
-    }
-    // The worker is still serving afterwards.
-    iwtest::EchoRequest echo;
-    echo.set_text("still here");
-    CHECK_THAT(host->Echo(echo).status(), IsOk());
-  }
-  CHECK(NoChildProcesses());
-}
-
-TEST_CASE("Host: the typed per-method config overrides the .proto timeout", "[e2e]") {
-  {
-    iwtest::TestServiceMethodConfig methods;
-    methods.sleep.timeout = absl::Seconds(5);
-    auto host = SpawnOrDie(TestWorkerOptions(), methods);
-    iwtest::SleepRequest request;
-    request.set_ms(600);  // over the .proto's 300 ms, under the host's 5 s
-    absl::StatusOr<iwtest::SleepReply> reply = host->Sleep(request);
-    REQUIRE_THAT(reply.status(), IsOk());
-    // The handler saw the host's deadline, not the .proto's.
-    CHECK(reply->deadline_left_ms() > 1000);
-    CHECK(reply->deadline_left_ms() <= 5000 + kTransitSlackMs);
-  }
-  CHECK(NoChildProcesses());
-}
-
 TEST_CASE("Host: the worker's handler sees the call's deadline", "[e2e]") {
   {
     auto host = SpawnOrDie();
@@ -176,61 +53,6 @@ TEST_CASE("Host: the worker's handler sees the call's deadline", "[e2e]") {
     CHECK(reply->deadline_left_ms() > 0);
     CHECK(reply->deadline_left_ms() <= 4000 + kTransitSlackMs);
     CHECK_FALSE(reply->saw_cancelled());
-  }
-  CHECK(NoChildProcesses());
-}
-
-TEST_CASE("Host: a cancelled async call reports CANCELLED and the handler sees it",
-          "[e2e]") {
-  {
-    auto host = SpawnOrDie();
-    iwtest::SleepRequest request;
-    request.set_ms(10000);
-    request.set_stop_when_cancelled(true);
-    iw::CallOptions options;
-    options.timeout = absl::Seconds(20);
-    absl::Notification finished;
-    absl::Status result;
-    iw::CallHandle handle = host->SleepAsync(
-        request,
-        [&](absl::StatusOr<iwtest::SleepReply> reply) {
-          result = reply.status();
-          finished.Notify();
-        },
-        options);
-    absl::SleepFor(absl::Milliseconds(100));  // let the handler start
-    handle.Cancel();
-    REQUIRE(finished.WaitForNotificationWithTimeout(absl::Seconds(5)));
-    CHECK_THAT(result, StatusIs(absl::StatusCode::kCancelled,
-                                "iwtest.TestService.Sleep: cancelled by the host"));
-    // The worker keeps serving, and its handler noticed the cancellation
-    // (it stopped early, so the next call is not stuck behind it).
-    iwtest::EchoRequest echo;
-    echo.set_text("after cancel");
-    CHECK_THAT(host->Echo(echo).status(), IsOk());
-    CHECK(host->Close().ok());
-  }
-  CHECK(NoChildProcesses());
-}
-
-TEST_CASE("Host: handler errors travel unchanged; exceptions become INTERNAL", "[e2e]") {
-  {
-    auto host = SpawnOrDie();
-    iwtest::FailRequest fail;
-    fail.set_code(static_cast<int>(absl::StatusCode::kNotFound));
-    fail.set_message("no such widget: 42");
-    absl::Status status = host->Fail(fail).status();
-    CHECK(status.code() == absl::StatusCode::kNotFound);
-    CHECK(status.message() == "no such widget: 42");
-
-    fail.set_throw_exception(true);
-    fail.set_message("boom");
-    CHECK_THAT(host->Fail(fail).status(),
-               StatusIs(absl::StatusCode::kInternal, "threw std::runtime_error: boom"));
-    // The worker survived the exception.
-    iwtest::EchoRequest echo;
-    echo.set_text("alive");
-    CHECK_THAT(host->Echo(echo).status(), IsOk());
   }
   CHECK(NoChildProcesses());
 }

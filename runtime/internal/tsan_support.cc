@@ -1,6 +1,6 @@
 // FOR --config=tsan BUILDS ONLY (compiles to nothing otherwise).
 //
-// Makes Abseil's synchronisation visible to ThreadSanitizer. Debian's
+// 1. Makes Abseil's synchronisation visible to ThreadSanitizer. Debian's
 // libabsl_synchronization is not built with -fsanitize=thread, so TSan never
 // sees absl::Mutex / CondVar / Notification create happens-before edges and
 // reports every access guarded by them (ours and gRPC's) as a data race.
@@ -18,8 +18,12 @@
 // fatal error at first use, never a silent no-op.
 //
 // This object is pulled out of the runtime archive by the references to
-// absl::Mutex::Lock etc. of the runtime's own objects; .bazelrc's tsan config
-// links statically (--dynamic_mode=off) so that it lands in every executable.
+// absl::Mutex::Lock etc. of the runtime's own objects (every host, worker and
+// test using the runtime has some), so it also carries the suppressions
+// below: an object of their own would never be pulled in (libtsan's weak
+// default already satisfies __tsan_default_suppressions). .bazelrc's tsan
+// config links statically (--dynamic_mode=off): both hooks only work when
+// defined in the executable itself.
 
 #if defined(__SANITIZE_THREAD__)
 
@@ -142,5 +146,41 @@ IW_TSAN_WRAP(bool, IwNotificationWaitWithDeadline,
              IW_ABSL_CONST "12Notification31WaitForNotificationWithDeadlineENS0_4TimeE",
              (const void* n, Time t), (n, t), (void)0,
              if (result) __tsan_acquire(const_cast<void*>(n)))
+
+// Suppressions, read by TSan at start-up through the
+// __tsan_default_suppressions hook. Compiled in rather than passed as
+// TSAN_OPTIONS=suppressions=FILE so that worker processes spawned by tests
+// get them too, whatever their sandbox and working directory.
+//
+// Only frames inside the uninstrumented system libraries may be listed:
+// Debian's Abseil and gRPC are not built with -fsanitize=thread, so TSan does
+// not see their internal synchronisation and reports races that are none:
+// - absl::Mutex::UnlockSlow evaluates a waiter's absl::Condition (which lives
+//   on the waiter's stack) from the unlocking thread;
+// - absl's deadlock detector (GraphCycles) copies its tables under its own
+//   lock;
+// - absl::Status and absl::Cord share their data through atomic refcounts
+//   (gRPC and its upb parser pass them between threads);
+// - gRPC's epoll poller hands epoll events between threads, and gRPC calls a
+//   reactor's OnDone()/OnReadDone() on its own threads after our StartWrite/
+//   Finish, ordered by gRPC core's (invisible) synchronisation.
+// absl::Mutex, CondVar and Notification are made visible instead (above),
+// so races on data *we* guard with them are still reported.
+// A report whose stacks have no frame of these libraries is a real race in
+// our code: never add our own functions here.
+
+extern "C" const char* __tsan_default_suppressions() {
+  return "race:libabsl_synchronization.so\n"
+         "race:libabsl_graphcycles_internal.so\n"
+         "race:libabsl_status.so\n"
+         "race:libabsl_cord.so\n"
+         "race:libgrpc.so\n"
+         "race:libgrpc++.so\n"
+         "race:libgpr.so\n"
+         "race:libupb.so\n"
+         "race:absl::*Mutex::UnlockSlow\n"
+         "race:absl::*synchronization_internal::GraphCycles\n"
+         "race:grpc_event_engine::posix_engine::Epoll1Poller\n";
+}
 
 #endif  // defined(__SANITIZE_THREAD__)
