@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/internal/control_protocol.h"
@@ -137,6 +138,21 @@ absl::Status GrpcEndpoint::Finish(int method_index, const CallTiming& timing,
   }
   if (status.code() == absl::StatusCode::kUnavailable) {
     return ExplainUnavailable(method_index, status);
+  }
+  if (status.code() == absl::StatusCode::kResourceExhausted) {
+    // gRPC's own size checks: "Sent message larger than max (2005 vs. 1024)".
+    absl::string_view message = status.message();
+    for (auto [prefix, what] : {std::pair<absl::string_view, absl::string_view>{
+                                    "Sent message larger than max ", "request"},
+                                {"Received message larger than max ", "reply"}}) {
+      if (absl::StartsWith(message, prefix)) {
+        message.remove_prefix(prefix.size());
+        return absl::ResourceExhaustedError(absl::StrCat(
+            MethodDisplayName(service_, method_index), ": the ", what,
+            " is over the message size limit ", message, " bytes; see max_", what,
+            "_bytes"));
+      }
+    }
   }
   // A status the handler returned travels unchanged.
   return status;

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
+
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "isolated_workers/internal/rpc_status.pb.h"

@@ -55,7 +55,9 @@ TEST_CASE("Message limits: an oversized request fails RESOURCE_EXHAUSTED naming 
     const int pid = host->pid();
     // 2000 bytes of payload + reply_bytes: a 2005-byte message.
     absl::Status status = Call(*host, 2000, 10).status();
-    CHECK_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted, "2005"));
+    CHECK_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted,
+                                "iwtest.LimitsService.Sized: the request is over the message "
+                                "size limit (2005 vs. 1024) bytes"));
     CHECK_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted, "1024"));
     CHECK_THAT(Call(*host, 10, 10).status(), IsOk());
     CHECK(host->pid() == pid);
