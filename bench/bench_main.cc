@@ -218,6 +218,9 @@ class System {
   virtual const char* name() const = 0;
   // Starts a worker and returns once it can take calls.
   virtual std::unique_ptr<Conn> Start() = 0;
+  // A real pool of `n` workers behind one connection, if the system has
+  // pools (ours); nullptr otherwise (the bench then emulates one).
+  virtual std::unique_ptr<Conn> StartPool(int /*n*/) { return nullptr; }
 };
 
 // --- ours -------------------------------------------------------------------
@@ -282,6 +285,16 @@ class OursSystem final : public System {
     options.executable = worker_;
     absl::StatusOr<std::unique_ptr<BenchHost>> host = BenchHost::Spawn(options);
     if (!host.ok()) Die("ours Spawn: " + host.status().ToString());
+    return std::make_unique<OursConn>(*std::move(host));
+  }
+  std::unique_ptr<Conn> StartPool(int n) override {
+    iw::WorkerOptions options;
+    options.executable = worker_;
+    iw::PoolOptions pool;
+    pool.min_workers = pool.max_workers = n;
+    pool.max_calls_per_worker = 1;  // CPU-bound: one call per process
+    absl::StatusOr<std::unique_ptr<BenchHost>> host = BenchHost::SpawnPool(options, pool);
+    if (!host.ok()) Die("ours SpawnPool: " + host.status().ToString());
     return std::make_unique<OursConn>(*std::move(host));
   }
 
@@ -707,7 +720,7 @@ void DefineMetrics(Results& r, const Plan& plan) {
   lower("multi.warm", multi + ": warm workers, all in flight (ms)");
   for (int n : plan.pool_sizes) {
     higher(absl::StrCat("pool", n),
-           absl::StrCat("pool scaling (emulated: ", n, " host", n > 1 ? "s" : "",
+           absl::StrCat("pool scaling, ", n, " worker", n > 1 ? "s" : "", " (ours: SpawnPool; others: ", n, " host", n > 1 ? "s" : "",
                         ", 1 Spin in flight each): Spin calls/s"));
   }
   for (int n : plan.pool_sizes) {
@@ -891,9 +904,26 @@ double PoolRate(std::vector<std::unique_ptr<Conn>>& conns, int total, int64_t it
   return total / std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// A real pool: every call issued at once; the pool queues them and gives each
+// free worker the next one.
+double RealPoolRate(Conn& pool, int total, int64_t iterations) {
+  auto latch = std::make_shared<Latch>(total);
+  Clock::time_point t0 = Clock::now();
+  for (int i = 0; i < total; ++i) pool.SpinAsync(iterations, [latch] { latch->CountDown(); });
+  latch->Wait();
+  return total / std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
 void RunPool(System& sys, const Plan& plan, Results& r) {
   std::map<int, double> rate;
   for (int n : plan.pool_sizes) {
+    if (std::unique_ptr<Conn> pool = sys.StartPool(n)) {
+      RealPoolRate(*pool, n * 2, plan.spin_iterations);  // warm-up
+      rate[n] = RealPoolRate(*pool, plan.pool_calls, plan.spin_iterations);
+      r.Record(absl::StrCat("pool", n), sys.name(), rate[n]);
+      pool->Close();
+      continue;
+    }
     std::vector<std::unique_ptr<Conn>> conns = StartMany(sys, n);
     if (!conns[0]->SupportsSpin()) {
       CloseMany(conns);

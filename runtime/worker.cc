@@ -304,8 +304,11 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
   // gRPC 1.51 can block for ~10 s joining an executor thread stuck in a poll
   // (seen after large messages), long enough for the host to escalate to
   // SIGKILL. Every call is done and the process is about to exit.
-  server.release();
-  dispatcher.release();
+  // Kept reachable (leak checkers) until the process exits.
+  static grpc::Server* finished_server = nullptr;
+  static Dispatcher* finished_dispatcher = nullptr;
+  finished_server = server.release();
+  finished_dispatcher = dispatcher.release();
   std::fflush(nullptr);
   return 0;
 }

@@ -18,11 +18,13 @@ namespace iw::internal {
 
 void PinGrpcCallbackQueue() {
   static std::once_flag once;
+  // Never destroyed (and reachable, so leak checkers do not flag it): its
+  // reference on the callback queue lives as long as the process.
+  static std::shared_ptr<grpc::Channel>* anchor = nullptr;
   std::call_once(once, [] {
-    // Never destroyed: its reference on the callback queue lives as long as
-    // the process. It points nowhere; one failed callback call is enough to
-    // make it take the reference.
-    auto* anchor = new std::shared_ptr<grpc::Channel>(grpc::CreateChannel(
+    // It points nowhere; one failed callback call is enough to make it take
+    // the reference.
+    anchor = new std::shared_ptr<grpc::Channel>(grpc::CreateChannel(
         "unix:/nonexistent/iw-callback-queue-anchor", grpc::InsecureChannelCredentials()));
     grpc::internal::RpcMethod method("/iw.internal.Anchor/Pin",
                                      grpc::internal::RpcMethod::NORMAL_RPC);

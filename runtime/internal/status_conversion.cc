@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 
 #include "absl/strings/cord.h"
-#include "absl/strings/match.h"
 #include "isolated_workers/internal/rpc_status.pb.h"
 
 namespace iw::internal {
