@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <grpcpp/channel.h>
@@ -16,6 +17,7 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -192,6 +194,44 @@ TEST_CASE("Standalone worker: a second worker on a live worker's path exits 2 an
     REQUIRE(status.has_value());
     CHECK(status->ToString() == "exit code 2");
     CHECK(first.Echoes());
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Standalone worker: a process of another user cannot connect", "[hardening][e2e]") {
+  if (::geteuid() != 0) {
+    WARN("not root: cannot run a process under another uid; skipped");
+    return;
+  }
+  {
+    ShortTempDir dir;
+    // Let anyone traverse the directory, so only the socket's own mode is
+    // in the way.
+    REQUIRE(::chmod(dir.path().c_str(), 0711) == 0);
+    const std::string path = dir.path() + "/w.sock";
+    StandaloneWorker worker(path);
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      // As "nobody": async-signal-safe calls only.
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+      int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      if (fd < 0) ::_exit(4);
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) ::_exit(0);
+      ::_exit(errno == EACCES ? 1 : 2);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 3) {
+      // E.g. inside a user namespace that maps only root.
+      WARN("cannot switch to uid 65534 here; skipped");
+    } else {
+      CHECK(WEXITSTATUS(status) == 1);  // connect() refused with EACCES
+    }
   }
   CHECK(NoChildProcesses());
 }
