@@ -47,6 +47,11 @@ namespace {
 constexpr absl::Duration kSignalDrain = absl::Seconds(5);
 constexpr absl::Duration kOrphanDrain = absl::Milliseconds(100);
 
+// The server and dispatcher of a finished worker: deliberately never
+// destroyed (see the end of RunWorker), kept reachable for leak checkers.
+grpc::Server* g_finished_server = nullptr;
+Dispatcher* g_finished_dispatcher = nullptr;
+
 // Written by the SIGTERM/SIGINT handler; read by the main loop.
 int g_signal_pipe_write = -1;
 
@@ -305,10 +310,8 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
   // (seen after large messages), long enough for the host to escalate to
   // SIGKILL. Every call is done and the process is about to exit.
   // Kept reachable (leak checkers) until the process exits.
-  static grpc::Server* finished_server = nullptr;
-  static Dispatcher* finished_dispatcher = nullptr;
-  finished_server = server.release();
-  finished_dispatcher = dispatcher.release();
+  g_finished_server = server.release();
+  g_finished_dispatcher = dispatcher.release();
   std::fflush(nullptr);
   return 0;
 }
