@@ -299,7 +299,7 @@ TEST_CASE("Lifecycle: when the host is SIGKILLed its worker exits promptly",
   (*host)->Signal(SIGKILL);
   REQUIRE((*host)->Wait(absl::Now() + absl::Seconds(5)).has_value());
   // The worker noticed (its control channel closed) and exits; reap it.
-  absl::Time deadline = absl::Now() + absl::Seconds(1);
+  absl::Time deadline = absl::Now() + absl::Seconds(1) * iw::testing::kSanitizerSlowdown;
   bool gone = false;
   while (absl::Now() < deadline && !gone) {
     int status;

@@ -79,7 +79,8 @@ TEST_CASE("Timeouts: DEADLINE_REPLACE_WORKER replaces a worker whose handler ove
   {
     iwtest::TestServiceMethodConfig methods;
     methods.sleep.on_deadline = iw::DeadlinePolicy::kReplaceWorker;
-    methods.sleep.deadline_grace = absl::Milliseconds(100);
+    const absl::Duration bound = absl::Milliseconds(100) * iw::testing::kSanitizerSlowdown;
+    methods.sleep.deadline_grace = bound;
     iw::WorkerOptions options = TestWorkerOptions();
     options.stderr_mode = iw::OutputMode::kDiscard;
     auto host = SpawnOrDie(options, methods);
@@ -100,15 +101,18 @@ TEST_CASE("Timeouts: DEADLINE_REPLACE_WORKER replaces a worker whose handler ove
 
     // The stuck call: its handler ignores cancellation.
     iw::CallOptions quick;
-    quick.timeout = absl::Milliseconds(100);
+    quick.timeout = bound;
     CHECK_THAT(host->Sleep(SleepFor(5000), quick).status(),
-               StatusIs(absl::StatusCode::kDeadlineExceeded, "after 100ms"));
+               StatusIs(absl::StatusCode::kDeadlineExceeded,
+                        "after " + absl::FormatDuration(bound)));
 
-    // 100 ms later the worker replaces itself; the bystander is told why.
-    REQUIRE(bystander_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    // `bound` later the worker replaces itself; the bystander is told why.
+    REQUIRE(bystander_done.WaitForNotificationWithTimeout(absl::Seconds(10) *
+                                                          iw::testing::kSanitizerSlowdown));
     CHECK_THAT(bystander, StatusIs(absl::StatusCode::kUnavailable,
-                                   "the handler of /iwtest.TestService/Sleep was still running "
-                                   "100ms after its deadline (DEADLINE_REPLACE_WORKER)"));
+                                   "the handler of /iwtest.TestService/Sleep was still running " +
+                                       absl::FormatDuration(bound) +
+                                       " after its deadline (DEADLINE_REPLACE_WORKER)"));
     // The next call gets a fresh worker.
     absl::StatusOr<iwtest::EchoReply> reply = host->Echo(iwtest::EchoRequest());
     REQUIRE_THAT(reply.status(), IsOk());

@@ -9,6 +9,15 @@
 
 namespace iw::testing {
 
+// How much slower everything runs in this build: deadline-bound tests scale
+// their bounds by it. ThreadSanitizer slows both the test and the workers it
+// spawns by an order of magnitude.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr int kSanitizerSlowdown = 10;
+#else
+inline constexpr int kSanitizerSlowdown = 1;
+#endif
+
 // True if this process has no child at all (waitpid(-1, WNOHANG) gives
 // ECHILD). Waits up to `grace` for children that are exiting. Never reaps a
 // live child: it only looks (WNOWAIT).
