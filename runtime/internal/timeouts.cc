@@ -9,12 +9,12 @@
 namespace iw::internal {
 namespace {
 
-absl::StatusOr<ResolvedTimeout> Scaled(absl::Duration timeout, std::string source) {
+absl::StatusOr<ResolvedTimeout> Scaled(absl::Duration timeout, std::string source,
+                                       double scale) {
   if (timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat(source, " must be positive, got ", absl::FormatDuration(timeout)));
   }
-  double scale = TimeoutScale();
   if (scale != 1.0) {
     timeout = timeout * scale;
     absl::StrAppend(&source, " x", scale, " ($", kTimeoutScaleEnv, ")");
@@ -35,34 +35,35 @@ absl::StatusOr<ResolvedTimeout> ResolveCallTimeout(
     const ServiceInfo& service, int method_index,
     const std::optional<absl::Duration>& host_method_timeout,
     const std::optional<absl::Duration>& host_call_timeout,
-    const CallOptions& call) {
+    const CallOptions& call, double scale) {
   const MethodInfo& method = service.methods[method_index];
-  if (call.timeout) return Scaled(*call.timeout, "CallOptions::timeout");
+  if (call.timeout) return Scaled(*call.timeout, "CallOptions::timeout", scale);
   if (host_method_timeout) {
     return Scaled(*host_method_timeout,
-                  absl::StrCat("the host's MethodConfig for ", method.name));
+                  absl::StrCat("the host's MethodConfig for ", method.name), scale);
   }
-  if (host_call_timeout) return Scaled(*host_call_timeout, "WorkerOptions::call_timeout");
+  if (host_call_timeout) return Scaled(*host_call_timeout, "WorkerOptions::call_timeout", scale);
   if (method.timeout_ms > 0) {
-    return Scaled(absl::Milliseconds(method.timeout_ms), "(iw.method).timeout_ms");
+    return Scaled(absl::Milliseconds(method.timeout_ms), "(iw.method).timeout_ms", scale);
   }
   if (service.default_timeout_ms > 0) {
     return Scaled(absl::Milliseconds(service.default_timeout_ms),
-                  "(iw.service).default_timeout_ms");
+                  "(iw.service).default_timeout_ms", scale);
   }
-  return Scaled(kDefaultCallTimeout, "the library default");
+  return Scaled(kDefaultCallTimeout, "the library default", scale);
 }
 
 absl::StatusOr<ResolvedTimeout> ResolveStartupTimeout(const ServiceInfo& service,
-                                                      const WorkerOptions& options) {
+                                                      const WorkerOptions& options,
+                                                      double scale) {
   if (options.startup_timeout) {
-    return Scaled(*options.startup_timeout, "WorkerOptions::startup_timeout");
+    return Scaled(*options.startup_timeout, "WorkerOptions::startup_timeout", scale);
   }
   if (service.startup_timeout_ms > 0) {
     return Scaled(absl::Milliseconds(service.startup_timeout_ms),
-                  "(iw.service).startup_timeout_ms");
+                  "(iw.service).startup_timeout_ms", scale);
   }
-  return Scaled(kDefaultStartupTimeout, "the library default");
+  return Scaled(kDefaultStartupTimeout, "the library default", scale);
 }
 
 std::string MethodDisplayName(const ServiceInfo& service, int method_index) {

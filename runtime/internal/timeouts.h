@@ -9,7 +9,8 @@
 //   6. kDefaultCallTimeout                       (library, 300 s)
 // Startup: WorkerOptions::startup_timeout → (iw.service).startup_timeout_ms →
 // kDefaultStartupTimeout (10 s).
-// Every resolved bound is multiplied by $IW_TIMEOUT_SCALE (a positive number,
+// Every resolved bound is multiplied by $IW_TIMEOUT_SCALE (read once per
+// host, when it is created; a positive number,
 // default 1) for slow or loaded machines.
 #ifndef IW_RUNTIME_INTERNAL_TIMEOUTS_H_
 #define IW_RUNTIME_INTERNAL_TIMEOUTS_H_
@@ -35,14 +36,17 @@ struct ResolvedTimeout {
 // The value of $IW_TIMEOUT_SCALE, or 1 when unset or invalid.
 double TimeoutScale();
 
+// `scale`: the factor to apply; hosts read TimeoutScale() once, when they
+// are created, not per call.
 absl::StatusOr<ResolvedTimeout> ResolveCallTimeout(
     const ServiceInfo& service, int method_index,
     const std::optional<absl::Duration>& host_method_timeout,
     const std::optional<absl::Duration>& host_call_timeout,
-    const CallOptions& call);
+    const CallOptions& call, double scale = TimeoutScale());
 
 absl::StatusOr<ResolvedTimeout> ResolveStartupTimeout(
-    const ServiceInfo& service, const WorkerOptions& options);
+    const ServiceInfo& service, const WorkerOptions& options,
+    double scale = TimeoutScale());
 
 // "demo.v1.Calculator.Add".
 std::string MethodDisplayName(const ServiceInfo& service, int method_index);
