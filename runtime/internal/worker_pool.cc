@@ -62,7 +62,6 @@ struct WorkerPool::Slot {
 // their operation.
 struct WorkerPool::Waiter {
   absl::Time deadline;
-  const ResolvedTimeout* timeout;
   int method_index;
   bool done = false;
   std::shared_ptr<Slot> slot;
@@ -169,15 +168,8 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Start(
     for (int i = 0; i < pool.min_workers; ++i) {
       absl::StatusOr<std::unique_ptr<WorkerEndpoint>> worker = self->factory_();
       if (!worker.ok()) return worker.status();  // started ones close in ~WorkerPool
-      auto slot = std::make_shared<Slot>();
-      slot->id = (*worker)->id();
-      slot->born = slot->idle_since = absl::Now();
-      (*worker)->SetDeathCallback(
-          [self, weak = std::weak_ptr<Slot>(slot)] { self->OnDeath(weak); });
-      slot->worker = std::move(*worker);
       absl::MutexLock lock(&self->mu_);
-      self->slots_.push_back(std::move(slot));
-      ++self->counters_.workers_spawned;
+      self->AddSlotLocked(*std::move(worker));
     }
   }
   std::vector<std::function<void()>> later;
@@ -204,7 +196,7 @@ absl::StatusOr<CallTiming> WorkerPool::Resolve(int method_index,
   absl::StatusOr<ResolvedTimeout> timeout = ResolveCallTimeout(
       service_, method_index,
       method_overrides_.empty() ? std::nullopt : method_overrides_[method_index].timeout,
-      options_.call_timeout, options);
+      options_.call_timeout, options, timeout_scale_);
   if (!timeout.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(MethodDisplayName(service_, method_index),
                                                    ": ", timeout.status().message()));
@@ -245,34 +237,56 @@ std::shared_ptr<WorkerPool::Slot> WorkerPool::PickLocked() {
   return best;
 }
 
-absl::StatusOr<std::shared_ptr<WorkerPool::Slot>> WorkerPool::Acquire(
-    int method_index, const CallTiming& timing) {
-  absl::MutexLock lock(&mu_);
+std::shared_ptr<WorkerPool::Slot> WorkerPool::AddSlotLocked(
+    std::unique_ptr<WorkerEndpoint> worker) {
+  auto slot = std::make_shared<Slot>();
+  slot->id = worker->id();
+  slot->born = slot->idle_since = absl::Now();
+  worker->SetDeathCallback([this, weak = std::weak_ptr<Slot>(slot)] { OnDeath(weak); });
+  slot->worker = std::move(worker);
+  slots_.push_back(slot);
+  ++counters_.workers_spawned;
+  return slot;
+}
+
+absl::StatusOr<std::shared_ptr<WorkerPool::Slot>> WorkerPool::AdmitLocked(
+    int method_index, const CallTiming& timing, std::shared_ptr<AsyncOp> op,
+    std::shared_ptr<Waiter>* queued) {
+  const std::string method = MethodDisplayName(service_, method_index);
   if (closing_) {
     return absl::FailedPreconditionError(absl::StrCat(
-        MethodDisplayName(service_, method_index), ": host of ", current_id_, " is ",
-        WorkerStateName(state_)));
+        method, ": host of ", current_id_, " is ", WorkerStateName(state_)));
   }
   if (spawning_disabled_ && slots_.empty()) {
     return absl::UnavailableError(
-        absl::StrCat(MethodDisplayName(service_, method_index), ": ",
-                     WithSuffix(last_death_, " (RespawnPolicy::kNever)")));
+        absl::StrCat(method, ": ", WithSuffix(last_death_, " (RespawnPolicy::kNever)")));
   }
   if (std::shared_ptr<Slot> slot = PickLocked()) {
     ++slot->in_flight;
     return slot;
   }
   if (static_cast<int>(queue_.size()) >= pool_.max_queued_calls) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        MethodDisplayName(service_, method_index), ": all workers are busy and the queue is full (",
-        pool_.max_queued_calls, " calls waiting)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(method, ": all workers are busy and the queue is full (",
+                     pool_.max_queued_calls, " calls waiting)"));
   }
   auto waiter = std::make_shared<Waiter>();
   waiter->deadline = timing.deadline;
-  waiter->timeout = &timing.timeout;
   waiter->method_index = method_index;
+  waiter->op = std::move(op);
   queue_.push_back(waiter);
   wake_ = true;
+  *queued = std::move(waiter);
+  return nullptr;
+}
+
+absl::StatusOr<std::shared_ptr<WorkerPool::Slot>> WorkerPool::Acquire(
+    int method_index, const CallTiming& timing) {
+  absl::MutexLock lock(&mu_);
+  std::shared_ptr<Waiter> waiter;
+  absl::StatusOr<std::shared_ptr<Slot>> admitted =
+      AdmitLocked(method_index, timing, nullptr, &waiter);
+  if (!admitted.ok() || *admitted != nullptr) return admitted;
   auto done = [&waiter] { return waiter->done; };
   if (!mu_.AwaitWithDeadline(absl::Condition(&done), timing.deadline)) {
     queue_.erase(std::find(queue_.begin(), queue_.end(), waiter));
@@ -512,38 +526,16 @@ CallHandle WorkerPool::CallAsyncWithRetries(int method_index, const MessageLite&
 }
 
 void WorkerPool::StartAsync(const std::shared_ptr<AsyncOp>& op) {
-  std::shared_ptr<Slot> slot;
-  absl::Status refusal;
+  absl::StatusOr<std::shared_ptr<Slot>> admitted;
   {
     absl::MutexLock lock(&mu_);
-    const std::string method = MethodDisplayName(service_, op->method_index);
-    if (closing_) {
-      refusal = absl::FailedPreconditionError(absl::StrCat(
-          method, ": host of ", current_id_, " is ", WorkerStateName(state_)));
-    } else if (spawning_disabled_ && slots_.empty()) {
-      refusal = absl::UnavailableError(
-          absl::StrCat(method, ": ", WithSuffix(last_death_, " (RespawnPolicy::kNever)")));
-    } else if ((slot = PickLocked())) {
-      ++slot->in_flight;
-    } else if (static_cast<int>(queue_.size()) >= pool_.max_queued_calls) {
-      refusal = absl::ResourceExhaustedError(
-          absl::StrCat(method, ": all workers are busy and the queue is full (",
-                       pool_.max_queued_calls, " calls waiting)"));
-    } else {
-      auto waiter = std::make_shared<Waiter>();
-      waiter->deadline = op->timing.deadline;
-      waiter->timeout = &op->timing.timeout;
-      waiter->method_index = op->method_index;
-      waiter->op = op;
-      queue_.push_back(std::move(waiter));
-      wake_ = true;
-      return;
-    }
+    std::shared_ptr<Waiter> queued;  // the supervisor or a release takes it on
+    admitted = AdmitLocked(op->method_index, op->timing, op, &queued);
   }
-  if (slot) {
-    IssueAsync(op, std::move(slot));
-  } else {
-    FinishAsync(op, std::move(refusal));
+  if (!admitted.ok()) {
+    FinishAsync(op, admitted.status());
+  } else if (*admitted != nullptr) {
+    IssueAsync(op, *std::move(admitted));
   }
 }
 
@@ -644,21 +636,15 @@ bool WorkerPool::SpawnOne() {
     } else if (closing_) {
       discard.push_back(std::move(*worker));
     } else {
-      auto slot = std::make_shared<Slot>();
-      slot->id = (*worker)->id();
-      slot->born = slot->idle_since = absl::Now();
-      (*worker)->SetDeathCallback(
-          [this, weak = std::weak_ptr<Slot>(slot)] { OnDeath(weak); });
-      slot->worker = std::move(*worker);
       int live = 0;
       for (const auto& other : slots_) live += other->dead ? 0 : 1;
-      if (live < pool_.min_workers && counters_.workers_crashed > 0) {
-        Log(LogLevel::kInfo, slot->id,
-            absl::StrCat("replacing crashed worker ", current_id_));
+      const bool replacing = live < pool_.min_workers && counters_.workers_crashed > 0;
+      const std::string replaced = current_id_;
+      std::shared_ptr<Slot> slot = AddSlotLocked(*std::move(worker));
+      if (replacing) {
+        Log(LogLevel::kInfo, slot->id, absl::StrCat("replacing crashed worker ", replaced));
       }
-      ++counters_.workers_spawned;
       current_id_ = slot->id;
-      slots_.push_back(slot);
       SetStateLocked(WorkerState::kReady, slot->id, &later);
       DispatchLocked(&later);
     }

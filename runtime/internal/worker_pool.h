@@ -83,6 +83,17 @@ class WorkerPool final : public Connection {
   absl::StatusOr<CallTiming> Resolve(int method_index, const CallOptions& options) const;
   int MaxAttempts(int method_index) const;
 
+  // Admission of one call: a worker at once (its in_flight counted), a
+  // refusal (closing, kNever after a death, full queue), or nullptr when the
+  // call now waits in the queue as `*queued` (with `op` for async calls).
+  absl::StatusOr<std::shared_ptr<Slot>> AdmitLocked(int method_index,
+                                                    const CallTiming& timing,
+                                                    std::shared_ptr<AsyncOp> op,
+                                                    std::shared_ptr<Waiter>* queued)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A new worker in rotation, wired to OnDeath.
+  std::shared_ptr<Slot> AddSlotLocked(std::unique_ptr<WorkerEndpoint> worker)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes a worker for one call: at once, or after waiting in the queue.
   absl::StatusOr<std::shared_ptr<Slot>> Acquire(int method_index, const CallTiming& timing);
   // Gives the worker back; returns true if the call failed because the
@@ -121,6 +132,7 @@ class WorkerPool final : public Connection {
   const PoolOptions pool_;
   const Factory factory_;
   const int per_worker_limit_;
+  const double timeout_scale_ = TimeoutScale();  // $IW_TIMEOUT_SCALE, read once
 
   mutable absl::Mutex mu_;
   std::vector<std::shared_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
