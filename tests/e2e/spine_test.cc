@@ -27,6 +27,7 @@ namespace {
 
 using iw::testing::IsOk;
 using iw::testing::NoChildProcesses;
+using iw::testing::SpawnOrDie;
 using iw::testing::StatusIs;
 using iw::testing::TestWorkerOptions;
 using iwtest::TestServiceHost;
@@ -35,13 +36,6 @@ using iwtest::TestServiceHost;
 // moment it receives the call: the worker's deadline is later than the host's
 // by the transit time.
 constexpr int64_t kTransitSlackMs = 100;
-
-std::unique_ptr<TestServiceHost> SpawnOrDie(iw::WorkerOptions options = TestWorkerOptions(),
-                                            const iwtest::TestServiceMethodConfig& methods = {}) {
-  auto host = TestServiceHost::Spawn(std::move(options), methods);
-  REQUIRE_THAT(host.status(), IsOk());
-  return std::move(*host);
-}
 
 TEST_CASE("Host: the worker's handler sees the call's deadline", "[e2e]") {
   {

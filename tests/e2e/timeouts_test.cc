@@ -15,16 +15,10 @@ namespace {
 
 using iw::testing::IsOk;
 using iw::testing::NoChildProcesses;
+using iw::testing::SpawnOrDie;
 using iw::testing::StatusIs;
 using iw::testing::TestWorkerOptions;
 using iwtest::TestServiceHost;
-
-std::unique_ptr<TestServiceHost> SpawnOrDie(iw::WorkerOptions options = TestWorkerOptions(),
-                                            const iwtest::TestServiceMethodConfig& methods = {}) {
-  auto host = TestServiceHost::Spawn(std::move(options), methods);
-  REQUIRE_THAT(host.status(), IsOk());
-  return std::move(*host);
-}
 
 iwtest::SleepRequest SleepFor(int64_t ms, bool stop_when_cancelled = false) {
   iwtest::SleepRequest request;
