@@ -39,6 +39,21 @@ absl::Status Probe(grpc::Channel* channel, absl::Time deadline) {
   return FromGrpcStatus(status);
 }
 
+std::string ConnectWhat(const ServiceInfo& service, absl::string_view address) {
+  return absl::StrCat("connect to worker for ", service.full_name, " at ", address);
+}
+
+// Plain text (no TLS roots) only to local addresses.
+absl::Status CheckTransportAllowed(const ServiceInfo& service, const std::string& address,
+                                   const RemoteOptions& remote) {
+  if (!remote.tls_root_certs.empty()) return absl::OkStatus();
+  absl::Status allowed = CheckPlaintextAllowed(address, "connect to");
+  if (allowed.ok()) return allowed;
+  return absl::InvalidArgumentError(absl::StrCat(ConnectWhat(service, address), ": ",
+                                                 allowed.message(),
+                                                 " (set RemoteOptions::tls_root_certs)"));
+}
+
 }  // namespace
 
 RemoteEndpoint::RemoteEndpoint(const ServiceInfo& service, std::string address)
@@ -46,15 +61,13 @@ RemoteEndpoint::RemoteEndpoint(const ServiceInfo& service, std::string address)
 
 absl::StatusOr<std::unique_ptr<RemoteEndpoint>> RemoteEndpoint::Connect(
     const ServiceInfo& service, const std::string& address, const RemoteOptions& remote) {
-  const std::string what = absl::StrCat("connect to worker for ", service.full_name, " at ",
-                                        address);
+  const std::string what = ConnectWhat(service, address);
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   grpc::ChannelArguments args = HostChannelArguments(service);
+  if (absl::Status allowed = CheckTransportAllowed(service, address, remote); !allowed.ok()) {
+    return allowed;
+  }
   if (remote.tls_root_certs.empty()) {
-    if (absl::Status allowed = CheckPlaintextAllowed(address, "connect to"); !allowed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": ", allowed.message(), " (set RemoteOptions::tls_root_certs)"));
-    }
     credentials = grpc::InsecureChannelCredentials();
   } else {
     if (remote.tls_cert_chain.empty() != remote.tls_private_key.empty()) {
@@ -115,13 +128,9 @@ absl::StatusOr<std::unique_ptr<Connection>> ConnectWorkers(
         absl::StrCat("connect to workers for ", service.full_name, ": no address given"));
   }
   // Check every address before connecting to any.
-  if (remote.tls_root_certs.empty()) {
-    for (const std::string& address : addresses) {
-      if (absl::Status allowed = CheckPlaintextAllowed(address, "connect to"); !allowed.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "connect to worker for ", service.full_name, " at ", address, ": ",
-            allowed.message(), " (set RemoteOptions::tls_root_certs)"));
-      }
+  for (const std::string& address : addresses) {
+    if (absl::Status allowed = CheckTransportAllowed(service, address, remote); !allowed.ok()) {
+      return allowed;
     }
   }
   WorkerOptions options;
