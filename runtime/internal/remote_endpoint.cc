@@ -16,6 +16,7 @@
 #include "runtime/internal/grpc_config.h"
 #include "runtime/internal/grpc_workarounds.h"
 #include "runtime/internal/status_conversion.h"
+#include "runtime/internal/status_macros.h"
 #include "runtime/internal/worker_pool.h"
 #include "runtime/transport/network_address.h"
 
@@ -86,7 +87,7 @@ absl::StatusOr<std::unique_ptr<RemoteEndpoint>> RemoteEndpoint::Connect(
       grpc::CreateCustomChannel(address, credentials, args);
   absl::Status reachable = Probe(channel.get(), absl::Now() + remote.connect_timeout);
   if (!reachable.ok()) {
-    return absl::Status(reachable.code(), absl::StrCat(what, ": ", reachable.message()));
+    return Prefixed(reachable, what);
   }
   std::unique_ptr<RemoteEndpoint> endpoint(new RemoteEndpoint(service, address));
   absl::string_view name = service.full_name;

@@ -5,6 +5,18 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace iw::internal {
+
+// `status` with "<prefix>: " before its message; the code is kept. OK stays OK.
+inline absl::Status Prefixed(const absl::Status& status, absl::string_view prefix) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat(prefix, ": ", status.message()));
+}
+
+}  // namespace iw::internal
 
 #define IW_INTERNAL_CONCAT_IMPL(a, b) a##b
 #define IW_INTERNAL_CONCAT(a, b) IW_INTERNAL_CONCAT_IMPL(a, b)

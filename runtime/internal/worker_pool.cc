@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/internal/dispatcher.h"
+#include "runtime/internal/status_macros.h"
 #include "runtime/internal/middleware_chain.h"
 #include "runtime/logging.h"
 
@@ -351,8 +352,7 @@ void WorkerPool::FailQueuedLocked(const absl::Status& status,
   while (!queue_.empty()) {
     std::shared_ptr<Waiter> waiter = queue_.front();
     queue_.pop_front();
-    absl::Status error(status.code(), absl::StrCat(MethodDisplayName(service_, waiter->method_index),
-                                                   ": ", status.message()));
+    absl::Status error = Prefixed(status, MethodDisplayName(service_, waiter->method_index));
     if (waiter->op) {
       later->push_back([this, op = waiter->op, error] { FinishAsync(op, error); });
     } else {

@@ -20,6 +20,7 @@
 #include "runtime/internal/grpc_config.h"
 #include "runtime/internal/grpc_workarounds.h"
 #include "runtime/internal/spawn_environment.h"
+#include "runtime/internal/status_macros.h"
 #include "runtime/logging.h"
 #include "runtime/transport/fd_transport.h"
 #include "runtime/transport/peer_credentials.h"
@@ -37,9 +38,6 @@ absl::string_view ShortName(absl::string_view full_name) {
 // How long to wait for the last stderr bytes of a dead worker.
 constexpr absl::Duration kStderrDrain = absl::Milliseconds(100);
 
-absl::Status Prefixed(const absl::Status& status, absl::string_view prefix) {
-  return absl::Status(status.code(), absl::StrCat(prefix, ": ", status.message()));
-}
 
 }  // namespace
 
