@@ -41,7 +41,7 @@ class StandaloneWorker {
     SpawnSpec spec;
     spec.executable = iw::testing::TestWorkerPath();
     spec.argv = {spec.executable, "--iw_listen=unix:" + socket_};
-    for (char** var = environ; *var != nullptr; ++var) spec.env.push_back(*var);
+    spec.env = iw::testing::CurrentEnvironment();
     auto process = Subprocess::Start(spec);
     REQUIRE(process.ok());
     process_ = std::move(*process);

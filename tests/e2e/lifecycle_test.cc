@@ -271,7 +271,7 @@ TEST_CASE("Lifecycle: when the host is SIGKILLed its worker exits promptly",
   iw::internal::SpawnSpec spec;
   spec.executable = RunfilePath("tests/workers/orphan_host");
   spec.argv = {spec.executable, iw::testing::TestWorkerPath()};
-  for (char** var = environ; *var != nullptr; ++var) spec.env.push_back(*var);
+  spec.env = iw::testing::CurrentEnvironment();
   spec.stdout_fd = out[1];
   auto host = iw::internal::Subprocess::Start(spec);
   ::close(out[1]);

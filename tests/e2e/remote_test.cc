@@ -94,7 +94,7 @@ class HandStartedWorker {
     spec.executable = iw::testing::TestWorkerPath();
     spec.argv = {spec.executable};
     spec.argv.insert(spec.argv.end(), flags.begin(), flags.end());
-    for (char** var = environ; *var != nullptr; ++var) spec.env.push_back(*var);
+    spec.env = iw::testing::CurrentEnvironment();
     auto process = Subprocess::Start(spec);
     REQUIRE(process.ok());
     process_ = std::move(*process);

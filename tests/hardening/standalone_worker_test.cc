@@ -51,7 +51,7 @@ SpawnSpec WorkerSpec(const std::string& listen, int stderr_fd = -1) {
   SpawnSpec spec;
   spec.executable = iw::testing::RunfilePath("tests/workers/test_worker");
   spec.argv = {spec.executable, "--iw_listen=" + listen};
-  for (char** var = environ; *var != nullptr; ++var) spec.env.push_back(*var);
+  spec.env = iw::testing::CurrentEnvironment();
   spec.stderr_fd = stderr_fd;
   return spec;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -41,6 +42,12 @@ std::string RunfilePath(const std::string& workspace_relative) {
   if (srcdir == nullptr) return workspace_relative;
   return absl::StrCat(srcdir, "/", workspace ? workspace : "isolated_workers", "/",
                       workspace_relative);
+}
+
+std::vector<std::string> CurrentEnvironment() {
+  std::vector<std::string> env;
+  for (char** var = environ; *var != nullptr; ++var) env.push_back(*var);
+  return env;
 }
 
 bool ProcessAlive(int pid) {

@@ -4,6 +4,7 @@
 #define IW_TESTS_TESTING_PROCESS_HYGIENE_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 
@@ -28,6 +29,9 @@ int OpenFdCount();
 
 // Absolute path of a runfile, e.g. "tests/workers/test_worker".
 std::string RunfilePath(const std::string& workspace_relative);
+
+// This process's environment as "KEY=VALUE" strings (for SpawnSpec::env).
+std::vector<std::string> CurrentEnvironment();
 
 // Whether a process with this pid exists (a zombie counts as gone).
 bool ProcessAlive(int pid);
