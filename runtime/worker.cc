@@ -130,6 +130,9 @@ std::optional<std::string> UnixPathOf(absl::string_view address) {
 struct StopReason {
   std::string why;
   absl::Duration drain;
+  // The host asked (it then half-closes its call stream itself once its
+  // calls are answered, including calls still on their way to us).
+  bool host_requested = false;
 };
 
 // Blocks until the host asks to stop, the host goes away, or a termination
@@ -148,7 +151,8 @@ StopReason WaitForStop(int control_fd, int signal_fd) {
       ssize_t n = ::read(control_fd, &request, sizeof(request));
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (n == static_cast<ssize_t>(sizeof(request)) && request.tag == kShutdown) {
-        return {"host requested shutdown", absl::Milliseconds(request.grace_ms)};
+        return {"host requested shutdown", absl::Milliseconds(request.grace_ms),
+                /*host_requested=*/true};
       }
       return {"host went away (control channel closed)", kOrphanDrain};
     }
@@ -296,6 +300,11 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
   StopReason stop = WaitForStop(control_fd.value_or(-1), signal_read.get());
   Log(LogLevel::kInfo, worker_id, absl::StrCat("stopping: ", stop.why));
   absl::Time deadline = absl::Now() + stop.drain;
+  // Shutdown() waits for every call, and a call stream lasts as long as its
+  // host keeps it open. A host that asked us to stop closes it once its
+  // calls are answered; otherwise (signal, host gone) streams end as soon
+  // as the calls already on them are answered.
+  if (!stop.host_requested) dispatcher->BeginShutdown();
   server->Shutdown(absl::ToChronoTime(deadline));
   if (!dispatcher->WaitIdle(deadline + absl::Milliseconds(50))) {
     // A handler ignores cancellation: do not wait for it forever.

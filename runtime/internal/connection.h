@@ -83,6 +83,8 @@ class WorkerEndpoint {
   virtual int pid() const = 0;
   // True once the worker died without being asked to.
   virtual bool crashed() const = 0;
+  // True while small calls go over the multiplexed call stream.
+  virtual bool streaming() const { return false; }
   // How it died: "worker Ping#1 (pid 42) crashed: exit code 3; last stderr
   // lines: ...". May wait briefly for the last output.
   virtual std::string DescribeDeath() = 0;

@@ -22,7 +22,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
+#include "runtime/internal/call_stream_protocol.h"
 #include "runtime/internal/grpc_config.h"
+#include "runtime/internal/worker_call_stream.h"
 #include "runtime/internal/control_protocol.h"
 #include "runtime/internal/middleware_chain.h"
 #include "runtime/internal/status_conversion.h"
@@ -130,56 +132,32 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
  private:
   // Runs on an executor thread. Must not touch `this` after Finish*().
   void Run() {
-    if (context_.IsCancelled()) {
-      // The host stopped waiting while the call was queued: skip the handler.
-      if (absl::Now() >= context_.deadline()) {
-        Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, kDeadlinePassedInWorker));
-      } else {
-        Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                            absl::StrCat(context_.method(),
-                                         ": cancelled before the handler started")));
-      }
-      return;
+    Metadata response_metadata;
+    grpc::Status status = dispatcher_->Execute(
+        method_index_, context_, replace_after_,
+        [this](google::protobuf::MessageLite* request) {
+          grpc::ProtoBufferReader reader(&request_bytes_);
+          const bool parsed = request->ParseFromZeroCopyStream(&reader);
+          request_bytes_.Clear();
+          return parsed;
+        },
+        [this](const google::protobuf::MessageLite& response) {
+          bool own_buffer = false;
+          grpc::Status serialized =
+              grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
+                  response, &response_bytes_, &own_buffer);
+          return serialized.ok() ? serialized : SerializeFailed(context_, response, serialized);
+        },
+        &response_metadata);
+    // Sent as trailing metadata, with any status.
+    for (auto& [key, value] : response_metadata) {
+      server_context_->AddTrailingMetadata(key, value);
     }
-    uint64_t watch = 0;
-    if (replace_after_ && context_.deadline() != absl::InfiniteFuture()) {
-      watch = dispatcher_->watchdog().Arm(context_.deadline(), *replace_after_,
-                                          context_.method());
-    }
-    grpc::Status status =
-        DecodeAndInvoke(dispatcher_->binding(), method_index_, context_, &request_bytes_,
-                        &response_bytes_, dispatcher_->config().middleware);
-    if (watch != 0) dispatcher_->watchdog().Disarm(watch);
-    status = SendResponseMetadata(std::move(status));
     if (!status.ok()) {
       Finish(status);
       return;
     }
-    if (absl::Now() >= context_.deadline()) {
-      // Too late: the host has given up (or is about to). Never let a late
-      // reply pass for a success.
-      Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, kDeadlinePassedInWorker));
-      return;
-    }
     StartWriteAndFinish(&response_bytes_, grpc::WriteOptions(), grpc::Status::OK);
-  }
-
-  // Sends what the handler and middleware added to the response metadata
-  // as trailing metadata (with any status). A bad entry fails the call.
-  grpc::Status SendResponseMetadata(grpc::Status status) {
-    for (auto& [key, value] : context_.TakeResponseMetadata()) {
-      absl::Status valid = ValidateMetadataEntry(key, value);
-      if (!valid.ok()) {
-        if (status.ok()) {
-          status = grpc::Status(grpc::StatusCode::INTERNAL,
-                                absl::StrCat(context_.method(),
-                                             ": bad response metadata: ", valid.message()));
-        }
-        continue;
-      }
-      server_context_->AddTrailingMetadata(key, value);
-    }
-    return status;
   }
 
   Dispatcher* const dispatcher_;
@@ -195,22 +173,22 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
 
 }  // namespace
 
-grpc::Status DecodeAndInvoke(const ServiceBinding& binding, int method_index,
-                             CallContext& context, grpc::ByteBuffer* request_bytes,
-                             grpc::ByteBuffer* response_bytes,
-                             const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware) {
+namespace {
+
+// Parses the request, runs middleware and the handler, checks the reply's
+// size. On OK, *response_out holds the reply.
+grpc::Status InvokeMethod(const ServiceBinding& binding, int method_index, CallContext& context,
+                          absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
+                          const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware,
+                          std::unique_ptr<google::protobuf::MessageLite>* response_out) {
   const MethodHandler& method = binding.methods[method_index];
   std::unique_ptr<google::protobuf::MessageLite> request(method.request_prototype->New());
-  {
-    grpc::ProtoBufferReader reader(request_bytes);
-    if (!request->ParseFromZeroCopyStream(&reader)) {
-      return grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
-          absl::StrCat(context.method(), ": malformed request: not a valid ",
-                       request->GetTypeName()));
-    }
+  if (!parse(request.get())) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat(context.method(), ": malformed request: not a valid ",
+                     request->GetTypeName()));
   }
-  request_bytes->Clear();
   std::unique_ptr<google::protobuf::MessageLite> response(
       method.response_prototype->New());
   absl::Status status;
@@ -246,17 +224,78 @@ grpc::Status DecodeAndInvoke(const ServiceBinding& binding, int method_index,
                      " bytes ((iw.service).max_response_bytes of ",
                      binding.service->full_name, ")"));
   }
+  *response_out = std::move(response);
+  return grpc::Status::OK;
+}
+
+
+}  // namespace
+
+grpc::Status DecodeAndInvoke(const ServiceBinding& binding, int method_index,
+                             CallContext& context, grpc::ByteBuffer* request_bytes,
+                             grpc::ByteBuffer* response_bytes,
+                             const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware) {
+  std::unique_ptr<google::protobuf::MessageLite> response;
+  grpc::Status status = InvokeMethod(
+      binding, method_index, context,
+      [request_bytes](google::protobuf::MessageLite* request) {
+        grpc::ProtoBufferReader reader(request_bytes);
+        const bool parsed = request->ParseFromZeroCopyStream(&reader);
+        request_bytes->Clear();
+        return parsed;
+      },
+      middleware, &response);
+  if (!status.ok()) return status;
   bool own_buffer = false;
   grpc::Status serialized =
       grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
           *response, response_bytes, &own_buffer);
-  if (!serialized.ok()) {
-    return grpc::Status(grpc::StatusCode::INTERNAL,
-                        absl::StrCat(context.method(), ": could not serialize the ",
-                                     response->GetTypeName(), " reply: ",
-                                     serialized.error_message()));
-  }
+  if (!serialized.ok()) return SerializeFailed(context, *response, serialized);
   return grpc::Status::OK;
+}
+
+grpc::Status Dispatcher::Execute(
+    int method_index, CallContext& context, std::optional<absl::Duration> replace_after,
+    absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
+    absl::FunctionRef<grpc::Status(const google::protobuf::MessageLite&)> serialize,
+    Metadata* response_metadata) {
+  if (context.IsCancelled()) {
+    // The host stopped waiting while the call was queued: skip the handler.
+    if (absl::Now() >= context.deadline()) {
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, kDeadlinePassedInWorker);
+    }
+    return grpc::Status(grpc::StatusCode::CANCELLED,
+                        absl::StrCat(context.method(), ": cancelled before the handler started"));
+  }
+  uint64_t watch = 0;
+  if (replace_after && context.deadline() != absl::InfiniteFuture()) {
+    watch = watchdog_->Arm(context.deadline(), *replace_after, context.method());
+  }
+  std::unique_ptr<google::protobuf::MessageLite> response;
+  grpc::Status status =
+      InvokeMethod(binding_, method_index, context, parse, config_.middleware, &response);
+  if (watch != 0) watchdog_->Disarm(watch);
+  // What the handler and middleware added travels with any status; a bad
+  // entry fails the call.
+  for (auto& [key, value] : context.TakeResponseMetadata()) {
+    absl::Status valid = ValidateMetadataEntry(key, value);
+    if (!valid.ok()) {
+      if (status.ok()) {
+        status = grpc::Status(
+            grpc::StatusCode::INTERNAL,
+            absl::StrCat(context.method(), ": bad response metadata: ", valid.message()));
+      }
+      continue;
+    }
+    response_metadata->emplace(std::move(key), std::move(value));
+  }
+  if (!status.ok()) return status;
+  if (absl::Now() >= context.deadline()) {
+    // Too late: the host has given up (or is about to). Never let a late
+    // reply pass for a success.
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, kDeadlinePassedInWorker);
+  }
+  return serialize(*response);
 }
 
 Executor::Executor(int threads) {
@@ -303,6 +342,14 @@ void Executor::Loop() {
   }
 }
 
+grpc::Status SerializeFailed(const CallContext& context,
+                             const google::protobuf::MessageLite& response,
+                             const grpc::Status& why) {
+  return grpc::Status(grpc::StatusCode::INTERNAL,
+                      absl::StrCat(context.method(), ": could not serialize the ",
+                                   response.GetTypeName(), " reply: ", why.error_message()));
+}
+
 int HandlerConcurrency(const ServiceInfo& service) {
   if (service.max_concurrent_calls > 0) return service.max_concurrent_calls;
   return std::max(4, static_cast<int>(std::thread::hardware_concurrency()));
@@ -324,10 +371,44 @@ Dispatcher::Dispatcher(const ServiceBinding& binding, std::string worker_id,
   }
 }
 
-Dispatcher::~Dispatcher() = default;
+Dispatcher::~Dispatcher() {
+  // A stream's OnDone() unregisters it; gRPC may run it after the server's
+  // shutdown returned.
+  absl::MutexLock lock(&streams_mu_);
+  auto gone = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(streams_mu_) { return streams_.empty(); };
+  if (!streams_mu_.AwaitWithTimeout(absl::Condition(&gone), absl::Seconds(10))) {
+    Log(LogLevel::kError, worker_id_, "call streams still open 10s after shutdown");
+  }
+}
 
 void Dispatcher::SetOverrunHandler(OverrunWatchdog::OnOverrun on_overrun) {
   watchdog_ = std::make_unique<OverrunWatchdog>(std::move(on_overrun));
+}
+
+bool Dispatcher::RegisterStream(WorkerStream* stream) {
+  absl::MutexLock lock(&streams_mu_);
+  if (shutting_down_) return false;
+  streams_.insert(stream);
+  return true;
+}
+
+void Dispatcher::UnregisterStream(WorkerStream* stream) {
+  absl::MutexLock lock(&streams_mu_);
+  streams_.erase(stream);
+}
+
+void Dispatcher::BeginShutdown() {
+  std::vector<WorkerStream*> idle;
+  {
+    // A registered stream is not deleted while we hold the lock, and one
+    // that returns true is not finished (so not deleted) until FinishNow().
+    absl::MutexLock lock(&streams_mu_);
+    shutting_down_ = true;
+    for (WorkerStream* stream : streams_) {
+      if (stream->BeginShutdown()) idle.push_back(stream);
+    }
+  }
+  for (WorkerStream* stream : idle) stream->FinishNow();
 }
 
 int Dispatcher::FindMethod(absl::string_view path) const {
@@ -337,6 +418,7 @@ int Dispatcher::FindMethod(absl::string_view path) const {
 
 grpc::ServerGenericBidiReactor* Dispatcher::CreateReactor(
     grpc::GenericCallbackServerContext* context) {
+  if (context->method() == kCallStreamMethod) return NewWorkerCallStream(this, context);
   return new WorkerCall(this, context);
 }
 

@@ -13,18 +13,22 @@
 #include <grpcpp/support/status.h>
 
 #include <deque>
-#include <memory>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runtime/codegen_support/handler_adapter.h"
 #include "runtime/internal/overrun_watchdog.h"
+#include "runtime/metadata.h"
 #include "runtime/middleware.h"
 
 namespace iw::internal {
@@ -73,6 +77,24 @@ grpc::Status DecodeAndInvoke(const ServiceBinding& binding, int method_index,
                              grpc::ByteBuffer* response_bytes,
                              const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware = {});
 
+// A long-lived stream of calls (the worker end of the call stream), which
+// must end by itself when the worker shuts down.
+class WorkerStream {
+ public:
+  virtual ~WorkerStream() = default;
+  // The worker is shutting down: answer the calls in flight, refuse new
+  // ones, then end. True if the stream is idle and the caller must call
+  // FinishNow() (outside its own locks).
+  virtual bool BeginShutdown() = 0;
+  virtual void FinishNow() = 0;
+};
+
+// INTERNAL naming the method and the reply type: `response` could not be
+// serialized (`why`).
+grpc::Status SerializeFailed(const CallContext& context,
+                             const google::protobuf::MessageLite& response,
+                             const grpc::Status& why);
+
 // Serves every method of one bound handler. Thread-safe.
 class Dispatcher final : public grpc::CallbackGenericService {
  public:
@@ -95,6 +117,29 @@ class Dispatcher final : public grpc::CallbackGenericService {
   // Index of the method with gRPC path `path`, or -1.
   int FindMethod(absl::string_view path) const;
 
+  // One call, for either transport (a unary RPC or the call stream):
+  // skips the handler if the call was cancelled while queued, arms the
+  // overrun watchdog for `replace_after`, parses the request with `parse`,
+  // runs middleware and the handler, moves the valid response metadata to
+  // `response_metadata`, turns a reply after the deadline into
+  // DEADLINE_EXCEEDED (kDeadlinePassedInWorker), and on success hands the
+  // reply to `serialize`, whose status is the call's. Runs on the calling
+  // thread.
+  grpc::Status Execute(
+      int method_index, CallContext& context, std::optional<absl::Duration> replace_after,
+      absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
+      absl::FunctionRef<grpc::Status(const google::protobuf::MessageLite&)> serialize,
+      Metadata* response_metadata);
+
+  // Streams register while they live; false once shutting down (the
+  // stream must end at once).
+  bool RegisterStream(WorkerStream* stream);
+  void UnregisterStream(WorkerStream* stream);
+  // Tells every stream that the worker is shutting down (see
+  // WorkerStream). Call before grpc::Server::Shutdown(), which waits for
+  // every call, streams included.
+  void BeginShutdown();
+
   // What to do when a DEADLINE_REPLACE_WORKER handler overruns its deadline
   // plus grace (see OverrunWatchdog). Default: log and exit the process.
   // Set before serving.
@@ -107,6 +152,9 @@ class Dispatcher final : public grpc::CallbackGenericService {
   const WorkerConfig config_;
   absl::flat_hash_map<std::string, int> methods_by_path_;
   std::unique_ptr<OverrunWatchdog> watchdog_;
+  absl::Mutex streams_mu_;
+  absl::flat_hash_set<WorkerStream*> streams_ ABSL_GUARDED_BY(streams_mu_);
+  bool shutting_down_ ABSL_GUARDED_BY(streams_mu_) = false;
   Executor executor_;
 };
 

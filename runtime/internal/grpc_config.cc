@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "runtime/internal/call_stream_protocol.h"
+
 namespace iw::internal {
 namespace {
 
@@ -10,6 +12,11 @@ int ClampLimit(int64_t bytes) {
   if (bytes <= 0) return kDefaultMaxMessageBytes;
   return static_cast<int>(
       std::min<int64_t>(bytes, std::numeric_limits<int32_t>::max()));
+}
+
+int WithFramingSlack(int limit) {
+  return static_cast<int>(std::min<int64_t>(int64_t{limit} + kStreamFramingSlack,
+                                            std::numeric_limits<int32_t>::max()));
 }
 
 grpc::ChannelArguments ChannelArguments(int max_send, int max_receive) {
@@ -31,22 +38,30 @@ int MaxResponseBytes(const ServiceInfo& service) {
   return ClampLimit(service.max_response_bytes);
 }
 
-grpc::ChannelArguments HostChannelArguments(const ServiceInfo& service) {
-  return ChannelArguments(MaxRequestBytes(service), MaxResponseBytes(service));
+HostMessageLimits HostLimits(const ServiceInfo& service, const WorkerOptions* options) {
+  HostMessageLimits limits;
+  limits.max_request = options != nullptr && options->max_request_bytes
+                           ? ClampLimit(*options->max_request_bytes)
+                           : MaxRequestBytes(service);
+  limits.max_reply = options != nullptr && options->max_response_bytes
+                         ? ClampLimit(*options->max_response_bytes)
+                         : MaxResponseBytes(service);
+  // Headroom for the batch message's own framing.
+  constexpr size_t kBatchFraming = 64;
+  const size_t batch = std::min<size_t>(
+      {kStreamMaxBatchBytes, static_cast<size_t>(limits.max_request),
+       static_cast<size_t>(MaxRequestBytes(service))});
+  limits.max_stream_batch = batch > kBatchFraming ? batch - kBatchFraming : 0;
+  return limits;
 }
 
-grpc::ChannelArguments HostChannelArguments(const ServiceInfo& service,
-                                            const WorkerOptions& options) {
-  return ChannelArguments(
-      options.max_request_bytes ? ClampLimit(*options.max_request_bytes)
-                                : MaxRequestBytes(service),
-      options.max_response_bytes ? ClampLimit(*options.max_response_bytes)
-                                 : MaxResponseBytes(service));
+grpc::ChannelArguments HostChannelArguments(const HostMessageLimits& limits) {
+  return ChannelArguments(limits.max_request, WithFramingSlack(limits.max_reply));
 }
 
 void ConfigureServer(const ServiceInfo& service, grpc::ServerBuilder& builder) {
   builder.SetMaxReceiveMessageSize(MaxRequestBytes(service));
-  builder.SetMaxSendMessageSize(MaxResponseBytes(service));
+  builder.SetMaxSendMessageSize(WithFramingSlack(MaxResponseBytes(service)));
 }
 
 }  // namespace iw::internal

@@ -24,17 +24,31 @@ inline constexpr int kDefaultMaxMessageBytes = 64 << 20;
 int MaxRequestBytes(const ServiceInfo& service);
 int MaxResponseBytes(const ServiceInfo& service);
 
-// Channel arguments for a host talking to a worker of `service`: sends
-// requests up to MaxRequestBytes, accepts replies up to MaxResponseBytes.
-// Larger messages fail the call with RESOURCE_EXHAUSTED ("Sent message
-// larger than max (N vs. M)" / "Received message larger than max ...").
-grpc::ChannelArguments HostChannelArguments(const ServiceInfo& service);
-// Same, with the host's WorkerOptions::max_request_bytes /
-// max_response_bytes overriding the .proto values.
-grpc::ChannelArguments HostChannelArguments(const ServiceInfo& service,
-                                            const WorkerOptions& options);
+// What a host sends and accepts.
+struct HostMessageLimits {
+  // Largest request the host sends: WorkerOptions::max_request_bytes, else
+  // MaxRequestBytes(service).
+  int max_request = kDefaultMaxMessageBytes;
+  // Largest reply the host accepts: WorkerOptions::max_response_bytes, else
+  // MaxResponseBytes(service). Checked by the runtime (GrpcEndpoint, and the
+  // worker for the call stream); the channel itself allows
+  // kStreamFramingSlack more for the call stream's batch framing.
+  int max_reply = kDefaultMaxMessageBytes;
+  // Largest call-stream batch: fits what this host sends and what the
+  // worker accepts.
+  size_t max_stream_batch = 0;
+};
+// `options` may be null (no host-side overrides).
+HostMessageLimits HostLimits(const ServiceInfo& service, const WorkerOptions* options);
+
+// Channel arguments for a host talking to a worker: sends requests up to
+// `limits.max_request` (a larger one fails the call with RESOURCE_EXHAUSTED
+// "Sent message larger than max (N vs. M)"), accepts messages up to
+// `limits.max_reply` plus kStreamFramingSlack.
+grpc::ChannelArguments HostChannelArguments(const HostMessageLimits& limits);
 // Server settings of a worker serving `service`: accepts requests up to
-// MaxRequestBytes, sends replies up to MaxResponseBytes.
+// MaxRequestBytes; sends messages up to MaxResponseBytes plus
+// kStreamFramingSlack (the reply limit itself is checked by the dispatcher).
 void ConfigureServer(const ServiceInfo& service, grpc::ServerBuilder& builder);
 
 }  // namespace iw::internal

@@ -7,11 +7,14 @@
 #include <grpcpp/support/client_callback.h>
 
 #include <atomic>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/internal/control_protocol.h"
 #include "runtime/internal/middleware_chain.h"
@@ -37,6 +40,36 @@ class GrpcEndpoint::AsyncCall final : public PendingCall {
   grpc::ByteBuffer request;  // shares the slices: no copy of the payload
 
  private:
+  std::atomic<bool> cancelled_{false};
+};
+
+// State of one asynchronous call on the call stream.
+class GrpcEndpoint::StreamAsyncCall final : public PendingCall {
+ public:
+  // Holds the stream weakly: a handle kept by the user must not keep the
+  // connection open.
+  explicit StreamAsyncCall(const std::shared_ptr<CallStream>& stream) : stream_(stream) {}
+  void Cancel() override {
+    cancelled_.store(true, std::memory_order_release);
+    const uint64_t id = id_.load(std::memory_order_acquire);
+    if (id != 0) Abandon(id);
+  }
+  // Once the stream took the call.
+  void Started(uint64_t id) {
+    id_.store(id, std::memory_order_release);
+    if (cancelled()) Abandon(id);  // cancelled before it had an id
+  }
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+
+ private:
+  void Abandon(uint64_t id) {
+    if (std::shared_ptr<CallStream> stream = stream_.lock()) {
+      stream->Abandon(id, grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"));
+    }
+  }
+
+  const std::weak_ptr<CallStream> stream_;
+  std::atomic<uint64_t> id_{0};
   std::atomic<bool> cancelled_{false};
 };
 
@@ -82,18 +115,47 @@ GrpcEndpoint::GrpcEndpoint(const ServiceInfo& service)
 
 GrpcEndpoint::~GrpcEndpoint() = default;
 
-void GrpcEndpoint::AttachChannel(std::shared_ptr<grpc::Channel> channel) {
+void GrpcEndpoint::AttachChannel(std::shared_ptr<grpc::Channel> channel,
+                                 const HostMessageLimits& limits, bool call_stream,
+                                 absl::Time deadline) {
   channel_ = std::move(channel);
+  max_reply_ = limits.max_reply;
   rpc_methods_.clear();
   for (int i = 0; i < service_.method_count; ++i) {
     rpc_methods_.push_back(std::make_unique<grpc::internal::RpcMethod>(
         service_.methods[i].path, grpc::internal::RpcMethod::NORMAL_RPC, channel_));
   }
+  if (call_stream && limits.max_stream_batch > 0) {
+    std::shared_ptr<CallStream> stream =
+        CallStream::Open(channel_, service_, limits.max_stream_batch, limits.max_reply);
+    // One round trip; after it every small call takes the stream.
+    stream->WaitReady(deadline);
+    absl::MutexLock lock(&mu_);
+    stream_ = std::move(stream);
+  }
+}
+
+bool GrpcEndpoint::streaming() const {
+  absl::MutexLock lock(&mu_);
+  return stream_ != nullptr && stream_->ready();
 }
 
 void GrpcEndpoint::DetachChannel() {
+  std::shared_ptr<CallStream> stream;
+  {
+    absl::MutexLock lock(&mu_);
+    accepting_ = false;
+    stream = std::move(stream_);
+  }
+  if (stream != nullptr) {
+    // The worker answers what is on the stream, then ends it; the
+    // connection closes once the stream object (its gRPC call) is gone.
+    stream->Close(absl::Seconds(1));
+    std::shared_ptr<absl::Notification> destroyed = stream->destroyed();
+    stream.reset();
+    destroyed->WaitForNotificationWithTimeout(absl::Seconds(1));
+  }
   absl::MutexLock lock(&mu_);
-  accepting_ = false;
   rpc_methods_.clear();
   channel_.reset();
 }
@@ -109,10 +171,12 @@ bool GrpcEndpoint::WaitForCalls(absl::Time deadline) {
   return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
 }
 
-bool GrpcEndpoint::Admit(int method_index, absl::Status* refusal) {
+bool GrpcEndpoint::Admit(int method_index, absl::Status* refusal,
+                         std::shared_ptr<CallStream>* stream) {
   absl::MutexLock lock(&mu_);
   if (accepting_ && channel_ != nullptr) {
     ++in_flight_;
+    if (stream_ != nullptr && stream_->ready()) *stream = stream_;
     return true;
   }
   *refusal = absl::FailedPreconditionError(
@@ -158,14 +222,67 @@ absl::Status GrpcEndpoint::Finish(int method_index, const CallTiming& timing,
   return status;
 }
 
+grpc::Status GrpcEndpoint::CheckReplySize(const MessageLite& response) const {
+  const size_t size = response.ByteSizeLong();
+  if (size <= static_cast<size_t>(max_reply_)) return grpc::Status::OK;
+  // The channel accepts a little more (the call stream's framing).
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      absl::StrCat("Received message larger than max (", size, " vs. ",
+                                   max_reply_, ")"));
+}
+
+absl::Status GrpcEndpoint::FinishStreamCall(int method_index, const CallTiming& timing,
+                                            bool cancelled_by_host, MessageLite* response,
+                                            CallStream::Reply reply) {
+  if (reply.status.ok() && !response->ParseFromString(reply.response)) {
+    reply.status = grpc::Status(
+        grpc::StatusCode::INTERNAL,
+        absl::StrCat(MethodDisplayName(service_, method_index),
+                     ": the worker's reply is not a valid ", response->GetTypeName()));
+  }
+  if (timing.response_metadata != nullptr) {
+    *timing.response_metadata = std::move(reply.metadata);
+  }
+  return Finish(method_index, timing, cancelled_by_host, FromGrpcStatus(reply.status));
+}
+
 absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request,
                                 MessageLite* response, const CallTiming& timing) {
   absl::Status refusal;
-  if (!Admit(method_index, &refusal)) return refusal;
+  std::shared_ptr<CallStream> stream;
+  if (!Admit(method_index, &refusal, &stream)) return refusal;
+  if (stream != nullptr) {
+    const size_t size = request.ByteSizeLong();
+    absl::Notification answered;
+    CallStream::Reply reply;
+    CallStream::Done done = [&reply, &answered](CallStream::Reply r) {
+      reply = std::move(r);
+      answered.Notify();
+    };
+    const uint64_t id = stream->Start(
+        method_index, size,
+        [&request, size](std::string* bytes) {
+          bytes->resize(size);
+          request.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(bytes->data()));
+        },
+        timing, /*arm_deadline=*/false, &done);
+    if (id != 0) {
+      if (!answered.WaitForNotificationWithDeadline(timing.deadline)) {
+        stream->Abandon(id, grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                         "Deadline Exceeded"));
+        answered.WaitForNotification();
+      }
+      absl::Status result =
+          FinishStreamCall(method_index, timing, false, response, std::move(reply));
+      Release();
+      return result;
+    }
+  }
   grpc::ClientContext context;
   Prepare(timing, &context);
   grpc::Status status = grpc::internal::BlockingUnaryCall<MessageLite, MessageLite>(
       channel_.get(), *rpc_methods_[method_index], &context, request, response);
+  if (status.ok()) status = CheckReplySize(*response);
   CollectResponseMetadata(timing, context);
   absl::Status result = Finish(method_index, timing, false, FromGrpcStatus(status));
   Release();
@@ -176,16 +293,44 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(
     int method_index, const grpc::ByteBuffer& request, MessageLite* response,
     const CallTiming& timing, std::function<void(absl::Status)> done) {
   absl::Status refusal;
-  if (!Admit(method_index, &refusal)) {
+  std::shared_ptr<CallStream> stream;
+  if (!Admit(method_index, &refusal, &stream)) {
     done(std::move(refusal));
     return nullptr;
+  }
+  if (stream != nullptr) {
+    auto call = std::make_shared<StreamAsyncCall>(stream);
+    auto user_done = std::make_shared<std::function<void(absl::Status)>>(std::move(done));
+    CallStream::Done on_reply = [this, call, method_index, timing, response,
+                                 user_done](CallStream::Reply reply) {
+      (*user_done)(FinishStreamCall(method_index, timing, call->cancelled(), response,
+                                    std::move(reply)));
+      Release();  // after `done`: WaitForCalls() covers the callback too
+    };
+    const uint64_t id = stream->Start(
+        method_index, request.Length(),
+        [&request](std::string* bytes) {
+          std::vector<grpc::Slice> slices;
+          (void)request.Dump(&slices);
+          for (const grpc::Slice& slice : slices) {
+            bytes->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+          }
+        },
+        timing, /*arm_deadline=*/true, &on_reply);
+    if (id != 0) {
+      call->Started(id);
+      return call;
+    }
+    // Not taken (stream ended, request too large, deadline passed): unary.
+    done = std::move(*user_done);
   }
   auto call = std::make_shared<AsyncCall>(request);
   Prepare(timing, &call->context);
   grpc::internal::CallbackUnaryCall<grpc::ByteBuffer, MessageLite>(
       channel_.get(), *rpc_methods_[method_index], &call->context, &call->request,
       response,
-      [this, call, method_index, timing, done = std::move(done)](grpc::Status status) {
+      [this, call, method_index, timing, response, done = std::move(done)](grpc::Status status) {
+        if (status.ok()) status = CheckReplySize(*response);
         CollectResponseMetadata(timing, call->context);
         absl::Status result =
             Finish(method_index, timing, call->cancelled(), FromGrpcStatus(status));

@@ -1,7 +1,9 @@
 // FOR INTERNAL USE. The call path shared by every endpoint that reaches a
-// worker through a gRPC channel: the blocking call (sync API, no thread
-// hand-off), the async call (callback API), statuses that name the method
-// and the bound, and the in-flight bookkeeping a close needs.
+// worker through a gRPC channel: small calls over the multiplexed call
+// stream (call_stream.h) once the worker accepted it; other calls as unary
+// RPCs (sync API for blocking calls, callback API for async ones); statuses
+// that name the method and the bound; the in-flight bookkeeping a close
+// needs.
 #ifndef IW_RUNTIME_INTERNAL_GRPC_ENDPOINT_H_
 #define IW_RUNTIME_INTERNAL_GRPC_ENDPOINT_H_
 
@@ -15,7 +17,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "runtime/codegen_support/service_info.h"
+#include "runtime/internal/call_stream.h"
 #include "runtime/internal/connection.h"
+#include "runtime/internal/grpc_config.h"
 
 namespace iw::internal {
 
@@ -24,6 +28,7 @@ class GrpcEndpoint : public WorkerEndpoint {
   ~GrpcEndpoint() override;
 
   const std::string& id() const override { return id_; }
+  bool streaming() const override;
   absl::Status Call(int method_index, const google::protobuf::MessageLite& request,
                     google::protobuf::MessageLite* response,
                     const CallTiming& timing) override;
@@ -39,10 +44,14 @@ class GrpcEndpoint : public WorkerEndpoint {
   const ServiceInfo& service() const { return service_; }
   void set_id(std::string id) { id_ = std::move(id); }
 
-  // Starts using `channel`; must be called once before the first call.
-  void AttachChannel(std::shared_ptr<grpc::Channel> channel);
-  // Drops the channel (closing the connection) once no call is in flight.
-  // Idempotent.
+  // Starts using `channel` (made with HostChannelArguments(limits)), and
+  // opens the call stream on it if `call_stream`, waiting until `deadline`
+  // for the worker to accept it (calls use unary RPCs until it does). Must
+  // be called once before the first call.
+  void AttachChannel(std::shared_ptr<grpc::Channel> channel, const HostMessageLimits& limits,
+                     bool call_stream, absl::Time deadline);
+  // Closes the call stream (the worker answers what is on it first) and
+  // drops the channel, closing the connection. Idempotent.
   void DetachChannel();
 
   // New calls fail with FAILED_PRECONDITION from now on.
@@ -57,20 +66,30 @@ class GrpcEndpoint : public WorkerEndpoint {
 
  private:
   class AsyncCall;
+  class StreamAsyncCall;
 
-  bool Admit(int method_index, absl::Status* refusal);
+  // Counts the call in; `stream` gets the call stream if it is usable.
+  bool Admit(int method_index, absl::Status* refusal, std::shared_ptr<CallStream>* stream);
   void Release();
   absl::Status Finish(int method_index, const CallTiming& timing,
                       bool cancelled_by_host, absl::Status status);
+  // A unary reply over max_reply_ fails the call as gRPC would have.
+  grpc::Status CheckReplySize(const google::protobuf::MessageLite& response) const;
+  // The end of a call that went over the stream.
+  absl::Status FinishStreamCall(int method_index, const CallTiming& timing,
+                                bool cancelled_by_host, google::protobuf::MessageLite* response,
+                                CallStream::Reply reply);
 
   const ServiceInfo& service_;
   std::string id_;
   std::shared_ptr<grpc::Channel> channel_;
   std::vector<std::unique_ptr<grpc::internal::RpcMethod>> rpc_methods_;
+  int max_reply_ = 0;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<CallStream> stream_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace iw::internal

@@ -108,7 +108,9 @@ absl::Status InProcessEndpoint::StartServer(const WorkerOptions& options) {
         absl::StrCat("start in-process worker ", id(), ": could not start the gRPC server"));
   }
   PinGrpcCallbackQueue();
-  AttachChannel(server_->InProcessChannel(HostChannelArguments(service, options)));
+  const HostMessageLimits limits = HostLimits(service, &options);
+  AttachChannel(server_->InProcessChannel(HostChannelArguments(limits)), limits,
+                options.call_stream, absl::Now() + absl::Seconds(5));
   if (hooks_ != nullptr) {
     hooks_->Attach(this);
     absl::MutexLock lock(&mu_);
@@ -428,6 +430,7 @@ absl::Status InProcessEndpoint::Close(const CloseOptions& options) {
     }
     // 2. The rest are cancelled (their handlers see IsCancelled()); nothing
     //    can stop a handler that ignores it, so we wait for it.
+    dispatcher_->BeginShutdown();
     std::thread shutdown([this] { server_->Shutdown(absl::ToChronoTime(absl::Now())); });
     if (!dispatcher_->WaitIdle(absl::Now() + options.term_timeout)) {
       Log(LogLevel::kWarning, id(),

@@ -64,7 +64,8 @@ absl::StatusOr<std::unique_ptr<RemoteEndpoint>> RemoteEndpoint::Connect(
     const ServiceInfo& service, const std::string& address, const RemoteOptions& remote) {
   const std::string what = ConnectWhat(service, address);
   std::shared_ptr<grpc::ChannelCredentials> credentials;
-  grpc::ChannelArguments args = HostChannelArguments(service);
+  const HostMessageLimits limits = HostLimits(service, nullptr);
+  grpc::ChannelArguments args = HostChannelArguments(limits);
   if (absl::Status allowed = CheckTransportAllowed(service, address, remote); !allowed.ok()) {
     return allowed;
   }
@@ -93,7 +94,8 @@ absl::StatusOr<std::unique_ptr<RemoteEndpoint>> RemoteEndpoint::Connect(
   absl::string_view name = service.full_name;
   name = name.substr(name.rfind('.') + 1);
   endpoint->set_id(absl::StrCat(name, "#", g_next_remote_number.fetch_add(1), " (", address, ")"));
-  endpoint->AttachChannel(std::move(channel));
+  endpoint->AttachChannel(std::move(channel), limits, remote.call_stream,
+                          absl::Now() + remote.connect_timeout);
   return endpoint;
 }
 

@@ -827,6 +827,7 @@ PoolStats WorkerPool::stats() const {
   for (const auto& slot : slots_) {
     if (slot->dead) continue;
     ++stats.workers;
+    if (slot->worker != nullptr && slot->worker->streaming()) ++stats.workers_streaming;
     if (slot->in_flight > 0) {
       ++stats.workers_busy;
     } else {

@@ -55,6 +55,7 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
 
 absl::Status WorkerProcess::Start(const WorkerOptions& options,
                                   const ResolvedTimeout& startup) {
+  const absl::Time startup_deadline = absl::Now() + startup.timeout;
   const std::string what = absl::StrCat("spawn worker for ", service().full_name);
   if (options.executable.empty()) {
     return absl::InvalidArgumentError(
@@ -129,8 +130,9 @@ absl::Status WorkerProcess::Start(const WorkerOptions& options,
     return Prefixed(s, what);
   }
   PinGrpcCallbackQueue();
-  AttachChannel(CreateChannelOverFd(std::move(grpc_pair->host),
-                                    HostChannelArguments(service(), options)));
+  const HostMessageLimits limits = HostLimits(service(), &options);
+  AttachChannel(CreateChannelOverFd(std::move(grpc_pair->host), HostChannelArguments(limits)),
+                limits, options.call_stream, startup_deadline);
   monitor_ = std::thread([this] { Monitor(); });
   Log(LogLevel::kInfo, id(), "ready");
   return absl::OkStatus();

@@ -14,15 +14,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <grpcpp/support/sync_stream.h>
+
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "catch2/catch.hpp"
 #include "runtime/process/subprocess.h"
 #include "tests/e2e/e2e_util.h"
+#include "isolated_workers/internal/call_stream.pb.h"
 #include "tests/workers/test_service.pb.h"
 
 namespace {
@@ -65,6 +71,21 @@ class StandaloneWorker {
     ::rmdir(dir_.c_str());
   }
 
+  // A bidi stream on `path`, with `metadata` (sync API, as grpc_cpp_plugin
+  // generates it).
+  template <typename Request, typename Reply>
+  std::unique_ptr<grpc::ClientReaderWriter<Request, Reply>> OpenStream(
+      const char* path, grpc::ClientContext* context,
+      const std::vector<std::pair<std::string, std::string>>& metadata) {
+    for (const auto& [key, value] : metadata) context->AddMetadata(key, value);
+    context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    return std::unique_ptr<grpc::ClientReaderWriter<Request, Reply>>(
+        grpc::internal::ClientReaderWriterFactory<Request, Reply>::Create(
+            channel_.get(),
+            grpc::internal::RpcMethod(path, grpc::internal::RpcMethod::BIDI_STREAMING),
+            context));
+  }
+
   template <typename Request, typename Reply>
   grpc::Status Call(const char* path, const Request& request, Reply* reply) {
     grpc::internal::RpcMethod method(path, grpc::internal::RpcMethod::NORMAL_RPC);
@@ -103,6 +124,89 @@ TEST_CASE("Interop: a plain gRPC client calls a worker started by hand", "[e2e][
       grpc::Status bad = worker.Call("/iwtest.TestService/Echo", bytes, &out);
       CHECK(bad.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
       CHECK_THAT(bad.error_message(), Catch::Contains("malformed request"));
+      CHECK(worker.Call("/iwtest.TestService/Echo", request, &reply).ok());
+    }
+  }
+  CHECK(iw::testing::NoChildProcesses());
+}
+
+TEST_CASE("Interop: a plain gRPC client drives the call stream (/iw.internal.CallStream/Calls)",
+          "[e2e][interop][call_stream]") {
+  {
+    StandaloneWorker worker;
+    SECTION("calls by method index, each answered by id; unknown methods are UNIMPLEMENTED") {
+      grpc::ClientContext context;
+      auto stream = worker.OpenStream<iw::internal::CallBatch, iw::internal::ReplyBatch>(
+          "/iw.internal.CallStream/Calls", &context, {{"iw-call-stream", "1"}});
+      iw::internal::CallBatch batch;
+      batch.add_method_paths("/iwtest.TestService/Echo");
+      batch.add_method_paths("/iwtest.TestService/Nope");
+      for (int id = 1; id <= 3; ++id) {
+        iw::internal::StreamCall* call = batch.add_calls();
+        call->set_id(id);
+        call->set_method(0);
+        call->set_timeout_us(10'000'000);
+        iwtest::EchoRequest request;
+        request.set_text(absl::StrCat("call ", id));
+        request.SerializeToString(call->mutable_request());
+      }
+      batch.add_calls()->set_method(1);  // id 0, unknown path
+      batch.mutable_calls(3)->set_id(40);
+      batch.add_calls()->set_method(9);  // outside the table
+      batch.mutable_calls(4)->set_id(50);
+      iw::internal::StreamCall* malformed = batch.add_calls();
+      malformed->set_id(60);
+      malformed->set_request(std::string("\xff\xff\xff\xff\x0f", 5));
+      REQUIRE(stream->Write(batch));
+      REQUIRE(stream->WritesDone());
+      std::map<uint64_t, iw::internal::StreamReply> replies;
+      iw::internal::ReplyBatch in;
+      while (stream->Read(&in)) {
+        for (const auto& reply : in.replies()) replies[reply.id()] = reply;
+      }
+      CHECK(stream->Finish().ok());
+      REQUIRE(replies.size() == 6);
+      for (int id = 1; id <= 3; ++id) {
+        CHECK(replies[id].code() == 0);
+        iwtest::EchoReply echo;
+        REQUIRE(echo.ParseFromString(replies[id].response()));
+        CHECK(echo.text() == absl::StrCat("call ", id));
+        CHECK(echo.deadline_left_ms() > 5000);  // the call's own deadline
+      }
+      CHECK(replies[40].code() == grpc::StatusCode::UNIMPLEMENTED);
+      CHECK_THAT(replies[40].message(), Catch::Contains("/iwtest.TestService/Nope"));
+      CHECK(replies[50].code() == grpc::StatusCode::UNIMPLEMENTED);
+      CHECK(replies[60].code() == grpc::StatusCode::INVALID_ARGUMENT);
+      CHECK_THAT(replies[60].message(), Catch::Contains("malformed request"));
+    }
+    SECTION("a stream without a supported version is UNIMPLEMENTED") {
+      grpc::ClientContext context;
+      auto stream = worker.OpenStream<iw::internal::CallBatch, iw::internal::ReplyBatch>(
+          "/iw.internal.CallStream/Calls", &context, {{"iw-call-stream", "99"}});
+      stream->WritesDone();
+      iw::internal::ReplyBatch in;
+      CHECK_FALSE(stream->Read(&in));
+      grpc::Status status = stream->Finish();
+      CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+      CHECK_THAT(status.error_message(), Catch::Contains("\"99\" is not supported"));
+    }
+    SECTION("malformed batch bytes end that stream with INVALID_ARGUMENT; the worker serves on") {
+      grpc::ClientContext context;
+      auto stream = worker.OpenStream<grpc::ByteBuffer, grpc::ByteBuffer>(
+          "/iw.internal.CallStream/Calls", &context, {{"iw-call-stream", "1"}});
+      grpc::Slice garbage(std::string("\xff\xff\xff\xff\x0f garbage", 13));
+      grpc::ByteBuffer bytes(&garbage, 1);
+      stream->Write(bytes);
+      stream->WritesDone();
+      grpc::ByteBuffer in;
+      while (stream->Read(&in)) {
+      }
+      grpc::Status status = stream->Finish();
+      CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+      CHECK_THAT(status.error_message(), Catch::Contains("malformed call stream batch"));
+      iwtest::EchoRequest request;
+      request.set_text("after");
+      iwtest::EchoReply reply;
       CHECK(worker.Call("/iwtest.TestService/Echo", request, &reply).ok());
     }
   }

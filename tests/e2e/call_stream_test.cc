@@ -1,0 +1,269 @@
+// The multiplexed call stream (WorkerOptions::call_stream, on by default):
+// small calls share one gRPC stream per worker, each keeping its own
+// deadline, cancellation and status; large requests and hosts that turn the
+// stream off use unary RPCs. Every other e2e suite also runs over the stream
+// (its calls are small); these cases pin down what is specific to it.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "catch2/catch.hpp"
+#include "tests/e2e/e2e_util.h"
+
+namespace {
+
+using iw::testing::IsOk;
+using iw::testing::NoChildProcesses;
+using iw::testing::SpawnOrDie;
+using iw::testing::StatusIs;
+using iw::testing::TestWorkerOptions;
+
+// Collects the results of async calls; every wait has a deadline.
+template <typename Reply>
+class Results {
+ public:
+  explicit Results(int n) : results_(n, absl::UnknownError("no result")), left_(n) {}
+  std::function<void(absl::StatusOr<Reply>)> Slot(int i) {
+    return [this, i](absl::StatusOr<Reply> result) {
+      absl::MutexLock lock(&mu_);
+      results_[i] = std::move(result);
+      --left_;
+    };
+  }
+  bool Wait(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return left_ == 0; };
+    return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+  }
+  const absl::StatusOr<Reply>& operator[](int i) {
+    absl::MutexLock lock(&mu_);
+    return results_[i];
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<absl::StatusOr<Reply>> results_ ABSL_GUARDED_BY(mu_);
+  int left_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_CASE("Call stream: on by default; many concurrent small calls all get their own reply",
+          "[e2e][call_stream]") {
+  {
+    auto host = SpawnOrDie();
+    CHECK(host->stats().workers_streaming == 1);
+    constexpr int kCalls = 500;
+    Results<iwtest::EchoReply> results(kCalls);
+    for (int i = 0; i < kCalls; ++i) {
+      iwtest::EchoRequest request;
+      request.set_text(absl::StrCat("call ", i));
+      host->EchoAsync(request, results.Slot(i));
+    }
+    REQUIRE(results.Wait(absl::Seconds(30)));
+    for (int i = 0; i < kCalls; ++i) {
+      REQUIRE_THAT(results[i].status(), IsOk());
+      CHECK(results[i]->text() == absl::StrCat("call ", i));
+    }
+    CHECK(host->stats().calls_completed == kCalls);
+    CHECK_THAT(host->Close(), IsOk());
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Call stream: off, every call is a unary RPC and behaves the same",
+          "[e2e][call_stream]") {
+  {
+    iw::WorkerOptions options = TestWorkerOptions();
+    options.call_stream = false;
+    auto host = SpawnOrDie(options);
+    CHECK(host->stats().workers_streaming == 0);
+    iwtest::EchoRequest request;
+    request.set_text("unary");
+    absl::StatusOr<iwtest::EchoReply> reply = host->Echo(request);
+    REQUIRE_THAT(reply.status(), IsOk());
+    CHECK(reply->text() == "unary");
+    iwtest::SleepRequest slow;
+    slow.set_ms(2000);
+    slow.set_stop_when_cancelled(true);
+    iw::CallOptions call;
+    call.timeout = absl::Milliseconds(50);
+    CHECK_THAT(host->Sleep(slow, call).status(),
+               StatusIs(absl::StatusCode::kDeadlineExceeded,
+                        "iwtest.TestService.Sleep: deadline exceeded after 50ms"));
+    CHECK_THAT(host->Close(), IsOk());
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Call stream: calls in flight together keep their own deadlines",
+          "[e2e][call_stream]") {
+  {
+    auto host = SpawnOrDie();
+    REQUIRE(host->stats().workers_streaming == 1);
+    // Alternating: quick calls with a generous deadline, slow calls with a
+    // short one. All are on the stream at the same time.
+    constexpr int kCalls = 8;
+    Results<iwtest::SleepReply> results(kCalls);
+    for (int i = 0; i < kCalls; ++i) {
+      iwtest::SleepRequest request;
+      request.set_tag(i);
+      request.set_stop_when_cancelled(true);
+      iw::CallOptions call;
+      if (i % 2 == 0) {
+        request.set_ms(10);
+        call.timeout = absl::Seconds(20);
+      } else {
+        request.set_ms(5000);
+        call.timeout = absl::Milliseconds(100 + 20 * i);
+      }
+      host->SleepAsync(request, results.Slot(i), call);
+    }
+    REQUIRE(results.Wait(absl::Seconds(30)));
+    for (int i = 0; i < kCalls; ++i) {
+      INFO("call " << i);
+      if (i % 2 == 0) {
+        REQUIRE_THAT(results[i].status(), IsOk());
+        CHECK(results[i]->tag() == i);
+        CHECK(results[i]->deadline_left_ms() > 10000);
+      } else {
+        CHECK_THAT(results[i].status(),
+                   StatusIs(absl::StatusCode::kDeadlineExceeded,
+                            absl::StrCat("iwtest.TestService.Sleep: deadline exceeded after ",
+                                         100 + 20 * i, "ms (timeout from CallOptions::timeout)")));
+      }
+    }
+    // A sync call on the stream: its own deadline too; the worker serves on.
+    iwtest::SleepRequest slow;
+    slow.set_ms(5000);
+    slow.set_stop_when_cancelled(true);
+    iw::CallOptions call;
+    call.timeout = absl::Milliseconds(30);
+    CHECK_THAT(host->Sleep(slow, call).status(),
+               StatusIs(absl::StatusCode::kDeadlineExceeded, "deadline exceeded after 30ms"));
+    iwtest::EchoRequest echo;
+    echo.set_text("still here");
+    CHECK_THAT(host->Echo(echo).status(), IsOk());
+    CHECK(host->stats().workers_streaming == 1);
+    CHECK_THAT(host->Close(), IsOk());
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Call stream: cancelling one call leaves the others alone", "[e2e][call_stream]") {
+  {
+    auto host = SpawnOrDie();
+    REQUIRE(host->stats().workers_streaming == 1);
+    Results<iwtest::SleepReply> results(2);
+    iwtest::SleepRequest slow;
+    slow.set_ms(5000);
+    slow.set_stop_when_cancelled(true);
+    iw::CallOptions call;
+    call.timeout = absl::Seconds(20);
+    iw::CallHandle cancelled = host->SleepAsync(slow, results.Slot(0), call);
+    iwtest::SleepRequest quick;
+    quick.set_ms(200);
+    quick.set_tag(7);
+    host->SleepAsync(quick, results.Slot(1), call);
+    cancelled.Cancel();
+    REQUIRE(results.Wait(absl::Seconds(30)));
+    CHECK_THAT(results[0].status(), StatusIs(absl::StatusCode::kCancelled,
+                                             "iwtest.TestService.Sleep: cancelled by the host"));
+    REQUIRE_THAT(results[1].status(), IsOk());
+    CHECK(results[1]->tag() == 7);
+    CHECK_THAT(host->Close(), IsOk());
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Call stream: large requests go as unary RPCs next to small calls on the stream",
+          "[e2e][call_stream]") {
+  {
+    auto host = SpawnOrDie();
+    REQUIRE(host->stats().workers_streaming == 1);
+    constexpr int kCalls = 20;
+    Results<iwtest::EchoReply> results(kCalls);
+    for (int i = 0; i < kCalls; ++i) {
+      iwtest::EchoRequest request;
+      request.set_text(absl::StrCat(i));
+      // Every fourth: 1 MiB (unary); the rest a few bytes (stream).
+      if (i % 4 == 0) request.set_payload(std::string(1 << 20, static_cast<char>('a' + i)));
+      host->EchoAsync(request, results.Slot(i));
+    }
+    REQUIRE(results.Wait(absl::Seconds(30)));
+    for (int i = 0; i < kCalls; ++i) {
+      REQUIRE_THAT(results[i].status(), IsOk());
+      CHECK(results[i]->text() == absl::StrCat(i));
+      CHECK(results[i]->payload().size() == (i % 4 == 0 ? size_t{1} << 20 : 0));
+      if (i % 4 == 0) CHECK(results[i]->payload()[12345] == static_cast<char>('a' + i));
+    }
+    CHECK_THAT(host->Close(), IsOk());
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Call stream: a crash fails every call on the stream with the crash; the "
+          "replacement streams again", "[e2e][call_stream]") {
+  {
+    auto host = SpawnOrDie();
+    REQUIRE(host->stats().workers_streaming == 1);
+    const int first_pid = host->pid();
+    constexpr int kSleepers = 3;
+    Results<iwtest::SleepReply> results(kSleepers);
+    for (int i = 0; i < kSleepers; ++i) {
+      iwtest::SleepRequest request;
+      request.set_ms(5000);
+      iw::CallOptions call;
+      call.timeout = absl::Seconds(20);
+      host->SleepAsync(request, results.Slot(i), call);
+    }
+    iwtest::CrashRequest crash;
+    crash.set_exit_code(3);
+    CHECK_THAT(host->Crash(crash).status(),
+               StatusIs(absl::StatusCode::kUnavailable, "crashed: exit code 3"));
+    REQUIRE(results.Wait(absl::Seconds(30)));
+    for (int i = 0; i < kSleepers; ++i) {
+      CHECK_THAT(results[i].status(),
+                 StatusIs(absl::StatusCode::kUnavailable, "crashed: exit code 3"));
+    }
+    // The respawned worker takes calls over a new stream.
+    iwtest::EchoRequest echo;
+    echo.set_text("after");
+    absl::StatusOr<iwtest::EchoReply> reply = host->Echo(echo);
+    REQUIRE_THAT(reply.status(), IsOk());
+    CHECK(reply->pid() != first_pid);
+    CHECK(host->stats().workers_streaming == 1);
+    CHECK_THAT(host->Close(), IsOk());
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Call stream: Close() lets the calls on the stream finish", "[e2e][call_stream]") {
+  {
+    auto host = SpawnOrDie();
+    REQUIRE(host->stats().workers_streaming == 1);
+    constexpr int kCalls = 4;
+    Results<iwtest::SleepReply> results(kCalls);
+    for (int i = 0; i < kCalls; ++i) {
+      iwtest::SleepRequest request;
+      request.set_ms(150);
+      request.set_tag(i);
+      iw::CallOptions call;
+      call.timeout = absl::Seconds(20);
+      host->SleepAsync(request, results.Slot(i), call);
+    }
+    iw::CloseOptions close;
+    close.grace = absl::Seconds(10);
+    CHECK_THAT(host->Close(close), IsOk());
+    REQUIRE(results.Wait(absl::Seconds(30)));
+    for (int i = 0; i < kCalls; ++i) {
+      REQUIRE_THAT(results[i].status(), IsOk());
+      CHECK(results[i]->tag() == i);
+    }
+  }
+  CHECK(NoChildProcesses());
+}
+
+}  // namespace
