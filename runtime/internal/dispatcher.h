@@ -12,9 +12,11 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/status.h>
 
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -34,6 +36,12 @@
 namespace iw::internal {
 
 // A fixed pool of threads running tasks in FIFO order. Thread-safe.
+//
+// A submitted task wakes at most one idle thread, the most recently idle one
+// (its stack and caches are warm); a batch wakes at most one per task. It
+// uses std::mutex rather than absl::Mutex: absl's contended path calibrates
+// the CPU frequency with sleeps on first use (milliseconds on VMs without
+// tsc_freq_khz), which a worker's first call would wait for.
 class Executor {
  public:
   explicit Executor(int threads);
@@ -43,16 +51,26 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
 
   void Submit(std::function<void()> task);
+  // Submits every task of `tasks` (emptied) under one lock.
+  void SubmitAll(std::vector<std::function<void()>>* tasks);
   // Waits until no task is queued or running; false if `deadline` passed.
   bool WaitIdle(absl::Time deadline);
 
  private:
+  struct IdleThread {
+    std::condition_variable wake;
+    bool woken = false;
+  };
   void Loop();
+  // Wakes up to `n` idle threads. Called with mu_ held.
+  void WakeLocked(size_t n);
 
-  absl::Mutex mu_;
-  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
-  int running_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::mutex mu_;
+  std::condition_variable idle_;  // WaitIdle()
+  std::deque<std::function<void()>> queue_;
+  std::vector<IdleThread*> idle_threads_;  // LIFO
+  int running_ = 0;
+  bool stopping_ = false;
   std::vector<std::thread> threads_;
 };
 

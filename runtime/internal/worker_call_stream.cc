@@ -5,6 +5,7 @@
 #include <grpcpp/support/proto_buffer_reader.h>
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -95,6 +96,8 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
       }
     }
     std::vector<StreamReply> refused;
+    std::vector<std::function<void()>> runs;
+    runs.reserve(batch.calls_size());
     {
       absl::MutexLock lock(&mu_);
       if (finished_) return;  // ended under this read: start nothing
@@ -103,10 +106,11 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
         if (it != active_.end()) it->second->context.MarkCancelled();
       }
       for (StreamCall& call : *batch.mutable_calls()) {
-        std::optional<StreamReply> refusal = AdmitLocked(call);
+        std::optional<StreamReply> refusal = AdmitLocked(call, &runs);
         if (refusal) refused.push_back(std::move(*refusal));
       }
     }
+    dispatcher_->executor().SubmitAll(&runs);
     for (StreamReply& reply : refused) Send(std::move(reply), /*finished_call=*/false);
     {
       // (This reaction keeps the stream alive until it returns.)
@@ -164,8 +168,10 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     CallContext context;
   };
 
-  // Starts `call` on the executor, or returns the reply refusing it.
-  std::optional<StreamReply> AdmitLocked(StreamCall& call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // Adds the task running `call` to `runs`, or returns the reply refusing it.
+  std::optional<StreamReply> AdmitLocked(StreamCall& call,
+                                         std::vector<std::function<void()>>* runs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     StreamReply refusal;
     refusal.set_id(call.id());
     const uint32_t index = call.method();
@@ -202,7 +208,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     }
     Call* running = admitted.get();
     active_[call.id()] = std::move(admitted);
-    dispatcher_->executor().Submit([this, running] { Run(running); });
+    runs->push_back([this, running] { Run(running); });
     return std::nullopt;
   }
 
