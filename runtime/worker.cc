@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,6 +25,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/base/internal/sysinfo.h"
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/strip.h"
@@ -157,6 +159,32 @@ StopReason WaitForStop(int control_fd, int signal_fd) {
       return {"host went away (control channel closed)", kOrphanDrain};
     }
   }
+}
+
+// The first time a thread of a process blocks on a contended absl::Mutex,
+// Abseil calibrates the TSC (base_internal::NominalCPUFrequency(), called
+// from the Mutex's wait queue to pace priority re-reads). Without
+// /sys/devices/system/cpu/cpu0/tsc_freq_khz (this kernel has none) that is
+// nanosleep(1 ms), nanosleep(2 ms), ... until two measurements agree: >= 3 ms,
+// during which the blocked thread holds the Mutex's internal spin bit. In a
+// freshly spawned worker that thread is one of the handler executor's, so the
+// first call's handoff to the executor waited for the calibration (~2 ms of
+// spawn -> first reply). Started here, on a helper thread before the other
+// static initializers (priority 101), only in processes a host spawned as
+// workers, it is done before the first call arrives.
+void* CalibrateTsc(void*) {
+  absl::base_internal::NominalCPUFrequency();
+  return nullptr;
+}
+
+__attribute__((constructor(101))) void StartTscCalibrationInSpawnedWorker() {
+  if (std::getenv(kControlFdEnv) == nullptr) return;
+  pthread_attr_t attr;
+  if (::pthread_attr_init(&attr) != 0) return;
+  ::pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t thread;
+  ::pthread_create(&thread, &attr, CalibrateTsc, nullptr);  // best effort
+  ::pthread_attr_destroy(&attr);
 }
 
 // Process-wide settings that pay off in a worker (we own the process).
