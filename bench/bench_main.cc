@@ -227,22 +227,31 @@ class System {
 
 class OursConn final : public Conn {
  public:
-  explicit OursConn(std::unique_ptr<BenchHost> host) : host_(std::move(host)) {}
+  // `inline_ping`: Ping() and IssuePings() call PingInline (an
+  // (iw.method).inline_handler method) instead of Ping.
+  explicit OursConn(std::unique_ptr<BenchHost> host, bool inline_ping = false)
+      : host_(std::move(host)), inline_ping_(inline_ping) {}
 
   void Ping() override {
     PingRequest request;
     request.set_t(1);
-    absl::StatusOr<PingReply> reply = host_->Ping(request);
+    absl::StatusOr<PingReply> reply =
+        inline_ping_ ? host_->PingInline(request) : host_->Ping(request);
     if (!reply.ok()) Die("ours Ping: " + reply.status().ToString());
   }
   void IssuePings(int n, std::shared_ptr<Latch> latch) override {
     PingRequest request;
     for (int i = 0; i < n; ++i) {
       request.set_t(i);
-      host_->PingAsync(request, [latch](absl::StatusOr<PingReply> reply) {
+      auto done = [latch](absl::StatusOr<PingReply> reply) {
         if (!reply.ok()) Die("ours PingAsync: " + reply.status().ToString());
         latch->CountDown();
-      });
+      };
+      if (inline_ping_) {
+        host_->PingInlineAsync(request, std::move(done));
+      } else {
+        host_->PingAsync(request, std::move(done));
+      }
     }
   }
   void PrepareEcho(size_t bytes) override {
@@ -273,19 +282,22 @@ class OursConn final : public Conn {
 
  private:
   std::unique_ptr<BenchHost> host_;
+  bool inline_ping_;
   EchoRequest echo_;
 };
 
 class OursSystem final : public System {
  public:
-  explicit OursSystem(std::string worker) : worker_(std::move(worker)) {}
-  const char* name() const override { return "ours"; }
+  // `inline_ping`: the "ours_inline" system (latency and throughput only).
+  explicit OursSystem(std::string worker, bool inline_ping = false)
+      : worker_(std::move(worker)), inline_ping_(inline_ping) {}
+  const char* name() const override { return inline_ping_ ? "ours_inline" : "ours"; }
   std::unique_ptr<Conn> Start() override {
     iw::WorkerOptions options;
     options.executable = worker_;
     absl::StatusOr<std::unique_ptr<BenchHost>> host = BenchHost::Spawn(options);
     if (!host.ok()) Die("ours Spawn: " + host.status().ToString());
-    return std::make_unique<OursConn>(*std::move(host));
+    return std::make_unique<OursConn>(*std::move(host), inline_ping_);
   }
   std::unique_ptr<Conn> StartPool(int n) override {
     iw::WorkerOptions options;
@@ -300,6 +312,7 @@ class OursSystem final : public System {
 
  private:
   std::string worker_;
+  bool inline_ping_;
 };
 
 // --- raw gRPC ---------------------------------------------------------------
@@ -568,6 +581,7 @@ std::string FmtRatio(double r) {
 
 const char* SystemTitle(const std::string& s) {
   if (s == "ours") return "ours";
+  if (s == "ours_inline") return "ours, inline handler";
   if (s == "grpc") return "raw gRPC";
   return "UDS floor";
 }
@@ -604,7 +618,8 @@ void Results::Print(const std::vector<std::string>& systems) const {
     if (has("ours") && has("grpc")) std::printf(" %s |", FmtRatio(ratio("grpc")).c_str());
     if (has("ours") && has("floor")) std::printf(" %s |", FmtRatio(ratio("floor")).c_str());
     std::string target = def.target_text;
-    if (!target.empty() && !std::isnan(med["ours"]) && !std::isnan(def.target)) {
+    if (!target.empty() && has("ours") && !std::isnan(med["ours"]) &&
+        !std::isnan(def.target)) {
       bool met = def.better == Better::kLower ? med["ours"] <= def.target
                                               : med["ours"] >= def.target;
       target += met ? " — met" : " — **missed**";
@@ -1013,7 +1028,7 @@ int Main(int argc, char** argv) {
   int runs = 5;
   bool quick = false, spread = true, echo_sizes_set = false;
   std::set<std::string> only;
-  std::vector<std::string> systems = {"ours", "grpc", "floor"};
+  std::vector<std::string> systems = {"ours", "ours_inline", "grpc", "floor"};
   const std::string dir = BinaryDir();
   std::string ours_worker = dir + "bench_worker";
   std::string grpc_server = dir + "grpc_baseline_server";
@@ -1073,7 +1088,7 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: bench [--runs=N] [--quick] [--only=startup,latency,throughput,"
                    "echo,multi,pool]\n"
-                   "             [--systems=ours,grpc,floor] [--ours_worker=PATH] "
+                   "             [--systems=ours,ours_inline,grpc,floor] [--ours_worker=PATH] "
                    "[--grpc_server=PATH]\n"
                    "             [--floor_server=PATH] [--spin_iterations=N] [--verbose] "
                    "[--no_spread]\n"
@@ -1111,6 +1126,7 @@ int Main(int argc, char** argv) {
   std::vector<std::unique_ptr<System>> all;
   for (const std::string& s : systems) {
     if (s == "ours") all.push_back(std::make_unique<OursSystem>(ours_worker));
+    else if (s == "ours_inline") all.push_back(std::make_unique<OursSystem>(ours_worker, true));
     else if (s == "grpc") all.push_back(std::make_unique<GrpcSystem>(grpc_server));
     else if (s == "floor") all.push_back(std::make_unique<FloorSystem>(floor_server));
     else Die("unknown system " + s);
@@ -1124,19 +1140,21 @@ int Main(int argc, char** argv) {
     for (auto& sys : all) {
       Progress("run %d/%d: %s ...\n", run, runs, sys->name());
       Clock::time_point t0 = Clock::now();
-      if (want("startup")) RunStartup(*sys, plan, results);
-      if (want("latency") || want("throughput") || want("echo")) {
+      // ours_inline differs from ours only in the Ping method's handler.
+      const bool pings_only = std::string(sys->name()) == "ours_inline";
+      if (want("startup") && !pings_only) RunStartup(*sys, plan, results);
+      if (want("latency") || want("throughput") || (want("echo") && !pings_only)) {
         std::unique_ptr<Conn> conn = sys->Start();
         if (want("latency")) RunLatency(*sys, *conn, plan, results);
         if (want("throughput")) RunThroughput(*sys, *conn, plan, results);
-        if (want("echo")) RunEcho(*sys, *conn, plan, results);
+        if (want("echo") && !pings_only) RunEcho(*sys, *conn, plan, results);
         Clock::time_point c0 = Clock::now();
         conn->Close();
         Progress("run %d/%d: %s: close after latency/throughput/echo took %.1f ms\n", run,
                  runs, sys->name(), Ms(Clock::now() - c0));
       }
-      if (want("multi")) RunMulti(*sys, plan, results);
-      if (want("pool")) RunPool(*sys, plan, results);
+      if (want("multi") && !pings_only) RunMulti(*sys, plan, results);
+      if (want("pool") && !pings_only) RunPool(*sys, plan, results);
       Progress("run %d/%d: %s done in %.1f s\n", run, runs, sys->name(),
                Ms(Clock::now() - t0) / 1e3);
     }

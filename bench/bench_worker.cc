@@ -16,6 +16,12 @@ class BenchWorker final : public iwbench::BenchHandler {
     reply.set_t(request.t());
     return reply;
   }
+  absl::StatusOr<iwbench::PingReply> PingInline(iw::CallContext& /*context*/,
+                                          const iwbench::PingRequest& request) override {
+    iwbench::PingReply reply;
+    reply.set_t(request.t());
+    return reply;
+  }
 
   absl::StatusOr<iwbench::EchoReply> Echo(iw::CallContext& /*context*/,
                                           const iwbench::EchoRequest& request) override {

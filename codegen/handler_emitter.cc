@@ -139,7 +139,9 @@ void EmitServiceTables(const ServiceModel& service, Printer* printer) {
                     absl::StrCat("/*on_crash=*/",
                                  method.config.on_crash.value_or(0)),
                     absl::StrCat("/*max_attempts=*/",
-                                 method.config.max_attempts.value_or(0))},
+                                 method.config.max_attempts.value_or(0)),
+                    absl::StrCat("/*inline_handler=*/",
+                                 method.config.inline_handler ? "true" : "false")},
                    "},"),
           "\n"));
     }

@@ -104,6 +104,7 @@ absl::StatusOr<MethodConfig> ReadMethodConfig(
     if (!status.ok()) return status;
     config.max_attempts = options.max_attempts();
   }
+  config.inline_handler = options.inline_handler();
   return config;
 }
 

@@ -58,6 +58,7 @@ struct MethodConfig {
   std::optional<int64_t> deadline_grace_ms;
   std::optional<int> on_crash;
   std::optional<int32_t> max_attempts;
+  bool inline_handler = false;
 };
 
 // Returns the service's (iw.service) options, or INVALID_ARGUMENT naming the

@@ -35,6 +35,10 @@ class SafeTestHandler final : public iwtest::TestServiceHandler {
     reply.set_payload(request.payload());
     return reply;
   }
+  absl::StatusOr<iwtest::EchoReply> EchoInline(iw::CallContext& context,
+                                               const iwtest::EchoRequest& request) override {
+    return Echo(context, request);
+  }
   absl::StatusOr<iwtest::SleepReply> Sleep(iw::CallContext& context,
                                            const iwtest::SleepRequest& request) override {
     iwtest::SleepReply reply;

@@ -33,6 +33,8 @@ struct MethodInfo {
   int on_crash = 0;
   // (iw.method).max_attempts, or 0 when unset.
   int32_t max_attempts = 0;
+  // (iw.method).inline_handler.
+  bool inline_handler = false;
 };
 
 // One service.

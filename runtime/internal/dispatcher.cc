@@ -123,6 +123,10 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
                                        ": the call ended before its request arrived")));
       return;
     }
+    if (dispatcher_->binding().service->methods[method_index_].inline_handler) {
+      Run();  // (iw.method).inline_handler: on this gRPC thread
+      return;
+    }
     dispatcher_->executor().Submit([this] { Run(); });
   }
 

@@ -98,6 +98,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     std::vector<StreamReply> refused;
     std::vector<std::function<void()>> runs;
     runs.reserve(batch.calls_size());
+    std::vector<Call*> inline_calls;
     {
       absl::MutexLock lock(&mu_);
       if (finished_) return;  // ended under this read: start nothing
@@ -106,12 +107,19 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
         if (it != active_.end()) it->second->context.MarkCancelled();
       }
       for (StreamCall& call : *batch.mutable_calls()) {
-        std::optional<StreamReply> refusal = AdmitLocked(call, &runs);
+        std::optional<StreamReply> refusal = AdmitLocked(call, &runs, &inline_calls);
         if (refusal) refused.push_back(std::move(*refusal));
       }
     }
     dispatcher_->executor().SubmitAll(&runs);
-    for (StreamReply& reply : refused) Send(std::move(reply), /*finished_call=*/false);
+    Send(std::move(refused), /*finished_calls=*/false);
+    // (iw.method).inline_handler: here, and their replies travel together.
+    if (!inline_calls.empty()) {
+      std::vector<StreamReply> replies;
+      replies.reserve(inline_calls.size());
+      for (Call* call : inline_calls) replies.push_back(Execute(call));
+      Send(std::move(replies), /*finished_calls=*/true);
+    }
     {
       // (This reaction keeps the stream alive until it returns.)
       absl::MutexLock lock(&mu_);
@@ -168,9 +176,11 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     CallContext context;
   };
 
-  // Adds the task running `call` to `runs`, or returns the reply refusing it.
+  // Adds the task running `call` to `runs` (or, for an inline handler, the
+  // call to `inline_calls`), or returns the reply refusing it.
   std::optional<StreamReply> AdmitLocked(StreamCall& call,
-                                         std::vector<std::function<void()>>* runs)
+                                         std::vector<std::function<void()>>* runs,
+                                         std::vector<Call*>* inline_calls)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     StreamReply refusal;
     refusal.set_id(call.id());
@@ -208,12 +218,23 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     }
     Call* running = admitted.get();
     active_[call.id()] = std::move(admitted);
-    runs->push_back([this, running] { Run(running); });
+    if (dispatcher_->binding().service->methods[running->method_index].inline_handler) {
+      inline_calls->push_back(running);
+    } else {
+      runs->push_back([this, running] { Run(running); });
+    }
     return std::nullopt;
   }
 
   // Runs on an executor thread.
   void Run(Call* call) {
+    std::vector<StreamReply> replies;
+    replies.push_back(Execute(call));
+    Send(std::move(replies), /*finished_calls=*/true);
+  }
+
+  // Runs the call; returns its reply.
+  StreamReply Execute(Call* call) {
     StreamReply reply;
     reply.set_id(call->id);
     Metadata metadata;
@@ -251,28 +272,31 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
       entry->set_key(key);
       entry->set_value(std::move(value));
     }
-    Send(std::move(reply), /*finished_call=*/true);
+    return reply;
   }
 
-  // Queues `reply` (ending its call if `finished_call`) and writes it now if
-  // no write is in flight. Must not touch `this` afterwards unless it
-  // started the write.
-  void Send(StreamReply reply, bool finished_call) {
+  // Queues `replies` (ending their calls if `finished_calls`) and writes them
+  // now if no write is in flight. Must not touch `this` afterwards unless it
+  // started the write (or runs in a reaction).
+  void Send(std::vector<StreamReply> replies, bool finished_calls) {
+    if (replies.empty()) return;
     bool start_write;
     bool finish;
     {
       absl::MutexLock lock(&mu_);
-      const uint64_t id = reply.id();
-      if (!write_failed_) {
-        const size_t size = reply.ByteSizeLong() + kEntryFraming;
-        if (queue_.empty() || queued_bytes_ + size > kStreamMaxBatchBytes) {
-          queue_.emplace_back();
-          queued_bytes_ = 0;
+      for (StreamReply& reply : replies) {
+        const uint64_t id = reply.id();
+        if (!write_failed_) {
+          const size_t size = reply.ByteSizeLong() + kEntryFraming;
+          if (queue_.empty() || queued_bytes_ + size > kStreamMaxBatchBytes) {
+            queue_.emplace_back();
+            queued_bytes_ = 0;
+          }
+          queued_bytes_ += size;
+          *queue_.back().add_replies() = std::move(reply);
         }
-        queued_bytes_ += size;
-        *queue_.back().add_replies() = std::move(reply);
+        if (finished_calls) active_.erase(id);
       }
-      if (finished_call) active_.erase(id);
       start_write = TakeNextBatchLocked();
       finish = !start_write && ShouldFinishLocked();
     }

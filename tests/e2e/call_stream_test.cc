@@ -266,4 +266,35 @@ TEST_CASE("Call stream: Close() lets the calls on the stream finish", "[e2e][cal
   CHECK(NoChildProcesses());
 }
 
+TEST_CASE("Call stream: an (iw.method).inline_handler method runs on the thread that read "
+          "it, over the stream and as a unary call", "[e2e][call_stream]") {
+  for (bool call_stream : {true, false}) {
+    INFO("call_stream " << call_stream);
+    {
+      iw::WorkerOptions options = TestWorkerOptions();
+      options.call_stream = call_stream;
+      auto host = SpawnOrDie(options);
+      constexpr int kCalls = 50;
+      Results<iwtest::EchoReply> results(kCalls);
+      for (int i = 0; i < kCalls; ++i) {
+        iwtest::EchoRequest request;
+        request.set_text(absl::StrCat(i));
+        host->EchoInlineAsync(request, results.Slot(i));
+      }
+      REQUIRE(results.Wait(absl::Seconds(30)));
+      for (int i = 0; i < kCalls; ++i) {
+        REQUIRE_THAT(results[i].status(), IsOk());
+        const std::string& text = results[i]->text();
+        CHECK(text.substr(0, text.find('|')) == absl::StrCat(i));
+        // Handler threads are unnamed (they carry the process's name);
+        // gRPC's own threads are named.
+        CHECK(text.substr(text.find('|') + 1) != "test_worker");
+        CHECK(results[i]->deadline_left_ms() > 10000);
+      }
+      CHECK_THAT(host->Close(), IsOk());
+    }
+    CHECK(NoChildProcesses());
+  }
+}
+
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace iwtest {
@@ -24,6 +26,15 @@ absl::StatusOr<iwtest::EchoReply> TestHandler::Echo(iw::CallContext& context,
   reply.set_payload(request.payload());
   reply.set_pid(::getpid());
   reply.set_deadline_left_ms(absl::ToInt64Milliseconds(context.deadline() - absl::Now()));
+  return reply;
+}
+
+absl::StatusOr<iwtest::EchoReply> TestHandler::EchoInline(iw::CallContext& context,
+                                                          const iwtest::EchoRequest& request) {
+  absl::StatusOr<iwtest::EchoReply> reply = Echo(context, request);
+  char name[32] = {};
+  ::pthread_getname_np(::pthread_self(), name, sizeof(name));
+  if (reply.ok()) reply->set_text(absl::StrCat(reply->text(), "|", name));
   return reply;
 }
 

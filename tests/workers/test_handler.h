@@ -17,6 +17,9 @@ class TestHandler final : public TestServiceHandler {
  public:
   absl::StatusOr<iwtest::EchoReply> Echo(iw::CallContext& context,
                                          const iwtest::EchoRequest& request) override;
+  // Echo, with the name of the thread it ran on in `text` after a '|'.
+  absl::StatusOr<iwtest::EchoReply> EchoInline(iw::CallContext& context,
+                                               const iwtest::EchoRequest& request) override;
   absl::StatusOr<iwtest::SleepReply> Sleep(iw::CallContext& context,
                                            const iwtest::SleepRequest& request) override;
   absl::StatusOr<iwtest::CrashReply> Crash(iw::CallContext&,
