@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
   ping::v1::PingerHost& host = **spawned;
   std::printf("spawned worker %s in %.1f ms\n", host.worker_id().c_str(),
               Ms(absl::Now() - start));
+  // Small calls share one multiplexed stream per worker (WorkerOptions::
+  // call_stream, on by default); large ones are plain unary gRPC calls.
+  std::printf("call stream: %d of %d workers\n", host.stats().workers_streaming,
+              host.stats().workers);
 
   // 1. One typed call.
   ping::v1::PingRequest ping;
