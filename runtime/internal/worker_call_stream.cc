@@ -4,6 +4,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -31,6 +32,8 @@ namespace {
 
 // Framing of one entry of a repeated field: tag + length prefix.
 constexpr size_t kEntryFraming = 8;
+// A year: relative times from the host are clamped to it.
+constexpr uint64_t kMaxRelativeMicros = uint64_t{365} * 24 * 3600 * 1000 * 1000;
 
 std::string MetadataValue(const grpc::GenericCallbackServerContext& context,
                           absl::string_view key) {
@@ -199,8 +202,10 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
           absl::StrCat("worker ", dispatcher_->worker_id(), " is shutting down"));
       return refusal;
     }
+    // Any value is accepted; beyond a year it is as good as none (and the
+    // arithmetic below cannot overflow).
     const absl::Time deadline =
-        call.timeout_us() == 0
+        call.timeout_us() == 0 || call.timeout_us() > kMaxRelativeMicros
             ? absl::InfiniteFuture()
             : absl::Now() + absl::Microseconds(static_cast<int64_t>(call.timeout_us()));
     Metadata metadata;
@@ -214,7 +219,8 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     admitted->request = std::move(*call.mutable_request());
     if (call.replace_after_ms_plus_one() > 0) {
       admitted->replace_after =
-          absl::Milliseconds(static_cast<int64_t>(call.replace_after_ms_plus_one() - 1));
+          absl::Milliseconds(static_cast<int64_t>(
+              std::min<uint64_t>(call.replace_after_ms_plus_one() - 1, kMaxRelativeMicros / 1000)));
     }
     Call* running = admitted.get();
     active_[call.id()] = std::move(admitted);
