@@ -223,6 +223,9 @@ class System {
   virtual std::unique_ptr<Conn> StartPool(int /*n*/) { return nullptr; }
 };
 
+// --no_call_stream: ours without the call stream (an experiment).
+bool g_ours_call_stream = true;
+
 // --- ours -------------------------------------------------------------------
 
 class OursConn final : public Conn {
@@ -295,6 +298,7 @@ class OursSystem final : public System {
   std::unique_ptr<Conn> Start() override {
     iw::WorkerOptions options;
     options.executable = worker_;
+    options.call_stream = g_ours_call_stream;
     absl::StatusOr<std::unique_ptr<BenchHost>> host = BenchHost::Spawn(options);
     if (!host.ok()) Die("ours Spawn: " + host.status().ToString());
     return std::make_unique<OursConn>(*std::move(host), inline_ping_);
@@ -302,6 +306,7 @@ class OursSystem final : public System {
   std::unique_ptr<Conn> StartPool(int n) override {
     iw::WorkerOptions options;
     options.executable = worker_;
+    options.call_stream = g_ours_call_stream;
     iw::PoolOptions pool;
     pool.min_workers = pool.max_workers = n;
     pool.max_calls_per_worker = 1;  // CPU-bound: one call per process
@@ -1048,6 +1053,10 @@ int Main(int argc, char** argv) {
       // the bench process between workers, as a host with other long-lived
       // gRPC objects would.
       grpc_init();
+    } else if (arg == "--no_call_stream") {
+      // Experiment: ours with WorkerOptions::call_stream = false (every
+      // call a unary RPC, as before the call stream).
+      g_ours_call_stream = false;
     } else if (arg == "--no_spread") {
       spread = false;
     } else if (const char* v = value("--runs=")) {
@@ -1092,7 +1101,7 @@ int Main(int argc, char** argv) {
                    "[--grpc_server=PATH]\n"
                    "             [--floor_server=PATH] [--spin_iterations=N] [--verbose] "
                    "[--no_spread]\n"
-                   "             [--keep_grpc_initialized]\n"
+                   "             [--keep_grpc_initialized] [--no_call_stream]\n"
                    "             [--echo_sizes=BYTES,...]\n");
       return 2;
     }

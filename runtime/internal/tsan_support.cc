@@ -78,6 +78,16 @@ void* RealOrDie(const char* name) {
 using Duration = absl::Duration;
 using Time = absl::Time;
 
+// A waiter's absl::Condition is evaluated by whichever thread unlocks the
+// mutex, inside Unlock(), i.e. after that thread's __tsan_release(mu) above:
+// the condition's reads (often of the waiter's own stack) would look
+// unordered with what the waiter does next. So the evaluation releases the
+// Condition object, and the waiter acquires it when its wait returns.
+void AcquireAfterWait(void* mu, const void* cond) {
+  __tsan_acquire(mu);
+  __tsan_acquire(const_cast<void*>(cond));
+}
+
 // absl::Mutex
 IW_TSAN_WRAP_VOID(IwMutexLock, IW_ABSL "5Mutex4LockEv", (void* mu), (mu), (void)0,
                   __tsan_acquire(mu))
@@ -92,35 +102,39 @@ IW_TSAN_WRAP(bool, IwMutexTryLock, IW_ABSL "5Mutex7TryLockEv", (void* mu), (mu),
 IW_TSAN_WRAP(bool, IwMutexReaderTryLock, IW_ABSL "5Mutex13ReaderTryLockEv", (void* mu),
              (mu), (void)0, if (result) __tsan_acquire(mu))
 IW_TSAN_WRAP_VOID(IwMutexLockWhen, IW_ABSL "5Mutex8LockWhenERKNS0_9ConditionE",
-                  (void* mu, const void* cond), (mu, cond), (void)0, __tsan_acquire(mu))
+                  (void* mu, const void* cond), (mu, cond), (void)0, AcquireAfterWait(mu, cond))
 IW_TSAN_WRAP_VOID(IwMutexReaderLockWhen, IW_ABSL "5Mutex14ReaderLockWhenERKNS0_9ConditionE",
-                  (void* mu, const void* cond), (mu, cond), (void)0, __tsan_acquire(mu))
+                  (void* mu, const void* cond), (mu, cond), (void)0, AcquireAfterWait(mu, cond))
 IW_TSAN_WRAP(bool, IwMutexLockWhenWithTimeout,
              IW_ABSL "5Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE",
              (void* mu, const void* cond, Duration d), (mu, cond, d), (void)0,
-             __tsan_acquire(mu))
+             AcquireAfterWait(mu, cond))
 IW_TSAN_WRAP(bool, IwMutexLockWhenWithDeadline,
              IW_ABSL "5Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE",
-             (void* mu, const void* cond, Time t), (mu, cond, t), (void)0, __tsan_acquire(mu))
+             (void* mu, const void* cond, Time t), (mu, cond, t), (void)0, AcquireAfterWait(mu, cond))
 IW_TSAN_WRAP(bool, IwMutexReaderLockWhenWithTimeout,
              IW_ABSL "5Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE",
              (void* mu, const void* cond, Duration d), (mu, cond, d), (void)0,
-             __tsan_acquire(mu))
+             AcquireAfterWait(mu, cond))
 IW_TSAN_WRAP(bool, IwMutexReaderLockWhenWithDeadline,
              IW_ABSL "5Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE",
-             (void* mu, const void* cond, Time t), (mu, cond, t), (void)0, __tsan_acquire(mu))
+             (void* mu, const void* cond, Time t), (mu, cond, t), (void)0, AcquireAfterWait(mu, cond))
 // Await releases the mutex while it waits and holds it again on return.
 IW_TSAN_WRAP_VOID(IwMutexAwait, IW_ABSL "5Mutex5AwaitERKNS0_9ConditionE",
                   (void* mu, const void* cond), (mu, cond), __tsan_release(mu),
-                  __tsan_acquire(mu))
+                  AcquireAfterWait(mu, cond))
 IW_TSAN_WRAP(bool, IwMutexAwaitWithTimeout,
              IW_ABSL "5Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE",
              (void* mu, const void* cond, Duration d), (mu, cond, d), __tsan_release(mu),
-             __tsan_acquire(mu))
+             AcquireAfterWait(mu, cond))
 IW_TSAN_WRAP(bool, IwMutexAwaitWithDeadline,
              IW_ABSL "5Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE",
              (void* mu, const void* cond, Time t), (mu, cond, t), __tsan_release(mu),
-             __tsan_acquire(mu))
+             AcquireAfterWait(mu, cond))
+
+IW_TSAN_WRAP(bool, IwConditionEval, IW_ABSL_CONST "9Condition4EvalEv", (const void* cond),
+             (cond), __tsan_acquire(const_cast<void*>(cond)),
+             __tsan_release(const_cast<void*>(cond)))
 
 // absl::CondVar: Wait* release `mu` while waiting and hold it on return.
 IW_TSAN_WRAP_VOID(IwCondVarWait, IW_ABSL "7CondVar4WaitEPNS0_5MutexE", (void* cv, void* mu),
