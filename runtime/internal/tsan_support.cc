@@ -177,7 +177,11 @@ IW_TSAN_WRAP(bool, IwNotificationWaitWithDeadline,
 //   (gRPC and its upb parser pass them between threads);
 // - gRPC's epoll poller hands epoll events between threads, and gRPC calls a
 //   reactor's OnDone()/OnReadDone() on its own threads after our StartWrite/
-//   Finish, ordered by gRPC core's (invisible) synchronisation.
+//   Finish, ordered by gRPC core's (invisible) synchronisation;
+// - gRPC's header-only CallOpSendMessage serializes a streamed message inside
+//   StartWrite(); the next message is only prepared after OnWriteDone(),
+//   which gRPC core orders after that (invisibly) — the call stream's
+//   writers (call_stream.cc, worker_call_stream.cc) rely on exactly that.
 // absl::Mutex, CondVar and Notification are made visible instead (above),
 // so races on data *we* guard with them are still reported.
 // A report whose stacks have no frame of these libraries is a real race in
@@ -194,7 +198,8 @@ extern "C" const char* __tsan_default_suppressions() {
          "race:libupb.so\n"
          "race:absl::*Mutex::UnlockSlow\n"
          "race:absl::*synchronization_internal::GraphCycles\n"
-         "race:grpc_event_engine::posix_engine::Epoll1Poller\n";
+         "race:grpc_event_engine::posix_engine::Epoll1Poller\n"
+         "race:grpc::internal::CallOpSendMessage\n";
 }
 
 #endif  // defined(__SANITIZE_THREAD__)

@@ -310,42 +310,34 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     if (finish) Finish(status_);
   }
 
+  // Serializes the next waiting batch into out_ if no write is in flight;
+  // true if the caller must then Write(). (Under mu_: the batch a writer
+  // sends is never touched outside the lock by our code.)
   bool TakeNextBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || queue_.empty() || write_failed_) return false;
-    out_batch_ = std::move(queue_.front());
+    ReplyBatch batch = std::move(queue_.front());
     queue_.pop_front();
     if (queue_.empty()) queued_bytes_ = 0;
+    out_.Clear();  // the last write is done with it
+    bool own_buffer = false;
+    grpc::Status serialized =
+        grpc::SerializationTraits<ReplyBatch>::Serialize(batch, &out_, &own_buffer);
+    if (!serialized.ok()) {
+      // Not expected (each reply was serialized once already). End the
+      // stream once the calls are done rather than lose replies silently.
+      write_failed_ = true;
+      queue_.clear();
+      status_ = grpc::Status(
+          grpc::StatusCode::INTERNAL,
+          absl::StrCat("could not serialize a reply batch: ", serialized.error_message()));
+      for (auto& [id, call] : active_) call->context.MarkCancelled();
+      return false;
+    }
     writing_ = true;
     return true;
   }
 
-  // Serializes out_batch_ (only the writer touches it) and writes it.
-  void Write() {
-    bool own_buffer = false;
-    out_.Clear();  // the last write is done with it
-    grpc::Status serialized = grpc::SerializationTraits<ReplyBatch>::Serialize(
-        out_batch_, &out_, &own_buffer);
-    out_batch_.Clear();
-    if (!serialized.ok()) {
-      // Not expected (each reply was serialized once already). End the
-      // stream once the calls are done rather than lose replies silently.
-      bool finish;
-      {
-        absl::MutexLock lock(&mu_);
-        writing_ = false;
-        write_failed_ = true;
-        queue_.clear();
-        status_ = grpc::Status(grpc::StatusCode::INTERNAL,
-                               absl::StrCat("could not serialize a reply batch: ",
-                                            serialized.error_message()));
-        for (auto& [id, call] : active_) call->context.MarkCancelled();
-        finish = ShouldFinishLocked();
-      }
-      if (finish) Finish(status_);
-      return;
-    }
-    StartWrite(&out_);
-  }
+  void Write() { StartWrite(&out_); }
 
   // No read will start again. Ends the stream once every call is answered.
   void EndReads(grpc::Status status) {
@@ -382,8 +374,8 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
   std::vector<std::string> method_paths_;
   std::vector<int> methods_;
 
-  // Touched by the writer only (writing_ is true).
-  ReplyBatch out_batch_;
+  // The batch being written: set under mu_ while writing_ is false, read by
+  // gRPC in StartWrite().
   grpc::ByteBuffer out_;
 
   absl::Mutex mu_;
