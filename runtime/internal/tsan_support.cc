@@ -174,14 +174,19 @@ IW_TSAN_WRAP(bool, IwNotificationWaitWithDeadline,
 // - absl's deadlock detector (GraphCycles) copies its tables under its own
 //   lock;
 // - absl::Status and absl::Cord share their data through atomic refcounts
-//   (gRPC and its upb parser pass them between threads);
+//   (gRPC and its upb parser pass them between threads); Status's inline
+//   Ref()/Unref() pair with UnrefNonInlined() inside libabsl_status.so, so
+//   their ordering is half invisible;
 // - gRPC's epoll poller hands epoll events between threads, and gRPC calls a
 //   reactor's OnDone()/OnReadDone() on its own threads after our StartWrite/
 //   Finish, ordered by gRPC core's (invisible) synchronisation;
 // - gRPC's header-only CallOpSendMessage serializes a streamed message inside
 //   StartWrite(); the next message is only prepared after OnWriteDone(),
 //   which gRPC core orders after that (invisibly) — the call stream's
-//   writers (call_stream.cc, worker_call_stream.cc) rely on exactly that.
+//   writers (call_stream.cc, worker_call_stream.cc) rely on exactly that;
+// - grpc::SerializationTraits writes a message into a ByteBuffer's slices
+//   and reads one out of them; the slices pass between threads only inside
+//   gRPC core (with the in-process transport, the very same memory).
 // absl::Mutex, CondVar and Notification are made visible instead (above),
 // so races on data *we* guard with them are still reported.
 // A report whose stacks have no frame of these libraries is a real race in
@@ -197,9 +202,12 @@ extern "C" const char* __tsan_default_suppressions() {
          "race:libgpr.so\n"
          "race:libupb.so\n"
          "race:absl::*Mutex::UnlockSlow\n"
+         "race:absl::*Status::Ref\n"
+         "race:absl::*Status::Unref\n"
          "race:absl::*synchronization_internal::GraphCycles\n"
          "race:grpc_event_engine::posix_engine::Epoll1Poller\n"
-         "race:grpc::internal::CallOpSendMessage\n";
+         "race:grpc::internal::CallOpSendMessage\n"
+         "race:grpc::SerializationTraits\n";
 }
 
 #endif  // defined(__SANITIZE_THREAD__)
