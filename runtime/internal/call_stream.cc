@@ -12,15 +12,8 @@
 #include "runtime/internal/control_protocol.h"
 
 namespace iw::internal {
-namespace {
-
-// Framing of one entry of a repeated field: tag + length prefix.
-constexpr size_t kEntryFraming = 8;
-
-}  // namespace
-
 CallStream::CallStream(std::shared_ptr<grpc::Channel> channel, size_t max_batch_bytes)
-    : channel_(std::move(channel)), max_batch_bytes_(max_batch_bytes) {}
+    : channel_(std::move(channel)), max_batch_bytes_(max_batch_bytes), queue_(max_batch_bytes) {}
 
 std::shared_ptr<CallStream> CallStream::Open(std::shared_ptr<grpc::Channel> channel,
                                              const ServiceInfo& service,
@@ -107,30 +100,18 @@ uint64_t CallStream::Start(int method_index, size_t request_size,
 }
 
 bool CallStream::EnqueueLocked(StreamCall call, size_t size) {
-  if (queue_.empty() || last_batch_bytes_ + size > max_batch_bytes_) {
-    queue_.emplace_back();
-    last_batch_bytes_ = 0;
-  }
-  last_batch_bytes_ += size;
-  *queue_.back().add_calls() = std::move(call);
+  *queue_.For(size).add_calls() = std::move(call);
   return TakeNextBatchLocked();
 }
 
 void CallStream::CancelLocked(uint64_t id) {
   if (stopping_ || writes_done_) return;
-  if (queue_.empty()) {
-    queue_.emplace_back();
-    last_batch_bytes_ = 0;
-  }
-  queue_.back().add_cancelled_ids(id);
-  last_batch_bytes_ += kEntryFraming;
+  queue_.For(kEntryFraming).add_cancelled_ids(id);
 }
 
 bool CallStream::TakeNextBatchLocked() {
   if (writing_ || queue_.empty() || stopping_ || writes_done_) return false;
-  out_ = std::move(queue_.front());
-  queue_.pop_front();
-  if (queue_.empty()) last_batch_bytes_ = 0;
+  out_ = queue_.TakeFront();
   writing_ = true;
   return true;
 }
@@ -293,7 +274,7 @@ void CallStream::OnDone(const grpc::Status& status) {
     absl::MutexLock lock(&mu_);
     ready_.store(false, std::memory_order_release);
     orphans.swap(pending_);
-    queue_.clear();
+    queue_.Clear();
   }
   const std::string why =
       status.ok() ? "the worker ended it" : absl::StrCat(status.error_message());

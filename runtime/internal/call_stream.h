@@ -19,7 +19,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -32,6 +31,7 @@
 #include "absl/time/time.h"
 #include "isolated_workers/internal/call_stream.pb.h"
 #include "runtime/codegen_support/service_info.h"
+#include "runtime/internal/batch_queue.h"
 #include "runtime/internal/connection.h"
 #include "runtime/internal/deadline_timer.h"
 #include "runtime/metadata.h"
@@ -133,9 +133,8 @@ class CallStream final : public grpc::ClientBidiReactor<CallBatch, ReplyBatch> {
   // Keeps this alive until OnDone().
   std::shared_ptr<CallStream> self_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
-  // Batches waiting for the write in flight, and their sizes.
-  std::deque<CallBatch> queue_ ABSL_GUARDED_BY(mu_);
-  size_t last_batch_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Batches waiting for the write in flight.
+  BatchQueue<CallBatch> queue_ ABSL_GUARDED_BY(mu_);
   // The batch being written: gRPC reads it until OnWriteDone(), so it is
   // replaced only while `writing_` is false.
   CallBatch out_;

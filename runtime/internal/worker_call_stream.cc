@@ -5,7 +5,6 @@
 #include <grpcpp/support/proto_buffer_reader.h>
 
 #include <algorithm>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -22,6 +21,7 @@
 #include "google/protobuf/message_lite.h"
 #include "isolated_workers/internal/call_stream.pb.h"
 #include "runtime/call_context.h"
+#include "runtime/internal/batch_queue.h"
 #include "runtime/internal/call_stream_protocol.h"
 #include "runtime/internal/dispatcher.h"
 #include "runtime/internal/grpc_config.h"
@@ -30,8 +30,6 @@
 namespace iw::internal {
 namespace {
 
-// Framing of one entry of a repeated field: tag + length prefix.
-constexpr size_t kEntryFraming = 8;
 // A year: relative times from the host are clamped to it.
 constexpr uint64_t kMaxRelativeMicros = uint64_t{365} * 24 * 3600 * 1000 * 1000;
 
@@ -140,7 +138,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
       if (!ok) {
         // The host is gone: nobody reads what is left.
         write_failed_ = true;
-        queue_.clear();
+        queue_.Clear();
         for (auto& [id, call] : active_) call->context.MarkCancelled();
       }
       start_write = TakeNextBatchLocked();
@@ -293,13 +291,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
       for (StreamReply& reply : replies) {
         const uint64_t id = reply.id();
         if (!write_failed_) {
-          const size_t size = reply.ByteSizeLong() + kEntryFraming;
-          if (queue_.empty() || queued_bytes_ + size > kStreamMaxBatchBytes) {
-            queue_.emplace_back();
-            queued_bytes_ = 0;
-          }
-          queued_bytes_ += size;
-          *queue_.back().add_replies() = std::move(reply);
+          *queue_.For(reply.ByteSizeLong() + kEntryFraming).add_replies() = std::move(reply);
         }
         if (finished_calls) active_.erase(id);
       }
@@ -315,9 +307,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
   // sends is never touched outside the lock by our code.)
   bool TakeNextBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || queue_.empty() || write_failed_) return false;
-    ReplyBatch batch = std::move(queue_.front());
-    queue_.pop_front();
-    if (queue_.empty()) queued_bytes_ = 0;
+    ReplyBatch batch = queue_.TakeFront();
     out_.Clear();  // the last write is done with it
     bool own_buffer = false;
     grpc::Status serialized =
@@ -326,7 +316,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
       // Not expected (each reply was serialized once already). End the
       // stream once the calls are done rather than lose replies silently.
       write_failed_ = true;
-      queue_.clear();
+      queue_.Clear();
       status_ = grpc::Status(
           grpc::StatusCode::INTERNAL,
           absl::StrCat("could not serialize a reply batch: ", serialized.error_message()));
@@ -380,8 +370,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
 
   absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Call>> active_ ABSL_GUARDED_BY(mu_);
-  std::deque<ReplyBatch> queue_ ABSL_GUARDED_BY(mu_);
-  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  BatchQueue<ReplyBatch> queue_ ABSL_GUARDED_BY(mu_){kStreamMaxBatchBytes};
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
