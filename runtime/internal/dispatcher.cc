@@ -77,22 +77,11 @@ absl::Status InvokeHandler(const MethodHandler& method, void* handler,
 
 // The DEADLINE_REPLACE_WORKER grace the host sent with the call, if any.
 std::optional<absl::Duration> ReplaceAfter(const grpc::GenericCallbackServerContext& context) {
-  const auto& metadata = context.client_metadata();
-  auto it = metadata.find(kReplaceAfterMetadata);
-  if (it == metadata.end()) return std::nullopt;
   int64_t ms;
-  if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &ms) ||
-      ms < 0) {
+  if (!absl::SimpleAtoi(ClientMetadataValue(context, kReplaceAfterMetadata), &ms) || ms < 0) {
     return std::nullopt;
   }
   return absl::Milliseconds(ms);
-}
-
-std::string RequestIdOf(const grpc::GenericCallbackServerContext& context) {
-  const auto& metadata = context.client_metadata();
-  auto it = metadata.find(kRequestIdMetadataKey);
-  if (it == metadata.end()) return "";
-  return std::string(it->second.data(), it->second.size());
 }
 
 // One unary call on the worker. Deletes itself in OnDone().
@@ -103,7 +92,8 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
         server_context_(context),
         method_index_(dispatcher->FindMethod(context->method())),
         context_(context->method(), DeadlineOf(*context),
-                 UserMetadata(context->client_metadata()), RequestIdOf(*context)),
+                 UserMetadata(context->client_metadata()),
+                 ClientMetadataValue(*context, kRequestIdMetadataKey)),
         replace_after_(ReplaceAfter(*context)) {
     if (method_index_ < 0) {
       const ServiceInfo& service = *dispatcher_->binding().service;
@@ -415,6 +405,14 @@ Dispatcher::~Dispatcher() {
 
 void Dispatcher::SetOverrunHandler(OverrunWatchdog::OnOverrun on_overrun) {
   watchdog_ = std::make_unique<OverrunWatchdog>(std::move(on_overrun));
+}
+
+std::string ClientMetadataValue(const grpc::GenericCallbackServerContext& context,
+                                absl::string_view key) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
+  if (it == metadata.end()) return "";
+  return std::string(it->second.data(), it->second.size());
 }
 
 bool Dispatcher::RegisterStream(WorkerStream* stream) {

@@ -107,6 +107,10 @@ class WorkerStream {
   virtual void FinishNow() = 0;
 };
 
+// The value the client sent as metadata `key`, or "" if none.
+std::string ClientMetadataValue(const grpc::GenericCallbackServerContext& context,
+                                absl::string_view key);
+
 // INTERNAL naming the method and the reply type: `response` could not be
 // serialized (`why`).
 grpc::Status SerializeFailed(const CallContext& context,

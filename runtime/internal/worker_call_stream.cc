@@ -33,19 +33,11 @@ namespace {
 // A year: relative times from the host are clamped to it.
 constexpr uint64_t kMaxRelativeMicros = uint64_t{365} * 24 * 3600 * 1000 * 1000;
 
-std::string MetadataValue(const grpc::GenericCallbackServerContext& context,
-                          absl::string_view key) {
-  const auto& metadata = context.client_metadata();
-  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
-  if (it == metadata.end()) return "";
-  return std::string(it->second.data(), it->second.size());
-}
-
 class StreamReactor final : public grpc::ServerGenericBidiReactor, public WorkerStream {
  public:
   StreamReactor(Dispatcher* dispatcher, grpc::GenericCallbackServerContext* context)
       : dispatcher_(dispatcher), context_(context) {
-    const std::string version = MetadataValue(*context, kCallStreamVersionKey);
+    const std::string version = ClientMetadataValue(*context, kCallStreamVersionKey);
     if (version != kCallStreamVersion) {
       finished_ = true;
       Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
@@ -55,7 +47,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
       return;
     }
     int64_t max_reply = 0;
-    if (!absl::SimpleAtoi(MetadataValue(*context, kCallStreamMaxReplyKey), &max_reply) ||
+    if (!absl::SimpleAtoi(ClientMetadataValue(*context, kCallStreamMaxReplyKey), &max_reply) ||
         max_reply <= 0) {
       max_reply = MaxResponseBytes(*dispatcher->binding().service);
     }
