@@ -31,6 +31,7 @@ class BatchQueue {
   }
 
   bool empty() const { return batches_.empty(); }
+  size_t max_batch_bytes() const { return max_batch_bytes_; }
 
   // Removes and returns the oldest batch. Not empty().
   Batch TakeFront() {

@@ -13,7 +13,7 @@
 
 namespace iw::internal {
 CallStream::CallStream(std::shared_ptr<grpc::Channel> channel, size_t max_batch_bytes)
-    : channel_(std::move(channel)), max_batch_bytes_(max_batch_bytes), queue_(max_batch_bytes) {}
+    : channel_(std::move(channel)), queue_(max_batch_bytes) {}
 
 std::shared_ptr<CallStream> CallStream::Open(std::shared_ptr<grpc::Channel> channel,
                                              const ServiceInfo& service,
@@ -70,12 +70,11 @@ uint64_t CallStream::Start(int method_index, size_t request_size,
     }
   }
   const size_t size = call.ByteSizeLong() + kEntryFraming;
-  if (size > max_batch_bytes_) return 0;
 
   bool start_write;
   {
     absl::MutexLock lock(&mu_);
-    if (!ready() || closing_ || stopping_) return 0;
+    if (!ready() || closing_ || stopping_ || size > queue_.max_batch_bytes()) return 0;
     pending_[id].done = std::move(*done);
     start_write = EnqueueLocked(std::move(call), size);
   }

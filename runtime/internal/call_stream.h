@@ -118,7 +118,6 @@ class CallStream final : public grpc::ClientBidiReactor<CallBatch, ReplyBatch> {
   bool TakeHoldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::shared_ptr<grpc::Channel> channel_;
-  const size_t max_batch_bytes_;
   const std::shared_ptr<absl::Notification> destroyed_ =
       std::make_shared<absl::Notification>();
   grpc::ClientContext context_;
