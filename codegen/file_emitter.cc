@@ -63,6 +63,10 @@ void EmitHeader(const FileModel& file, Printer* printer) {
     return;
   }
   printer->Print(vars,
+                 "// First: a clear message when the compiler is not in C++17 "
+                 "mode.\n"
+                 "#include \"runtime/requirements.h\"\n"
+                 "\n"
                  "#include <functional>\n"
                  "#include <memory>\n"
                  "\n"

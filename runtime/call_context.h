@@ -21,6 +21,9 @@
 #ifndef IW_RUNTIME_CALL_CONTEXT_H_
 #define IW_RUNTIME_CALL_CONTEXT_H_
 
+// First: a clear message when the compiler is not in C++17 mode.
+#include "runtime/requirements.h"
+
 #include <atomic>
 #include <string>
 #include <utility>

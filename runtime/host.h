@@ -20,6 +20,9 @@
 #ifndef IW_RUNTIME_HOST_H_
 #define IW_RUNTIME_HOST_H_
 
+// First: a clear message when the compiler is not in C++17 mode.
+#include "runtime/requirements.h"
+
 #include <functional>
 #include <memory>
 #include <string>

@@ -17,6 +17,9 @@
 #ifndef IW_RUNTIME_METADATA_H_
 #define IW_RUNTIME_METADATA_H_
 
+// First: a clear message when the compiler is not in C++17 mode.
+#include "runtime/requirements.h"
+
 #include <map>
 #include <string>
 

@@ -47,6 +47,9 @@
 #ifndef IW_RUNTIME_MIDDLEWARE_H_
 #define IW_RUNTIME_MIDDLEWARE_H_
 
+// First: a clear message when the compiler is not in C++17 mode.
+#include "runtime/requirements.h"
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -85,9 +88,9 @@ class HostMiddleware {
  public:
   virtual ~HostMiddleware() = default;
   // Non-OK: the call is not made and fails with this status.
-  virtual absl::Status OnRequest(HostCall& call) { return absl::OkStatus(); }
+  virtual absl::Status OnRequest(HostCall& /*call*/) { return absl::OkStatus(); }
   // May change `call.response` and `status` (what the caller gets).
-  virtual void OnResponse(HostCall& call, absl::Status& status) {}
+  virtual void OnResponse(HostCall& /*call*/, absl::Status& /*status*/) {}
 };
 
 // One call as worker middleware sees it. Valid only during the hooks.
@@ -106,9 +109,9 @@ class WorkerMiddleware {
  public:
   virtual ~WorkerMiddleware() = default;
   // Non-OK: the handler does not run and the call fails with this status.
-  virtual absl::Status OnRequest(WorkerCall& call) { return absl::OkStatus(); }
+  virtual absl::Status OnRequest(WorkerCall& /*call*/) { return absl::OkStatus(); }
   // May change `call.response` and `status` (what the host gets).
-  virtual void OnResponse(WorkerCall& call, absl::Status& status) {}
+  virtual void OnResponse(WorkerCall& /*call*/, absl::Status& /*status*/) {}
 };
 
 // Worker-side settings, given to the generated

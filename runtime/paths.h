@@ -13,6 +13,9 @@
 #ifndef IW_RUNTIME_PATHS_H_
 #define IW_RUNTIME_PATHS_H_
 
+// First: a clear message when the compiler is not in C++17 mode.
+#include "runtime/requirements.h"
+
 #include <string>
 
 #include "absl/strings/string_view.h"

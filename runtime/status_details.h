@@ -29,6 +29,9 @@
 #ifndef IW_RUNTIME_STATUS_DETAILS_H_
 #define IW_RUNTIME_STATUS_DETAILS_H_
 
+// First: a clear message when the compiler is not in C++17 mode.
+#include "runtime/requirements.h"
+
 #include <optional>
 #include <string>
 

@@ -7,7 +7,7 @@ offline). Instead a small rule runs the system protoc (@system//:protoc) with
 
 Usage:
 
-    load("//tools:iw_cc_library.bzl", "iw_cc_library")
+    load("@isolated_workers//tools:iw_cc_library.bzl", "iw_cc_library")
 
     iw_cc_library(
         name = "ping_cc",
@@ -37,6 +37,14 @@ well-known types) are found by protoc itself in /usr/include. Do not import a
 file by two different paths (e.g. "proto/isolated_workers/options.proto"):
 protoc would treat them as two files defining the same symbols.
 """
+
+load(":copts.bzl", "IW_COPTS")
+
+# Labels of this repository, resolved here (Label) so that the macro works
+# from any workspace that loads it, e.g. as @isolated_workers.
+_OPTIONS_CC = Label("//proto:options_cc")
+_CODEGEN_SUPPORT = Label("//runtime:codegen_support")
+_PROTOBUF = Label("@system//:protobuf")
 
 IwProtoInfo = provider(
     doc = "Transitive .proto sources of an iw_cc_library and their import roots.",
@@ -182,6 +190,13 @@ _iw_cc_wrapper = rule(
     },
 )
 
+def _has_label(deps, label):
+    # deps mix Label objects and label strings as the caller spelled them.
+    for d in deps:
+        if d == label or d == str(label):
+            return True
+    return False
+
 def _outs(srcs, generate_iw):
     suffixes = [".pb.h", ".pb.cc"] + ([".iw.h", ".iw.cc"] if generate_iw else [])
     return [s[:-len(".proto")] + suffix for s in srcs for suffix in suffixes]
@@ -226,8 +241,8 @@ def iw_cc_library(
     tags = kwargs.get("tags", [])
 
     gen_deps = list(deps)
-    if generate_iw and "//proto:options_cc" not in gen_deps:
-        gen_deps.append("//proto:options_cc")
+    if generate_iw and not _has_label(gen_deps, _OPTIONS_CC):
+        gen_deps.append(_OPTIONS_CC)
 
     gen_rule = _iw_proto_gen if generate_iw else _pb_proto_gen
     gen_rule(
@@ -244,15 +259,18 @@ def iw_cc_library(
     base_names = [s[:-len(".proto")] for s in srcs]
     hdrs = [b + ".pb.h" for b in base_names]
     cc_srcs = [b + ".pb.cc" for b in base_names]
-    cc_deps = list(deps) + ["@system//:protobuf"]
+    cc_deps = list(deps)
+    extra_deps = [_PROTOBUF]
     if generate_iw:
         hdrs += [b + ".iw.h" for b in base_names]
         cc_srcs += [b + ".iw.cc" for b in base_names]
-        for d in ["//runtime:codegen_support", "//proto:options_cc"]:
-            if d not in cc_deps:
-                cc_deps.append(d)
+        extra_deps += [_CODEGEN_SUPPORT, _OPTIONS_CC]
+    for d in extra_deps:
+        if not _has_label(cc_deps, d):
+            cc_deps.append(d)
 
     lib_kwargs = dict(kwargs)
+    lib_kwargs["copts"] = IW_COPTS + kwargs.get("copts", [])
     if proto_root:
         # "/" prefix = relative to the repository root.
         lib_kwargs["strip_include_prefix"] = "/" + proto_root

@@ -12,6 +12,9 @@
 #ifndef IW_RUNTIME_CODEGEN_SUPPORT_HANDLER_ADAPTER_H_
 #define IW_RUNTIME_CODEGEN_SUPPORT_HANDLER_ADAPTER_H_
 
+// First: a clear message when the compiler is not in C++17 mode.
+#include "runtime/requirements.h"
+
 #include "absl/status/status.h"
 #include "runtime/call_context.h"
 #include "runtime/codegen_support/service_info.h"

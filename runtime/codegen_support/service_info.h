@@ -12,6 +12,9 @@
 #ifndef IW_RUNTIME_CODEGEN_SUPPORT_SERVICE_INFO_H_
 #define IW_RUNTIME_CODEGEN_SUPPORT_SERVICE_INFO_H_
 
+// First: a clear message when the compiler is not in C++17 mode.
+#include "runtime/requirements.h"
+
 #include <cstdint>
 
 namespace iw::internal {

@@ -1,4 +1,4 @@
-"""Minimal @rules_cc shim: re-exports Bazel's native C++ rules.
+"""Minimal @rules_cc shim (copied into @rules_cc as cc/defs.bzl by tools/deps.bzl): re-exports Bazel's native C++ rules.
 
 Debian's bazel-rules-cc is too new for Bazel 4.2, and nothing may be
 downloaded, so this forwards to the rules built into Bazel.
