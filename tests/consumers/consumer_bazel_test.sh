@@ -44,6 +44,14 @@ expect '^words=5 lines=2 bytes=24 in another process: yes$'
 expect '^slow call: DEADLINE_EXCEEDED: textstats.v1.TextStats.Count: deadline exceeded after 500ms \(timeout from \(iw.method\).timeout_ms\)$'
 expect '^close: OK$'
 
+# The consumer's own test (bazel test needs the offline @remote_coverage_tools).
+if ! nested_bazel test --test_output=errors //textstats:textstats_test >"$work/test.log" 2>&1; then
+  echo "FAIL: the consumer's own test:"; tail -30 "$work/test.log"; exit 1
+fi
+grep -q '^//textstats:textstats_test .*PASSED' "$work/test.log" ||
+  { echo "FAIL: textstats_test did not pass:"; tail -30 "$work/test.log"; exit 1; }
+echo "consumer's own bazel test: PASSED"
+
 # Without C++17 for the consumer's own code, the first error says what to do.
 if nested_bazel build --cxxopt=-std=c++14 //textstats:textstats_host >"$work/cxx14.log" 2>&1; then
   echo "FAIL: the consumer built its own code as C++14"; exit 1
