@@ -748,10 +748,13 @@ void WorkerPool::Supervise() {
 }
 
 absl::Status WorkerPool::Close(const CloseOptions& options) {
+  return close_.Run([&] { return CloseNow(options); });
+}
+
+absl::Status WorkerPool::CloseNow(const CloseOptions& options) {
   std::vector<std::function<void()>> later;
   {
     absl::MutexLock lock(&mu_);
-    if (close_result_.has_value()) return *close_result_;
     if (!closing_) {
       closing_ = true;
       SetStateLocked(WorkerState::kClosing, current_id_, &later);

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "runtime/codegen_support/service_info.h"
+#include "runtime/internal/close_once.h"
 #include "runtime/internal/connection.h"
 
 namespace iw::internal {
@@ -114,6 +115,8 @@ class WorkerPool final : public Connection {
   // Counts a finished call; `leaving`: it also stops being in flight.
   void CountFinished(const absl::Status& status, bool leaving = true);
 
+  // The close itself, run once by close_ (see close_once.h).
+  absl::Status CloseNow(const CloseOptions& options);
   void Supervise();
   bool SpawnOne();  // on the supervisor thread; false if it failed
   void OnDeath(const std::weak_ptr<Slot>& slot);
@@ -151,6 +154,7 @@ class WorkerPool final : public Connection {
   std::optional<absl::Status> close_result_ ABSL_GUARDED_BY(mu_);
   PoolStats counters_ ABSL_GUARDED_BY(mu_);
   std::thread supervisor_;
+  CloseOnce close_;
 };
 
 }  // namespace iw::internal

@@ -122,8 +122,7 @@ absl::Status WorkerProcess::Start(const WorkerOptions& options,
   Log(LogLevel::kDebug, id(), absl::StrCat("spawned ", executable_));
 
   if (absl::Status ready = WaitReady(startup); !ready.ok()) {
-    absl::MutexLock lock(&mu_);
-    close_result_ = ready;
+    close_.SetResult(ready);  // reaped already: closing returns this
     return ready;
   }
   if (absl::Status s = SetNonBlocking(grpc_pair->host.get()); !s.ok()) {
@@ -323,10 +322,13 @@ std::optional<ExitStatus> WorkerProcess::DrainAndWait(absl::Time deadline) {
 }
 
 absl::Status WorkerProcess::Close(const CloseOptions& options) {
+  return close_.Run([&] { return CloseNow(options); });
+}
+
+absl::Status WorkerProcess::CloseNow(const CloseOptions& options) {
   bool was_crashed;
   {
     absl::MutexLock lock(&mu_);
-    if (close_result_.has_value()) return *close_result_;
     // A process that already exited on its own crashed, even if nobody
     // noticed yet.
     if (process_ != nullptr && process_->TryReap().has_value()) NoteExitLocked();
@@ -380,7 +382,6 @@ absl::Status WorkerProcess::Close(const CloseOptions& options) {
   DetachChannel();
   absl::MutexLock lock(&mu_);
   control_.reset();
-  close_result_ = result;
   Log(LogLevel::kDebug, id(), "closed");
   return result;
 }

@@ -11,6 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "runtime/internal/close_once.h"
 #include "runtime/internal/grpc_endpoint.h"
 #include "runtime/internal/output_capture.h"
 #include "runtime/process/subprocess.h"
@@ -59,6 +60,8 @@ class WorkerProcess final : public GrpcEndpoint {
   // Reads the worker's parting notice, if it left one.
   void ReadNoticeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<ExitStatus> DrainAndWait(absl::Time deadline);
+  // The close itself, run once by close_ (see close_once.h).
+  absl::Status CloseNow(const CloseOptions& options);
   absl::Status ExplainUnavailable(int method_index,
                                   const absl::Status& transport) override;
   std::string StderrTail();
@@ -78,7 +81,7 @@ class WorkerProcess final : public GrpcEndpoint {
   std::string kill_reason_ ABSL_GUARDED_BY(mu_);
   std::string replaced_reason_ ABSL_GUARDED_BY(mu_);
   std::function<void()> on_death_ ABSL_GUARDED_BY(mu_);
-  std::optional<absl::Status> close_result_ ABSL_GUARDED_BY(mu_);
+  CloseOnce close_;
 };
 
 }  // namespace iw::internal
