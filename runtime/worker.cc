@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "absl/base/internal/sysinfo.h"
 #include "absl/strings/match.h"
@@ -48,6 +49,9 @@ namespace {
 
 constexpr absl::Duration kSignalDrain = absl::Seconds(5);
 constexpr absl::Duration kOrphanDrain = absl::Milliseconds(100);
+// How long after its drain period a worker whose handlers are still running
+// takes to end itself (see StartExitWatchdog).
+constexpr absl::Duration kExitSlack = absl::Milliseconds(50);
 
 // The server and dispatcher of a finished worker: deliberately never
 // destroyed (see the end of RunWorker), kept reachable for leak checkers.
@@ -159,6 +163,22 @@ StopReason WaitForStop(int control_fd, int signal_fd) {
       return {"host went away (control channel closed)", kOrphanDrain};
     }
   }
+}
+
+// Ends the process at `at`, whatever its handlers do. gRPC's
+// Server::Shutdown() cancels the calls at its deadline and then waits for
+// every handler to return: one that ignores cancellation would keep the worker
+// alive (an orphan whose host was SIGKILLed, or one its host is closing) for
+// as long as it runs, forever if it never returns. Detached: the process
+// exits before it fires if the drain goes well.
+void StartExitWatchdog(absl::Time at, std::string worker_id) {
+  std::thread([at, worker_id = std::move(worker_id)] {
+    absl::SleepFor(at - absl::Now());
+    Log(LogLevel::kWarning, worker_id,
+        "handlers still running after the drain period; exiting without them");
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }).detach();
 }
 
 // The first time a thread of a process blocks on a contended absl::Mutex,
@@ -328,13 +348,14 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
   StopReason stop = WaitForStop(control_fd.value_or(-1), signal_read.get());
   Log(LogLevel::kInfo, worker_id, absl::StrCat("stopping: ", stop.why));
   absl::Time deadline = absl::Now() + stop.drain;
+  StartExitWatchdog(deadline + kExitSlack, worker_id);
   // Shutdown() waits for every call, and a call stream lasts as long as its
   // host keeps it open. A host that asked us to stop closes it once its
   // calls are answered; otherwise (signal, host gone) streams end as soon
   // as the calls already on them are answered.
   if (!stop.host_requested) dispatcher->BeginShutdown();
   server->Shutdown(absl::ToChronoTime(deadline));
-  if (!dispatcher->WaitIdle(deadline + absl::Milliseconds(50))) {
+  if (!dispatcher->WaitIdle(deadline + kExitSlack)) {
     // A handler ignores cancellation: do not wait for it forever.
     Log(LogLevel::kWarning, worker_id,
         "handlers still running after the drain period; exiting without them");

@@ -38,6 +38,12 @@ absl::string_view ShortName(absl::string_view full_name) {
 // How long to wait for the last stderr bytes of a dead worker.
 constexpr absl::Duration kStderrDrain = absl::Milliseconds(100);
 
+// How long after the grace period Close() waits for the worker to exit by
+// itself before it sends SIGTERM: a worker ends itself 50 ms after its drain
+// period even when a handler ignores cancellation (see worker.cc), and this
+// leaves it the time to do so on a loaded machine.
+constexpr absl::Duration kSelfExitAllowance = absl::Milliseconds(500);
+
 
 }  // namespace
 
@@ -345,7 +351,7 @@ absl::Status WorkerProcess::CloseNow(const CloseOptions& options) {
         std::max<int64_t>(0, absl::ToInt64Milliseconds(options.grace)));
     ssize_t ignored = ::send(control_.get(), &request, sizeof(request), MSG_NOSIGNAL);
     (void)ignored;
-    std::optional<ExitStatus> status = DrainAndWait(grace_deadline);
+    std::optional<ExitStatus> status = DrainAndWait(grace_deadline + kSelfExitAllowance);
     // 2. SIGTERM.
     if (!status) {
       Log(LogLevel::kWarning, id(),

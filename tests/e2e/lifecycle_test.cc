@@ -262,8 +262,10 @@ TEST_CASE("Lifecycle: captured worker output reaches the log sink, tagged with t
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Lifecycle: when the host is SIGKILLed its worker exits promptly",
-          "[e2e][lifecycle]") {
+// Starts tests/workers/orphan_host with `extra` arguments, SIGKILLs it once it
+// has printed its worker's pid, and returns whether the worker was gone
+// (reaped by us) within 1 s. Leaves no process behind either way.
+bool WorkerGoneAfterHostKilled(const std::vector<std::string>& extra) {
   // Orphans are re-parented to us, so we can check on (and reap) the worker.
   REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
   int out[2];
@@ -271,6 +273,7 @@ TEST_CASE("Lifecycle: when the host is SIGKILLed its worker exits promptly",
   iw::internal::SpawnSpec spec;
   spec.executable = RunfilePath("tests/workers/orphan_host");
   spec.argv = {spec.executable, iw::testing::TestWorkerPath()};
+  spec.argv.insert(spec.argv.end(), extra.begin(), extra.end());
   spec.env = iw::testing::CurrentEnvironment();
   spec.stdout_fd = out[1];
   auto host = iw::internal::Subprocess::Start(spec);
@@ -281,7 +284,7 @@ TEST_CASE("Lifecycle: when the host is SIGKILLed its worker exits promptly",
   {
     // Bounded read of the worker's pid.
     struct pollfd pfd = {out[0], POLLIN, 0};
-    REQUIRE(::poll(&pfd, 1, 10000) == 1);
+    REQUIRE(::poll(&pfd, 1, 30000) == 1);
     n = ::read(out[0], buffer, sizeof(buffer) - 1);
   }
   ::close(out[0]);
@@ -300,12 +303,89 @@ TEST_CASE("Lifecycle: when the host is SIGKILLed its worker exits promptly",
     gone = ::waitpid(worker_pid, &status, WNOHANG) == worker_pid;
     if (!gone) absl::SleepFor(absl::Milliseconds(5));
   }
-  CHECK(gone);
   if (!gone) {
     ::kill(worker_pid, SIGKILL);
     ::waitpid(worker_pid, nullptr, 0);
   }
   host->reset();
+  return gone;
+}
+
+TEST_CASE("Lifecycle: when the host is SIGKILLed its worker exits promptly",
+          "[e2e][lifecycle]") {
+  CHECK(WorkerGoneAfterHostKilled({}));
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE(
+    "Lifecycle: when the host is SIGKILLed its worker exits promptly even while a handler "
+    "ignores cancellation, 20 times out of 20",
+    "[e2e][lifecycle]") {
+  constexpr int kTrials = 20;
+  int clean = 0;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    const std::string marker = TempPath(absl::StrCat("stuck-", trial));
+    if (WorkerGoneAfterHostKilled({"--stuck", marker})) ++clean;
+    ::unlink(marker.c_str());
+    ::unlink((marker + ".2").c_str());
+  }
+  CHECK(clean == kTrials);
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE(
+    "Lifecycle: Close() with a handler that ignores cancellation returns OK once the worker "
+    "has ended itself after the grace period, without SIGTERM or SIGKILL",
+    "[e2e][lifecycle]") {
+  absl::Mutex mu;
+  std::vector<std::string> warnings;
+  iw::SetLogSink(
+      [&](const iw::LogRecord& record) {
+        absl::MutexLock lock(&mu);
+        warnings.push_back(record.message);
+      },
+      iw::LogLevel::kWarning);
+  const std::string marker = TempPath("stuck-close");
+  {
+    auto host = SpawnOrDie();
+    iwtest::SleepRequest stuck;
+    stuck.set_ms(60000);
+    stuck.set_stop_when_cancelled(false);
+    stuck.set_started_marker(marker);
+    iw::CallOptions long_call;
+    long_call.timeout = absl::Seconds(120);
+    absl::Notification answered;
+    absl::Status call_status;
+    host->SleepAsync(
+        stuck,
+        [&](absl::StatusOr<iwtest::SleepReply> reply) {
+          call_status = reply.status();
+          answered.Notify();
+        },
+        long_call);
+    const absl::Time give_up = absl::Now() + absl::Seconds(30);
+    while (::access(marker.c_str(), F_OK) != 0 && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    REQUIRE(::access(marker.c_str(), F_OK) == 0);  // the handler is running
+
+    iw::CloseOptions close;
+    close.grace = absl::Milliseconds(300);
+    close.term_timeout = absl::Seconds(20);  // far above what the worker needs
+    const absl::Time start = absl::Now();
+    CHECK_THAT(host->Close(close), IsOk());
+    CHECK(absl::Now() - start < absl::Seconds(10));
+    REQUIRE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    CHECK_FALSE(call_status.ok());
+  }
+  iw::SetLogSink(nullptr);
+  ::unlink(marker.c_str());
+  absl::MutexLock lock(&mu);
+  for (const std::string& warning : warnings) {
+    INFO(warning);
+    CHECK_FALSE(absl::StrContains(warning, "SIGTERM"));
+    CHECK_FALSE(absl::StrContains(warning, "SIGKILL"));
+  }
   CHECK(NoChildProcesses());
 }
 

@@ -46,6 +46,10 @@ absl::StatusOr<iwtest::SleepReply> TestHandler::Sleep(iw::CallContext& context,
   reply.set_deadline_left_ms(context.deadline() == absl::InfiniteFuture()
                                  ? -1
                                  : absl::ToInt64Milliseconds(context.deadline() - absl::Now()));
+  if (!request.started_marker().empty()) {
+    int fd = ::open(request.started_marker().c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+  }
   absl::Time end = absl::Now() + absl::Milliseconds(request.ms());
   while (absl::Now() < end) {
     if (context.IsCancelled()) {
