@@ -28,6 +28,7 @@
 #include "runtime/internal/control_protocol.h"
 #include "runtime/internal/middleware_chain.h"
 #include "runtime/internal/status_conversion.h"
+#include "runtime/internal/timeouts.h"
 #include "runtime/logging.h"
 
 namespace iw::internal {
@@ -176,11 +177,14 @@ grpc::Status InvokeMethod(const ServiceBinding& binding, int method_index, CallC
                           const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware,
                           std::unique_ptr<google::protobuf::MessageLite>* response_out) {
   const MethodHandler& method = binding.methods[method_index];
+  // "pkg.Svc.Method", as in every message of ours (context.method() is the
+  // gRPC path "/pkg.Svc/Method"); built on the error paths only.
+  auto display_name = [&] { return MethodDisplayName(*binding.service, method_index); };
   std::unique_ptr<google::protobuf::MessageLite> request(method.request_prototype->New());
   if (!parse(request.get())) {
     return grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat(context.method(), ": malformed request: not a valid ",
+        absl::StrCat(display_name(), ": malformed request: not a valid ",
                      request->GetTypeName()));
   }
   std::unique_ptr<google::protobuf::MessageLite> response(
@@ -202,7 +206,7 @@ grpc::Status InvokeMethod(const ServiceBinding& binding, int method_index, CallC
     if (code < 1 || code > 16) {
       // absl::Status accepts any int; gRPC's wire format does not.
       return grpc::Status(grpc::StatusCode::UNKNOWN,
-                          absl::StrCat(context.method(),
+                          absl::StrCat(display_name(),
                                        ": the handler returned the non-canonical status code ",
                                        code, ": ", status.message()));
     }
@@ -213,7 +217,7 @@ grpc::Status InvokeMethod(const ServiceBinding& binding, int method_index, CallC
   if (size > static_cast<size_t>(limit)) {
     return grpc::Status(
         grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat(context.method(), ": the ", response->GetTypeName(), " reply is ",
+        absl::StrCat(display_name(), ": the ", response->GetTypeName(), " reply is ",
                      size, " bytes, over the limit of ", limit,
                      " bytes ((iw.service).max_response_bytes of ",
                      binding.service->full_name, ")"));

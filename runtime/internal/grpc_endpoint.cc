@@ -206,15 +206,19 @@ absl::Status GrpcEndpoint::Finish(int method_index, const CallTiming& timing,
   if (status.code() == absl::StatusCode::kResourceExhausted) {
     // gRPC's own size checks: "Sent message larger than max (2005 vs. 1024)".
     absl::string_view message = status.message();
-    for (auto [prefix, what] : {std::pair<absl::string_view, absl::string_view>{
-                                    "Sent message larger than max ", "request"},
-                                {"Received message larger than max ", "reply"}}) {
-      if (absl::StartsWith(message, prefix)) {
-        message.remove_prefix(prefix.size());
+    struct Limit {
+      absl::string_view prefix;
+      absl::string_view what;
+      absl::string_view option;  // the field that sets it (.proto and WorkerOptions)
+    };
+    for (const Limit& limit :
+         {Limit{"Sent message larger than max ", "request", "max_request_bytes"},
+          Limit{"Received message larger than max ", "reply", "max_response_bytes"}}) {
+      if (absl::StartsWith(message, limit.prefix)) {
+        message.remove_prefix(limit.prefix.size());
         return absl::ResourceExhaustedError(absl::StrCat(
-            MethodDisplayName(service_, method_index), ": the ", what,
-            " is over the message size limit ", message, " bytes; see max_", what,
-            "_bytes"));
+            MethodDisplayName(service_, method_index), ": the ", limit.what,
+            " is over the message size limit ", message, " bytes; see ", limit.option));
       }
     }
   }

@@ -1,7 +1,13 @@
 // Spawn failures: every one is a precise status, and nothing is left behind.
 #include <signal.h>
 
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "catch2/catch.hpp"
 #include "tests/e2e/e2e_util.h"
 #include "tests/testing/status_matchers.h"
@@ -40,6 +46,54 @@ TEST_CASE("Spawn: a non-executable file is PERMISSION_DENIED naming the path",
 TEST_CASE("Spawn: an empty executable path is INVALID_ARGUMENT", "[e2e][spawn]") {
   CHECK_THAT(SpawnStatus(iw::WorkerOptions()),
              StatusIs(absl::StatusCode::kInvalidArgument, "executable is empty"));
+}
+
+TEST_CASE("Spawn: a directory given as the executable is FAILED_PRECONDITION saying so",
+          "[e2e][spawn]") {
+  iw::WorkerOptions options;
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  options.executable = tmp != nullptr ? tmp : "/tmp";
+  CHECK_THAT(SpawnStatus(options),
+             StatusIs(absl::StatusCode::kFailedPrecondition,
+                      options.executable + " is a directory, not an executable file"));
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Spawn: a negative or zero call_timeout is INVALID_ARGUMENT at Spawn()",
+          "[e2e][spawn]") {
+  for (absl::Duration timeout : {absl::Seconds(-1), absl::ZeroDuration()}) {
+    iw::WorkerOptions options = iw::testing::TestWorkerOptions();
+    options.call_timeout = timeout;
+    CHECK_THAT(SpawnStatus(options),
+               StatusIs(absl::StatusCode::kInvalidArgument,
+                        "WorkerOptions::call_timeout must be positive, got " +
+                            absl::FormatDuration(timeout)));
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("Spawn: bad environment names, and NUL bytes in values or arguments, are "
+          "INVALID_ARGUMENT naming the variable or argument",
+          "[e2e][spawn]") {
+  struct Case {
+    std::map<std::string, std::string> env;
+    std::vector<std::string> args;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {{{"", "x"}}, {}, "WorkerOptions::env has a variable with an empty name"},
+      {{{"A=B", "x"}}, {}, "WorkerOptions::env variable name \"A=B\" contains '='"},
+      {{{std::string("A\0B", 3), "x"}}, {}, "variable name \"A\\000B\" contains '\\0'"},
+      {{{"GOOD", std::string("a\0b", 3)}}, {}, "WorkerOptions::env value of GOOD contains a NUL"},
+      {{}, {"ok", std::string("x\0y", 3)}, "WorkerOptions::args[1] contains a NUL byte"},
+  };
+  for (const Case& c : cases) {
+    iw::WorkerOptions options = iw::testing::TestWorkerOptions();
+    options.env = c.env;
+    options.args = c.args;
+    CHECK_THAT(SpawnStatus(options), StatusIs(absl::StatusCode::kInvalidArgument, c.expected));
+  }
+  CHECK(NoChildProcesses());
 }
 
 TEST_CASE("Spawn: a bad working directory is reported with its path", "[e2e][spawn]") {

@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "catch2/catch.hpp"
 #include "tests/hardening/limits_service.iw.h"
 #include "tests/testing/process_hygiene.h"
@@ -75,6 +76,11 @@ TEST_CASE("Message limits: an oversized reply fails RESOURCE_EXHAUSTED naming th
     CHECK_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted, "3003 bytes"));
     CHECK_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted,
                                 "over the limit of 2048 bytes"));
+    // Named like every other message of ours, not by its gRPC path.
+    CHECK_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted,
+                                "iwtest.LimitsService.Sized: the iwtest.SizedReply reply is "
+                                "3003 bytes"));
+    CHECK_FALSE(absl::StrContains(status.message(), "/iwtest.LimitsService/Sized"));
     CHECK_THAT(Call(*host, 10, 2000).status(), IsOk());
     CHECK(host->pid() == pid);
     CHECK_THAT(host->Close(), IsOk());
@@ -91,8 +97,16 @@ TEST_CASE("Message limits: the host's max_response_bytes override is stricter th
     auto host = Spawn(options);
     absl::Status reply_status = Call(*host, 10, 1500).status();
     CHECK_THAT(reply_status, StatusIs(absl::StatusCode::kResourceExhausted, "1000"));
+    // The message names the option that sets the limit.
+    CHECK_THAT(reply_status, StatusIs(absl::StatusCode::kResourceExhausted,
+                                      "iwtest.LimitsService.Sized: the reply is over the "
+                                      "message size limit"));
+    CHECK_THAT(reply_status,
+               StatusIs(absl::StatusCode::kResourceExhausted, "see max_response_bytes"));
     absl::Status request_status = Call(*host, 800, 10).status();
     CHECK_THAT(request_status, StatusIs(absl::StatusCode::kResourceExhausted, "500"));
+    CHECK_THAT(request_status,
+               StatusIs(absl::StatusCode::kResourceExhausted, "see max_request_bytes"));
     CHECK_THAT(Call(*host, 100, 900).status(), IsOk());
     CHECK_THAT(host->Close(), IsOk());
   }
