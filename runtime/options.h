@@ -74,6 +74,21 @@ enum class RespawnPolicy {
   kNever,   // the host stays crashed; every call fails with UNAVAILABLE
 };
 
+// How closely a worker's service must match the host's, checked when it
+// becomes ready (Spawn(), respawns) or at Connect(). A mismatch fails with
+// FAILED_PRECONDITION naming both services and their schema fingerprints.
+// See docs/lifecycle.md, "Schema check".
+enum class SchemaCheck {
+  // The same service (full name) and the same wire schema: methods, streaming
+  // flags, and every field's number, type and cardinality, transitively.
+  // Renamed fields or messages and edited comments still match. (Default.)
+  kExact,
+  // The same service name only: for a rolling upgrade between versions you
+  // know to be wire-compatible (e.g. one added a field), where protobuf's
+  // own compatibility rules apply.
+  kServiceName,
+};
+
 // Where a worker is in its life.
 enum class WorkerState {
   kStarting,  // spawning (first start or respawn), not ready yet
@@ -188,6 +203,8 @@ struct WorkerOptions {
   // worker's methods stay callable as plain unary gRPC either way. See
   // docs/design.md ("The call path").
   bool call_stream = true;
+  // Which workers are accepted as serving this host's service.
+  SchemaCheck schema_check = SchemaCheck::kExact;
   // In-process mode only (Start<Service>InProcess): worker middleware run
   // around the in-process handler, as WorkerConfig::middleware does in a
   // worker process. Ignored for spawned workers (their main() sets it).
@@ -240,6 +257,8 @@ struct RemoteOptions {
   // As in WorkerOptions (a worker without the call stream, e.g. an older
   // build, is detected and gets unary calls only).
   bool call_stream = true;
+  // As in WorkerOptions (a worker too old to tell its schema is accepted).
+  SchemaCheck schema_check = SchemaCheck::kExact;
 };
 
 // Counters of a host or pool, readable at any time.

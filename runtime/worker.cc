@@ -37,6 +37,7 @@
 #include "runtime/internal/control_protocol.h"
 #include "runtime/internal/dispatcher.h"
 #include "runtime/internal/grpc_config.h"
+#include "runtime/internal/schema.h"
 #include "runtime/logging.h"
 #include "runtime/process/unique_fd.h"
 #include "runtime/transport/fd_transport.h"
@@ -338,7 +339,7 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
     }
     // The ready byte carries our kernel-verified pid/uid (SCM_CREDENTIALS):
     // the host accepts it only from the process it spawned.
-    if (!SendReady(*control_fd).ok()) {
+    if (!SendReady(*control_fd, EncodeSchema(SchemaOf(service))).ok()) {
       // The host is gone already.
       server->Shutdown(absl::ToChronoTime(absl::Now()));
       return 1;

@@ -1,7 +1,9 @@
 // FOR INTERNAL USE. The control channel between a host and the worker it
 // spawned: a second socketpair, separate from gRPC.
 //
-//   worker → host: one byte kReady once the gRPC server serves.
+//   worker → host: kReadyWithSchema and the worker's service schema once
+//                  the gRPC server serves (a bare kReady byte from workers
+//                  that do not tell their schema).
 //   host → worker: a ShutdownRequest: drain in-flight calls within
 //                  `grace_ms`, then exit 0.
 //   host gone:     the worker reads EOF (the kernel closes the host's end
@@ -31,6 +33,10 @@ inline constexpr char kDeadlinePassedInWorker[] =
     "the call's deadline passed before its handler returned";
 
 inline constexpr uint8_t kReady = 'R';
+// The ready message of a worker that tells its schema (every worker of this
+// runtime): kReadyWithSchema, a uint16_t length, then that many bytes of
+// EncodeSchema() (schema.h). The host checks it before accepting the worker.
+inline constexpr uint8_t kReadyWithSchema = 'V';
 // worker → host, right before it exits on purpose: kReplaced, a uint16_t
 // length, then that many bytes of explanation.
 inline constexpr uint8_t kReplaced = 'K';

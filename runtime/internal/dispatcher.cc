@@ -27,6 +27,7 @@
 #include "runtime/internal/worker_call_stream.h"
 #include "runtime/internal/control_protocol.h"
 #include "runtime/internal/middleware_chain.h"
+#include "runtime/internal/schema.h"
 #include "runtime/internal/status_conversion.h"
 #include "runtime/internal/timeouts.h"
 #include "runtime/logging.h"
@@ -98,6 +99,8 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
         replace_after_(ReplaceAfter(*context)) {
     if (method_index_ < 0) {
       const ServiceInfo& service = *dispatcher_->binding().service;
+      // Tells a connecting host which service (and schema) this is.
+      context->AddTrailingMetadata(kSchemaMetadataKey, EncodeSchema(SchemaOf(service)));
       Finish(grpc::Status(
           grpc::StatusCode::UNIMPLEMENTED,
           absl::StrCat("unknown method ", context->method(),

@@ -8,6 +8,7 @@
 #include <grpcpp/support/byte_buffer.h>
 
 #include <atomic>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -15,6 +16,7 @@
 #include "runtime/codegen_support/host_stub_base.h"
 #include "runtime/internal/grpc_config.h"
 #include "runtime/internal/grpc_workarounds.h"
+#include "runtime/internal/schema.h"
 #include "runtime/internal/status_conversion.h"
 #include "runtime/internal/status_macros.h"
 #include "runtime/internal/worker_pool.h"
@@ -26,8 +28,10 @@ namespace {
 std::atomic<int> g_next_remote_number{1};
 
 // Asks for a method no worker has: UNIMPLEMENTED proves the worker is there
-// and speaks gRPC; anything else says why not (refused, TLS failure...).
-absl::Status Probe(grpc::Channel* channel, absl::Time deadline) {
+// and speaks gRPC, and its trailers carry the worker's service schema
+// (nullopt from a worker too old to send it); anything else says why not
+// (refused, TLS failure...).
+absl::StatusOr<std::optional<ServiceSchema>> Probe(grpc::Channel* channel, absl::Time deadline) {
   grpc::internal::RpcMethod method("/iw.internal.Connect/Probe",
                                    grpc::internal::RpcMethod::NORMAL_RPC);
   grpc::ClientContext context;
@@ -36,8 +40,14 @@ absl::Status Probe(grpc::Channel* channel, absl::Time deadline) {
   grpc::ByteBuffer request(&empty, 1), response;
   grpc::Status status = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
       channel, method, &context, request, &response);
-  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) return absl::OkStatus();
-  return FromGrpcStatus(status);
+  if (status.error_code() != grpc::StatusCode::UNIMPLEMENTED) return FromGrpcStatus(status);
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto it = trailers.find(kSchemaMetadataKey);
+  if (it == trailers.end()) return std::optional<ServiceSchema>();
+  absl::StatusOr<ServiceSchema> schema =
+      DecodeSchema(absl::string_view(it->second.data(), it->second.size()));
+  if (!schema.ok()) return schema.status();
+  return std::optional<ServiceSchema>(*std::move(schema));
 }
 
 std::string ConnectWhat(const ServiceInfo& service, absl::string_view address) {
@@ -86,9 +96,17 @@ absl::StatusOr<std::unique_ptr<RemoteEndpoint>> RemoteEndpoint::Connect(
   PinGrpcCallbackQueue();
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(address, credentials, args);
-  absl::Status reachable = Probe(channel.get(), absl::Now() + remote.connect_timeout);
+  absl::StatusOr<std::optional<ServiceSchema>> reachable =
+      Probe(channel.get(), absl::Now() + remote.connect_timeout);
   if (!reachable.ok()) {
-    return Prefixed(reachable, what);
+    return Prefixed(reachable.status(), what);
+  }
+  if (reachable->has_value()) {
+    if (absl::Status matches =
+            CheckSchema(SchemaOf(service), **reachable, remote.schema_check, what);
+        !matches.ok()) {
+      return matches;
+    }
   }
   std::unique_ptr<RemoteEndpoint> endpoint(new RemoteEndpoint(service, address));
   absl::string_view name = service.full_name;

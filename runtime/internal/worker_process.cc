@@ -19,6 +19,7 @@
 #include "runtime/internal/control_protocol.h"
 #include "runtime/internal/grpc_config.h"
 #include "runtime/internal/grpc_workarounds.h"
+#include "runtime/internal/schema.h"
 #include "runtime/internal/spawn_environment.h"
 #include "runtime/internal/status_macros.h"
 #include "runtime/logging.h"
@@ -127,7 +128,7 @@ absl::Status WorkerProcess::Start(const WorkerOptions& options,
   control_ = std::move(control_pair->host);
   Log(LogLevel::kDebug, id(), absl::StrCat("spawned ", executable_));
 
-  if (absl::Status ready = WaitReady(startup); !ready.ok()) {
+  if (absl::Status ready = WaitReady(startup, options.schema_check); !ready.ok()) {
     close_.SetResult(ready);  // reaped already: closing returns this
     return ready;
   }
@@ -143,7 +144,17 @@ absl::Status WorkerProcess::Start(const WorkerOptions& options,
   return absl::OkStatus();
 }
 
-absl::Status WorkerProcess::WaitReady(const ResolvedTimeout& startup) {
+absl::Status WorkerProcess::CheckWorkerSchema(SchemaCheck schema_check, absl::Time deadline) {
+  const std::string what = absl::StrCat("spawn worker ", id(), " (", executable_, ")");
+  absl::StatusOr<std::string> encoded = ReceiveSchema(control_.get(), deadline);
+  if (!encoded.ok()) return Prefixed(encoded.status(), what);
+  absl::StatusOr<ServiceSchema> theirs = DecodeSchema(*encoded);
+  if (!theirs.ok()) return Prefixed(theirs.status(), what);
+  return CheckSchema(SchemaOf(service()), *theirs, schema_check, what);
+}
+
+absl::Status WorkerProcess::WaitReady(const ResolvedTimeout& startup,
+                                      SchemaCheck schema_check) {
   const absl::Time deadline = absl::Now() + startup.timeout;
   while (true) {
     absl::Duration left = deadline - absl::Now();
@@ -158,6 +169,15 @@ absl::Status WorkerProcess::WaitReady(const ResolvedTimeout& startup) {
       absl::StatusOr<ReadyState> ready = ReceiveReady(control_.get(), process_->pid());
       if (ready.ok() && *ready == ReadyState::kReady) return absl::OkStatus();
       if (ready.ok() && *ready == ReadyState::kPending) continue;
+      if (ready.ok() && *ready == ReadyState::kReadyWithSchema) {
+        absl::Status matches = CheckWorkerSchema(schema_check, deadline);
+        if (matches.ok()) return matches;
+        // Not a worker we can use: it must not run on.
+        Log(LogLevel::kError, id(), std::string(matches.message()));
+        process_->Signal(SIGKILL, /*group=*/true);
+        process_->Wait(absl::InfiniteFuture());
+        return matches;
+      }
       if (!ready.ok()) {
         // Someone else answered on our channel: not our worker.
         process_->Signal(SIGKILL, /*group=*/true);

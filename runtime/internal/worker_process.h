@@ -52,7 +52,10 @@ class WorkerProcess final : public GrpcEndpoint {
   WorkerProcess(const ServiceInfo& service, const WorkerOptions& options);
 
   absl::Status Start(const WorkerOptions& options, const ResolvedTimeout& startup);
-  absl::Status WaitReady(const ResolvedTimeout& startup);
+  absl::Status WaitReady(const ResolvedTimeout& startup, SchemaCheck schema_check);
+  // After kReadyWithSchema: reads the worker's schema and checks it against
+  // ours (FAILED_PRECONDITION on a mismatch).
+  absl::Status CheckWorkerSchema(SchemaCheck schema_check, absl::Time deadline);
   void Monitor();
   // Records that the process exited; true if that counts as a crash (not
   // closed or killed by us).

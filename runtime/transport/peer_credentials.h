@@ -39,6 +39,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+#include <string>
 
 namespace iw::internal {
 
@@ -46,7 +50,9 @@ namespace iw::internal {
 // SCM_CREDENTIALS ancillary message holding this process's pid, uid and gid.
 // Never raises SIGPIPE. Errors: the errno of sendmsg() (e.g. EPIPE when the
 // host is gone) as a status.
-absl::Status SendReady(int control_fd);
+// With a non-empty `schema` (at most 65535 bytes), sends kReadyWithSchema and
+// the schema frame instead, in the same message (see control_protocol.h).
+absl::Status SendReady(int control_fd, absl::string_view schema = {});
 
 // Host side: sets SO_PASSCRED on `control_fd`, so that ReceiveReady() sees
 // the sender's credentials. Call it before the worker can send (right after
@@ -56,6 +62,7 @@ absl::Status EnablePeerCredentials(int control_fd);
 // What ReceiveReady() found.
 enum class ReadyState {
   kReady,    // the worker sent kReady with matching credentials
+  kReadyWithSchema,  // the same, and its schema frame follows (ReceiveSchema)
   kPending,  // nothing to read yet (EAGAIN/EINTR): keep polling
   kClosed,   // EOF: the worker closed its end (it is exiting or dead)
 };
@@ -70,6 +77,11 @@ enum class ReadyState {
 // - INTERNAL for a byte other than kReady (a protocol error);
 // - other errno statuses of recvmsg().
 absl::StatusOr<ReadyState> ReceiveReady(int control_fd, pid_t expected_pid);
+
+// Host side, after kReadyWithSchema: reads the schema frame that follows,
+// waiting for it until `deadline`. Errors: DEADLINE_EXCEEDED, UNAVAILABLE
+// (the worker closed its end), errno statuses of recv().
+absl::StatusOr<std::string> ReceiveSchema(int control_fd, absl::Time deadline);
 
 }  // namespace iw::internal
 

@@ -65,6 +65,41 @@ TEST_CASE("ReceiveReady: a ready message from the expected child is accepted",
   CHECK(NoChildProcesses());
 }
 
+TEST_CASE("ReceiveReady: a ready message with a schema is kReadyWithSchema, and "
+          "ReceiveSchema reads the schema that follows",
+          "[hardening]") {
+  {
+    Pair pair = MakePair();
+    REQUIRE_THAT(EnablePeerCredentials(pair.host.get()), IsOk());
+    const std::string schema = "iwtest.TestService 0123456789abcdef";
+    pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) ::_exit(SendReady(pair.worker.get(), schema).ok() ? 0 : 1);
+    absl::StatusOr<ReadyState> state = ReceiveWithin(pair.host.get(), child);
+    REQUIRE_THAT(state.status(), IsOk());
+    CHECK(*state == ReadyState::kReadyWithSchema);
+    absl::StatusOr<std::string> received =
+        ReceiveSchema(pair.host.get(), absl::Now() + absl::Seconds(10));
+    REQUIRE_THAT(received.status(), IsOk());
+    CHECK(*received == schema);
+    std::optional<int> status = WaitChild(child, absl::Now() + absl::Seconds(10));
+    REQUIRE(status.has_value());
+    CHECK(WIFEXITED(*status));
+    CHECK(WEXITSTATUS(*status) == 0);
+  }
+  CHECK(NoChildProcesses());
+}
+
+TEST_CASE("ReceiveSchema: a worker that closes its end mid-frame is UNAVAILABLE",
+          "[hardening]") {
+  Pair pair = MakePair();
+  const char partial[] = {4, 0, 'a'};  // announces 4 bytes, sends 1
+  REQUIRE(::send(pair.worker.get(), partial, sizeof(partial), MSG_NOSIGNAL) == 3);
+  pair.worker.reset();
+  CHECK_THAT(ReceiveSchema(pair.host.get(), absl::Now() + absl::Seconds(10)).status(),
+             StatusIs(absl::StatusCode::kUnavailable, "mid-message"));
+}
+
 TEST_CASE("ReceiveReady: a ready message from another pid is PERMISSION_DENIED",
           "[hardening]") {
   {
