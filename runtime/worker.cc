@@ -285,6 +285,9 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
   ::sigaction(SIGINT, &action, nullptr);
 
   auto dispatcher = std::make_unique<Dispatcher>(binding, worker_id, config);
+  // Without a host (started by hand), any client may call: the .proto's
+  // bounds hold for each of them.
+  if (!(grpc_fd && control_fd)) dispatcher->BoundCallsByProto();
   if (control_fd) {
     // Tell the host why before going (it reads this when it sees the exit).
     dispatcher->SetOverrunHandler([fd = *control_fd, id = worker_id](

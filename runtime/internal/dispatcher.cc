@@ -9,6 +9,7 @@
 #include <grpcpp/support/time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -26,6 +27,7 @@
 #include "runtime/internal/grpc_config.h"
 #include "runtime/internal/worker_call_stream.h"
 #include "runtime/internal/control_protocol.h"
+#include "runtime/internal/deadline_timer.h"
 #include "runtime/internal/middleware_chain.h"
 #include "runtime/internal/schema.h"
 #include "runtime/internal/status_conversion.h"
@@ -86,22 +88,24 @@ std::optional<absl::Duration> ReplaceAfter(const grpc::GenericCallbackServerCont
   return absl::Milliseconds(ms);
 }
 
-// One unary call on the worker. Deletes itself in OnDone().
+// One unary call on the worker. Deletes itself once gRPC is done with it
+// (OnDone) and neither its handler nor its bound timer still uses it.
 class WorkerCall final : public grpc::ServerGenericBidiReactor {
  public:
   WorkerCall(Dispatcher* dispatcher, grpc::GenericCallbackServerContext* context)
       : dispatcher_(dispatcher),
         server_context_(context),
         method_index_(dispatcher->FindMethod(context->method())),
-        context_(context->method(), DeadlineOf(*context),
+        caller_deadline_(DeadlineOf(*context)),
+        context_(context->method(), dispatcher->BoundedDeadline(method_index_, caller_deadline_),
                  UserMetadata(context->client_metadata()),
                  ClientMetadataValue(*context, kRequestIdMetadataKey)),
-        replace_after_(ReplaceAfter(*context)) {
+        replace_after_(dispatcher->BoundedReplaceAfter(method_index_, ReplaceAfter(*context))) {
     if (method_index_ < 0) {
       const ServiceInfo& service = *dispatcher_->binding().service;
       // Tells a connecting host which service (and schema) this is.
       context->AddTrailingMetadata(kSchemaMetadataKey, EncodeSchema(SchemaOf(service)));
-      Finish(grpc::Status(
+      FinishOnce(grpc::Status(
           grpc::StatusCode::UNIMPLEMENTED,
           absl::StrCat("unknown method ", context->method(),
                        "; this worker serves ", service.full_name)));
@@ -112,10 +116,18 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat(context_.method(),
-                                       ": the call ended before its request arrived")));
+      FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              absl::StrCat(context_.method(),
+                                           ": the call ended before its request arrived")));
       return;
+    }
+    refs_.fetch_add(1, std::memory_order_relaxed);  // Run()'s
+    if (context_.deadline() < caller_deadline_) {
+      // The .proto bounds this call more tightly than its caller did
+      // (Dispatcher::BoundCallsByProto): answer at the bound even if the
+      // handler is still running.
+      refs_.fetch_add(1, std::memory_order_relaxed);  // the timer's
+      bound_timer_ = DeadlineTimer::Get().Schedule(context_.deadline(), [this] { OnBound(); });
     }
     if (dispatcher_->binding().service->methods[method_index_].inline_handler) {
       Run();  // (iw.method).inline_handler: on this gRPC thread
@@ -125,10 +137,10 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
   }
 
   void OnCancel() override { context_.MarkCancelled(); }
-  void OnDone() override { delete this; }
+  void OnDone() override { Unref(); }
 
  private:
-  // Runs on an executor thread. Must not touch `this` after Finish*().
+  // Runs on an executor thread.
   void Run() {
     Metadata response_metadata;
     grpc::Status status = dispatcher_->Execute(
@@ -147,26 +159,61 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
           return serialized.ok() ? serialized : SerializeFailed(context_, response, serialized);
         },
         &response_metadata);
-    // Sent as trailing metadata, with any status.
-    for (auto& [key, value] : response_metadata) {
-      server_context_->AddTrailingMetadata(key, value);
+    if (bound_timer_.id != 0 && DeadlineTimer::Get().Cancel(bound_timer_)) Unref();
+    if (ClaimFinish()) {
+      // Sent as trailing metadata, with any status.
+      for (auto& [key, value] : response_metadata) {
+        server_context_->AddTrailingMetadata(key, value);
+      }
+      if (!status.ok()) {
+        Finish(status);
+      } else {
+        StartWriteAndFinish(&response_bytes_, grpc::WriteOptions(), grpc::Status::OK);
+      }
     }
-    if (!status.ok()) {
-      Finish(status);
-      return;
+    Unref();  // may delete this
+  }
+
+  // On the timer thread, at the .proto's bound.
+  void OnBound() {
+    context_.MarkCancelled();
+    if (ClaimFinish()) {
+      const ServiceInfo& service = *dispatcher_->binding().service;
+      const MethodInfo& method = service.methods[method_index_];
+      Finish(grpc::Status(
+          grpc::StatusCode::DEADLINE_EXCEEDED,
+          absl::StrCat(MethodDisplayName(service, method_index_), ": deadline exceeded after ",
+                       method.timeout_ms > 0 ? method.timeout_ms : service.default_timeout_ms,
+                       "ms (", method.timeout_ms > 0 ? "(iw.method).timeout_ms"
+                                                    : "(iw.service).default_timeout_ms",
+                       " of the worker, which bounds every call by its .proto)")));
     }
-    StartWriteAndFinish(&response_bytes_, grpc::WriteOptions(), grpc::Status::OK);
+    Unref();
+  }
+
+  // The call is answered once: by its handler's result or at its bound.
+  bool ClaimFinish() { return !finish_claimed_.exchange(true, std::memory_order_acq_rel); }
+  void FinishOnce(const grpc::Status& status) {
+    if (ClaimFinish()) Finish(status);
+  }
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
   Dispatcher* const dispatcher_;
   grpc::GenericCallbackServerContext* const server_context_;
   const int method_index_;
+  const absl::Time caller_deadline_;
   CallContext context_;
   // Set when the host asked to replace the worker if the handler overruns
   // its deadline by this much.
   const std::optional<absl::Duration> replace_after_;
   grpc::ByteBuffer request_bytes_;
   grpc::ByteBuffer response_bytes_;
+  // OnDone()'s, plus Run()'s and the bound timer's while they may run.
+  std::atomic<int> refs_{1};
+  std::atomic<bool> finish_claimed_{false};
+  DeadlineTimer::Handle bound_timer_;  // set before Run() starts
 };
 
 }  // namespace
@@ -389,6 +436,7 @@ Dispatcher::Dispatcher(const ServiceBinding& binding, std::string worker_id,
     : binding_(binding),
       worker_id_(std::move(worker_id)),
       config_(std::move(config)),
+      timeout_scale_(TimeoutScale()),
       executor_(HandlerConcurrency(*binding.service)) {
   SetOverrunHandler([id = worker_id_](const std::string& description) {
     Log(LogLevel::kError, id, description);
@@ -408,6 +456,25 @@ Dispatcher::~Dispatcher() {
   if (!streams_mu_.AwaitWithTimeout(absl::Condition(&gone), absl::Seconds(10))) {
     Log(LogLevel::kError, worker_id_, "call streams still open 10s after shutdown");
   }
+}
+
+absl::Time Dispatcher::BoundedDeadline(int method_index, absl::Time caller_deadline) const {
+  if (!proto_bounds_ || method_index < 0) return caller_deadline;
+  const ServiceInfo& service = *binding_.service;
+  const int64_t ms = service.methods[method_index].timeout_ms > 0
+                         ? service.methods[method_index].timeout_ms
+                         : service.default_timeout_ms;
+  if (ms <= 0) return caller_deadline;
+  return std::min(caller_deadline, absl::Now() + absl::Milliseconds(ms) * timeout_scale_);
+}
+
+std::optional<absl::Duration> Dispatcher::BoundedReplaceAfter(
+    int method_index, std::optional<absl::Duration> caller_replace_after) const {
+  if (!proto_bounds_ || method_index < 0 || caller_replace_after) return caller_replace_after;
+  const MethodInfo& method = binding_.service->methods[method_index];
+  if (method.on_deadline != 1) return std::nullopt;  // DEADLINE_LEAVE_RUNNING
+  return method.deadline_grace_ms >= 0 ? absl::Milliseconds(method.deadline_grace_ms)
+                                       : kDefaultDeadlineGrace;
 }
 
 void Dispatcher::SetOverrunHandler(OverrunWatchdog::OnOverrun on_overrun) {

@@ -168,6 +168,21 @@ class Dispatcher final : public grpc::CallbackGenericService {
   void SetOverrunHandler(OverrunWatchdog::OnOverrun on_overrun);
   OverrunWatchdog& watchdog() { return *watchdog_; }
 
+  // A standalone worker (--iw_listen) serves clients that are not our host:
+  // any gRPC client, with no deadline or a longer one than the .proto's, and
+  // none of our per-call policy. With this set (before serving), every call
+  // is bound by its .proto: its deadline is at most (iw.method).timeout_ms
+  // (else (iw.service).default_timeout_ms) from its arrival, and a
+  // DEADLINE_REPLACE_WORKER method gets its .proto grace unless the caller
+  // sent one (the overrun handler then ends the process, for its supervisor
+  // to restart). A caller can only make its call's bounds tighter.
+  void BoundCallsByProto() { proto_bounds_ = true; }
+  // The deadline a call arriving now with `caller_deadline` runs under.
+  absl::Time BoundedDeadline(int method_index, absl::Time caller_deadline) const;
+  // The DEADLINE_REPLACE_WORKER grace a call runs under, given the caller's.
+  std::optional<absl::Duration> BoundedReplaceAfter(
+      int method_index, std::optional<absl::Duration> caller_replace_after) const;
+
  private:
   const ServiceBinding binding_;
   const std::string worker_id_;
@@ -177,6 +192,8 @@ class Dispatcher final : public grpc::CallbackGenericService {
   absl::Mutex streams_mu_;
   absl::flat_hash_set<WorkerStream*> streams_ ABSL_GUARDED_BY(streams_mu_);
   bool shutting_down_ ABSL_GUARDED_BY(streams_mu_) = false;
+  bool proto_bounds_ = false;  // set before serving, then read only
+  const double timeout_scale_;  // $IW_TIMEOUT_SCALE, as on the host
   Executor executor_;
 };
 

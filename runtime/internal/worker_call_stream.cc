@@ -202,8 +202,13 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     for (StreamMetadataEntry& entry : *call.mutable_metadata()) {
       metadata.emplace(std::move(*entry.mutable_key()), std::move(*entry.mutable_value()));
     }
-    auto admitted = std::make_unique<Call>(method_paths_[index], deadline,
-                                           UserMetadata(metadata), call.request_id());
+    // A standalone worker bounds the call by its .proto (see
+    // Dispatcher::BoundCallsByProto); its reply still waits for the handler
+    // here: the stream's client is one of our hosts, which stops waiting at
+    // its own deadline.
+    auto admitted = std::make_unique<Call>(
+        method_paths_[index], dispatcher_->BoundedDeadline(methods_[index], deadline),
+        UserMetadata(metadata), call.request_id());
     admitted->id = call.id();
     admitted->method_index = methods_[index];
     admitted->request = std::move(*call.mutable_request());
@@ -212,6 +217,8 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
           absl::Milliseconds(static_cast<int64_t>(
               std::min<uint64_t>(call.replace_after_ms_plus_one() - 1, kMaxRelativeMicros / 1000)));
     }
+    admitted->replace_after =
+        dispatcher_->BoundedReplaceAfter(admitted->method_index, admitted->replace_after);
     Call* running = admitted.get();
     active_[call.id()] = std::move(admitted);
     if (dispatcher_->binding().service->methods[running->method_index].inline_handler) {

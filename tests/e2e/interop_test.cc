@@ -39,13 +39,13 @@ using iw::internal::Subprocess;
 // A worker process listening on a Unix socket in a private temp directory.
 class StandaloneWorker {
  public:
-  StandaloneWorker() {
+  explicit StandaloneWorker(std::string executable = iw::testing::TestWorkerPath()) {
     char dir_template[] = "/tmp/iwtest-XXXXXX";
     REQUIRE(::mkdtemp(dir_template) != nullptr);
     dir_ = dir_template;
     socket_ = dir_ + "/worker.sock";
     SpawnSpec spec;
-    spec.executable = iw::testing::TestWorkerPath();
+    spec.executable = std::move(executable);
     spec.argv = {spec.executable, "--iw_listen=unix:" + socket_};
     spec.env = iw::testing::CurrentEnvironment();
     auto process = Subprocess::Start(spec);
@@ -62,10 +62,12 @@ class StandaloneWorker {
 
   ~StandaloneWorker() {
     channel_.reset();
-    process_->Signal(SIGTERM);
-    auto status = process_->Wait(absl::Now() + absl::Seconds(10));
-    CHECK(status.has_value());
-    if (status) CHECK(status->success());  // SIGTERM drains and exits 0
+    if (!process_->exit_status().has_value()) {
+      process_->Signal(SIGTERM);
+      auto status = process_->Wait(absl::Now() + absl::Seconds(10));
+      CHECK(status.has_value());
+      if (status) CHECK(status->success());  // SIGTERM drains and exits 0
+    }
     process_.reset();
     ::unlink(socket_.c_str());
     ::rmdir(dir_.c_str());
@@ -86,14 +88,20 @@ class StandaloneWorker {
             context));
   }
 
+  // A unary call with a deadline of `timeout` (none if infinite).
   template <typename Request, typename Reply>
-  grpc::Status Call(const char* path, const Request& request, Reply* reply) {
+  grpc::Status Call(const char* path, const Request& request, Reply* reply,
+                    absl::Duration timeout = absl::Seconds(10)) {
     grpc::internal::RpcMethod method(path, grpc::internal::RpcMethod::NORMAL_RPC);
     grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    if (timeout != absl::InfiniteDuration()) {
+      context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    }
     return grpc::internal::BlockingUnaryCall<Request, Reply>(channel_.get(), method,
                                                               &context, request, reply);
   }
+
+ Subprocess& process() { return *process_; }
 
  private:
   std::string dir_;
@@ -126,6 +134,66 @@ TEST_CASE("Interop: a plain gRPC client calls a worker started by hand", "[e2e][
       CHECK_THAT(bad.error_message(), Catch::Contains("malformed request"));
       CHECK(worker.Call("/iwtest.TestService/Echo", request, &reply).ok());
     }
+  }
+  CHECK(iw::testing::NoChildProcesses());
+}
+
+TEST_CASE("Interop: a standalone worker bounds a call without a deadline, or with a longer "
+          "one, by its .proto's timeout_ms",
+          "[e2e][interop][timeouts]") {
+  {
+    StandaloneWorker worker;
+    // Sleep's (iw.method).timeout_ms is 300; the handler would sleep 5 s.
+    for (bool stop_when_cancelled : {true, false}) {
+      for (absl::Duration caller_timeout : {absl::InfiniteDuration(), absl::Seconds(30)}) {
+        INFO("stop_when_cancelled " << stop_when_cancelled << ", caller timeout "
+                                    << absl::FormatDuration(caller_timeout));
+        iwtest::SleepRequest sleep;
+        sleep.set_ms(5000);
+        sleep.set_stop_when_cancelled(stop_when_cancelled);
+        iwtest::SleepReply reply;
+        const absl::Time start = absl::Now();
+        grpc::Status status =
+            worker.Call("/iwtest.TestService/Sleep", sleep, &reply, caller_timeout);
+        const absl::Duration took = absl::Now() - start;
+        CHECK(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+        CHECK_THAT(status.error_message(), Catch::Contains("iwtest.TestService.Sleep"));
+        // Answered at the bound, not when the handler returns (5 s).
+        CHECK(took < absl::Seconds(4));
+      }
+    }
+    // A deadline shorter than the .proto's is the caller's to keep.
+    iwtest::SleepRequest quick;
+    quick.set_ms(20);
+    iwtest::SleepReply reply;
+    grpc::Status status = worker.Call("/iwtest.TestService/Sleep", quick, &reply);
+    REQUIRE(status.ok());
+    CHECK(reply.deadline_left_ms() <= 300 * iw::testing::kSanitizerSlowdown);
+  }
+  CHECK(iw::testing::NoChildProcesses());
+}
+
+TEST_CASE("Interop: DEADLINE_REPLACE_WORKER ends a standalone worker whose handler overran, "
+          "for its supervisor to restart",
+          "[e2e][interop][timeouts]") {
+  {
+    StandaloneWorker worker(iw::testing::RunfilePath("examples/timeouts/timeouts_worker"));
+    // timeouts.v1.Sleeper.Crunch: timeout_ms 300, DEADLINE_REPLACE_WORKER,
+    // deadline_grace_ms 200. Its NapRequest has SleepRequest's wire shape
+    // (int64 ms = 1; bool stop_when_cancelled = 2).
+    iwtest::SleepRequest crunch;
+    crunch.set_ms(20000);
+    crunch.set_stop_when_cancelled(false);
+    grpc::ByteBuffer out;
+    grpc::Status status = worker.Call("/timeouts.v1.Sleeper/Crunch", crunch, &out,
+                                      absl::InfiniteDuration());
+    CHECK(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+    // The handler is still running 200 ms after the bound: the worker exits
+    // with kReplacedExitCode (70), well before the handler would return.
+    auto exited = worker.process().Wait(absl::Now() + absl::Seconds(10));
+    REQUIRE(exited.has_value());
+    CHECK_FALSE(exited->signaled);
+    CHECK(exited->code == 70);
   }
   CHECK(iw::testing::NoChildProcesses());
 }
