@@ -39,7 +39,8 @@ using iw::internal::Subprocess;
 // A worker process listening on a Unix socket in a private temp directory.
 class StandaloneWorker {
  public:
-  explicit StandaloneWorker(std::string executable = iw::testing::TestWorkerPath()) {
+  explicit StandaloneWorker(std::string executable = iw::testing::TestWorkerPath(),
+                            const std::vector<std::string>& extra_env = {}) {
     char dir_template[] = "/tmp/iwtest-XXXXXX";
     REQUIRE(::mkdtemp(dir_template) != nullptr);
     dir_ = dir_template;
@@ -48,6 +49,7 @@ class StandaloneWorker {
     spec.executable = std::move(executable);
     spec.argv = {spec.executable, "--iw_listen=unix:" + socket_};
     spec.env = iw::testing::CurrentEnvironment();
+    spec.env.insert(spec.env.end(), extra_env.begin(), extra_env.end());
     auto process = Subprocess::Start(spec);
     REQUIRE(process.ok());
     process_ = std::move(*process);
@@ -177,7 +179,13 @@ TEST_CASE("Interop: DEADLINE_REPLACE_WORKER ends a standalone worker whose handl
           "for its supervisor to restart",
           "[e2e][interop][timeouts]") {
   {
-    StandaloneWorker worker(iw::testing::RunfilePath("examples/timeouts/timeouts_worker"));
+    // Scaled under sanitizers, so that the handler surely starts before the
+    // bound (a call still queued at its bound never runs, and nothing overruns).
+    StandaloneWorker worker(
+        iw::testing::RunfilePath("examples/timeouts/timeouts_worker"),
+        {absl::StrCat("IW_TIMEOUT_SCALE=", iw::testing::kSanitizerSlowdown)});
+    grpc::ByteBuffer warm;
+    REQUIRE(worker.Call("/timeouts.v1.Sleeper/Events", iwtest::EchoRequest(), &warm).ok());
     // timeouts.v1.Sleeper.Crunch: timeout_ms 300, DEADLINE_REPLACE_WORKER,
     // deadline_grace_ms 200. Its NapRequest has SleepRequest's wire shape
     // (int64 ms = 1; bool stop_when_cancelled = 2).
@@ -190,7 +198,7 @@ TEST_CASE("Interop: DEADLINE_REPLACE_WORKER ends a standalone worker whose handl
     CHECK(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
     // The handler is still running 200 ms after the bound: the worker exits
     // with kReplacedExitCode (70), well before the handler would return.
-    auto exited = worker.process().Wait(absl::Now() + absl::Seconds(10));
+    auto exited = worker.process().Wait(absl::Now() + absl::Seconds(30));
     REQUIRE(exited.has_value());
     CHECK_FALSE(exited->signaled);
     CHECK(exited->code == 70);
