@@ -37,6 +37,10 @@ int OpenFdCount() {
 }
 
 std::string RunfilePath(const std::string& workspace_relative) {
+  // CTest (cmake/IwTests.cmake): the build tree has the binaries at their
+  // Bazel paths. First, as a Bazel test may run CTest.
+  const char* data_dir = std::getenv("IW_TEST_DATA_DIR");
+  if (data_dir != nullptr) return absl::StrCat(data_dir, "/", workspace_relative);
   const char* srcdir = std::getenv("TEST_SRCDIR");
   const char* workspace = std::getenv("TEST_WORKSPACE");
   if (srcdir == nullptr) return workspace_relative;

@@ -27,7 +27,10 @@ bool NoChildProcesses(absl::Duration grace = absl::Seconds(2));
 // Number of open descriptors of this process.
 int OpenFdCount();
 
-// Absolute path of a runfile, e.g. "tests/workers/test_worker".
+// Absolute path of a runfile, e.g. "tests/workers/test_worker": under CTest in
+// $IW_TEST_DATA_DIR (the CMake build tree, where test binaries sit at their
+// Bazel paths); under Bazel in $TEST_SRCDIR/$TEST_WORKSPACE; else relative to
+// the working directory.
 std::string RunfilePath(const std::string& workspace_relative);
 
 // This process's environment as "KEY=VALUE" strings (for SpawnSpec::env).
