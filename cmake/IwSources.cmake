@@ -79,6 +79,7 @@ set(IW_RUNTIME_PUBLIC_HEADERS
   runtime/middleware.h
   runtime/options.h
   runtime/paths.h
+  runtime/requirements.h
   runtime/status_details.h
 )
 
