@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -34,6 +35,26 @@ int OpenFdCount() {
   }
   ::closedir(dir);
   return count - 1;  // the DIR's own descriptor
+}
+
+int BaselineFdCount(absl::Duration window) {
+  const absl::Time end = absl::Now() + window;
+  int lowest = OpenFdCount();
+  while (absl::Now() < end) {
+    absl::SleepFor(absl::Milliseconds(5));
+    lowest = std::min(lowest, OpenFdCount());
+  }
+  return lowest;
+}
+
+int WaitForFdCount(int expected, absl::Duration deadline) {
+  const absl::Time end = absl::Now() + deadline;
+  int count = OpenFdCount();
+  while (count != expected && absl::Now() < end) {
+    absl::SleepFor(absl::Milliseconds(5));
+    count = OpenFdCount();
+  }
+  return count;
 }
 
 std::string RunfilePath(const std::string& workspace_relative) {
