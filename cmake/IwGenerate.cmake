@@ -124,6 +124,10 @@ function(iw_generate)
     if(NOT CMAKE_VERSION VERSION_LESS 3.21)
       set(depfile_args DEPFILE "${depfile}")
     endif()
+    set(what "protoc --cpp_out")
+    if(NOT IW_NO_IW)
+      set(what "protoc --cpp_out --iw_out")
+    endif()
     add_custom_command(
       OUTPUT ${outs}
       COMMAND "${CMAKE_COMMAND}" -E make_directory "${IW_OUT_DIR}"
@@ -134,7 +138,7 @@ function(iw_generate)
       DEPENDS "${proto_abs}" "${options_dir}/isolated_workers/options.proto"
               "${protoc}" ${plugin_deps}
       ${depfile_args}
-      COMMENT "Generating C++ code for ${rel} (protoc --cpp_out --iw_out)"
+      COMMENT "Generating C++ code for ${rel} (${what})"
       VERBATIM)
     list(APPEND generated ${outs})
   endforeach()

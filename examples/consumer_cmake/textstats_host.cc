@@ -17,8 +17,8 @@ namespace {
 // "OK: 3 words, 15 chars" or the status code (messages name pids: unstable).
 std::string Describe(const absl::StatusOr<textstats::v1::CountReply>& reply) {
   if (!reply.ok()) return absl::StatusCodeToString(reply.status().code());
-  return "OK: " + std::to_string(reply->words()) + " words, " +
-         std::to_string(reply->chars()) + " chars";
+  return "OK: " + std::to_string(reply->sizes().words()) + " words, " +
+         std::to_string(reply->sizes().chars()) + " chars";
 }
 
 }  // namespace

@@ -28,10 +28,10 @@ class TextStats final : public textstats::v1::TextStatsHandler {
       absl::SleepFor(absl::Milliseconds(1));
     }
     textstats::v1::CountReply reply;
-    reply.set_words(static_cast<int>(
+    reply.mutable_sizes()->set_words(static_cast<int>(
         std::vector<absl::string_view>(absl::StrSplit(request.text(), ' ', absl::SkipEmpty()))
             .size()));
-    reply.set_chars(static_cast<int>(request.text().size()));
+    reply.mutable_sizes()->set_chars(static_cast<int>(request.text().size()));
     return reply;
   }
 };

@@ -2,7 +2,8 @@
 # This repository as a user builds it with CMake, from a copy of
 # //:source_tree: configure, build, CTest, `cmake --install` into a temporary
 # prefix; then, against that prefix,
-#  - examples/consumer_cmake (find_package(IsolatedWorkers)) and
+#  - examples/consumer_cmake (find_package(IsolatedWorkers); also checks that
+#    iw_generate() regenerates when an import or the plugin changes) and
 #  - examples/consumer_make (a Makefile: protoc + g++ + pkg-config only),
 # each built with -Wall -Wextra -Wpedantic -Werror, run and checked against
 # its expected_output.txt. The commands are those of docs/build.md.
@@ -24,6 +25,15 @@ iw_step "consumer_cmake: configure" \
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$PREFIX"
 iw_step "consumer_cmake: build" cmake --build build -j"$JOBS"
 iw_step "consumer_cmake: run" iw_run_host build/textstats_host expected_output.txt
+# iw_generate()'s dependencies: what textstats.proto imports (ours, and one of
+# its IMPORT_DIRS) and the plugin.
+iw_step "consumer_cmake: dependencies" eval '
+  iw_expect_regenerated "a change to isolated_workers/options.proto" textstats_proto \
+    textstats.proto "$PREFIX/include/isolated_workers/isolated_workers/options.proto"
+  iw_expect_regenerated "a change to common/sizes.proto (IMPORT_DIRS)" textstats_proto \
+    textstats.proto common_protos/common/sizes.proto
+  iw_expect_regenerated "a new protoc-gen-iw" textstats_proto \
+    textstats.proto "$PREFIX/bin/protoc-gen-iw"'
 
 cd "$SRC/examples/consumer_make"
 export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig"

@@ -65,3 +65,24 @@ iw_run_host() {
   fi
   echo "output of $(basename "$host") OK"
 }
+
+# iw_expect_regenerated DESCRIPTION TARGET PROTO FILE: after touching FILE,
+# building TARGET (in ./build) runs protoc on PROTO again, and a build right
+# after that does not.
+iw_expect_regenerated() {
+  local description="$1" target="$2" proto="$3" file="$4" out
+  touch "$file"
+  out="$(cmake --build build --target "$target" -j"$JOBS")"
+  if ! grep -qF "Generating C++ code for ${proto} " <<<"$out"; then
+    echo "FAILED: ${description} did not regenerate the code of ${proto}:"
+    echo "$out"
+    exit 1
+  fi
+  out="$(cmake --build build --target "$target" -j"$JOBS")"
+  if grep -qF "Generating C++ code for" <<<"$out"; then
+    echo "FAILED: a build with nothing changed ran protoc again:"
+    echo "$out"
+    exit 1
+  fi
+  echo "regenerated after: ${description}"
+}
