@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -36,7 +37,31 @@ int OpenFdCount() {
   return count - 1;  // the DIR's own descriptor
 }
 
+int BaselineFdCount(absl::Duration window) {
+  const absl::Time end = absl::Now() + window;
+  int lowest = OpenFdCount();
+  while (absl::Now() < end) {
+    absl::SleepFor(absl::Milliseconds(5));
+    lowest = std::min(lowest, OpenFdCount());
+  }
+  return lowest;
+}
+
+int WaitForFdCount(int expected, absl::Duration deadline) {
+  const absl::Time end = absl::Now() + deadline;
+  int count = OpenFdCount();
+  while (count != expected && absl::Now() < end) {
+    absl::SleepFor(absl::Milliseconds(5));
+    count = OpenFdCount();
+  }
+  return count;
+}
+
 std::string RunfilePath(const std::string& workspace_relative) {
+  // CTest (cmake/IwTests.cmake): the build tree has the binaries at their
+  // Bazel paths. First, as a Bazel test may run CTest.
+  const char* data_dir = std::getenv("IW_TEST_DATA_DIR");
+  if (data_dir != nullptr) return absl::StrCat(data_dir, "/", workspace_relative);
   const char* srcdir = std::getenv("TEST_SRCDIR");
   const char* workspace = std::getenv("TEST_WORKSPACE");
   if (srcdir == nullptr) return workspace_relative;

@@ -27,7 +27,21 @@ bool NoChildProcesses(absl::Duration grace = absl::Seconds(2));
 // Number of open descriptors of this process.
 int OpenFdCount();
 
-// Absolute path of a runfile, e.g. "tests/workers/test_worker".
+// The lowest OpenFdCount() seen over `window`: the baseline, without the
+// descriptors that background threads (gRPC's, a host's being torn down)
+// open and close on their own for a moment.
+int BaselineFdCount(absl::Duration window = absl::Milliseconds(200));
+
+// Waits up to `deadline` for OpenFdCount() to come back to `expected`: a
+// descriptor a destroyed host still had is closed by a background thread
+// shortly after. Returns the last count (== expected on success), so that a
+// real leak fails with the number.
+int WaitForFdCount(int expected, absl::Duration deadline = absl::Seconds(5));
+
+// Absolute path of a runfile, e.g. "tests/workers/test_worker": under CTest in
+// $IW_TEST_DATA_DIR (the CMake build tree, where test binaries sit at their
+// Bazel paths); under Bazel in $TEST_SRCDIR/$TEST_WORKSPACE; else relative to
+// the working directory.
 std::string RunfilePath(const std::string& workspace_relative);
 
 // This process's environment as "KEY=VALUE" strings (for SpawnSpec::env).
