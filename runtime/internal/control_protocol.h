@@ -4,6 +4,7 @@
 //   worker → host: one byte kReady once the gRPC server serves.
 //   host → worker: a ShutdownRequest: drain in-flight calls within
 //                  `grace_ms`, then exit 0.
+//   worker → host: one byte kRecycle: please replace me gracefully.
 //   host gone:     the worker reads EOF (the kernel closes the host's end
 //                  however the host dies, SIGKILL included) and exits at once.
 //                  This is the orphan lifeline.
@@ -30,6 +31,12 @@ inline constexpr int kWorkerControlFd = 4;
 inline constexpr char kDeadlinePassedInWorker[] =
     "the call's deadline passed before its handler returned";
 
+// Trailing metadata of a unary call that failed with a status the worker
+// itself produced (its handler's, or its framework's): the host then never
+// mistakes a handler's UNAVAILABLE for a broken connection. (Replies on the
+// call stream always come from the worker.)
+inline constexpr char kWorkerStatusMetadata[] = "iw-worker-status";
+
 inline constexpr uint8_t kReady = 'R';
 // worker → host, right before it exits on purpose: kReplaced, a uint16_t
 // length, then that many bytes of explanation.
@@ -37,6 +44,9 @@ inline constexpr uint8_t kReplaced = 'K';
 // The exit code of a worker that replaced itself (EX_SOFTWARE).
 inline constexpr int kReplacedExitCode = 70;
 inline constexpr uint8_t kShutdown = 'S';
+// worker → host, one byte: a handler called CallContext::RequestRecycle();
+// the host replaces the worker gracefully (sent at most once).
+inline constexpr uint8_t kRecycle = 'C';
 
 #pragma pack(push, 1)
 struct ShutdownRequest {

@@ -44,6 +44,8 @@ class WorkerProcess final : public GrpcEndpoint {
   absl::Status Close(const CloseOptions& options) override;
   void Kill(const std::string& reason) override;
   void SetDeathCallback(std::function<void()> callback) override;
+  void SetRecycleCallback(std::function<void(const std::string&)> callback) override;
+  std::optional<WorkerCrash> CrashDetails() override;
 
   std::string DescribeDeath() override;
 
@@ -78,6 +80,7 @@ class WorkerProcess final : public GrpcEndpoint {
   std::string kill_reason_ ABSL_GUARDED_BY(mu_);
   std::string replaced_reason_ ABSL_GUARDED_BY(mu_);
   std::function<void()> on_death_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const std::string&)> on_recycle_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Status> close_result_ ABSL_GUARDED_BY(mu_);
 };
 
