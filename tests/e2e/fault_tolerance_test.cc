@@ -291,25 +291,47 @@ TEST_CASE("Recycling: workers are replaced after N calls, with no failed call an
     pool.max_calls_per_worker = 2;
     pool.recycle_after_calls = 10;
     auto host = SpawnPoolOrDie(TestWorkerOptions(), pool);
+    // The two first workers: two calls at once go one to each.
+    std::set<int> first_pids;
+    {
+      Results results;
+      for (int i = 0; i < 2; ++i) {
+        host->SleepAsync(SleepFor(50, i), results.Callback(), Within(absl::Seconds(60)));
+      }
+      REQUIRE(results.WaitFor(2, absl::Seconds(60)));
+      for (const auto& reply : results.replies) {
+        REQUIRE_THAT(reply.status(), IsOk());
+        first_pids.insert(reply->pid());
+      }
+      REQUIRE(first_pids.size() == 2);
+    }
+    // 40 more calls: both reach 10 calls while calls are in flight.
     Results results;
-    constexpr int kCalls = 100;
+    constexpr int kCalls = 40;
     for (int i = 0; i < kCalls; ++i) {
       host->SleepAsync(SleepFor(5, i), results.Callback(), Within(absl::Seconds(60)));
     }
     REQUIRE(results.WaitFor(kCalls, absl::Seconds(60)));
-    std::set<int> pids;
-    for (const auto& reply : results.replies) {
-      CHECK_THAT(reply.status(), IsOk());
-      if (reply.ok()) pids.insert(reply->pid());
+    for (const auto& reply : results.replies) CHECK_THAT(reply.status(), IsOk());
+    CHECK(WaitUntil([&] { return host->stats().workers_recycled >= 2; }, absl::Seconds(10)));
+    // Later calls land on the replacements (or theirs), once they are ready
+    // (a recycled worker serves until then).
+    std::set<int> later_pids;
+    CHECK(WaitUntil(
+        [&] {
+          absl::StatusOr<iwtest::EchoReply> next = host->Echo(iwtest::EchoRequest());
+          REQUIRE_THAT(next.status(), IsOk());
+          if (!first_pids.count(next->pid())) later_pids.insert(next->pid());
+          return later_pids.size() == 2;
+        },
+        absl::Seconds(10) * kSanitizerSlowdown));
+    for (int pid : first_pids) {
+      CHECK(WaitUntil([&] { return !iw::testing::ProcessAlive(pid); }, absl::Seconds(10)));
     }
-    // 100 calls at 10 per worker: up to 10 workers, fewer when starts are
-    // slow (a recycled worker serves until its replacement is ready).
-    CHECK(pids.size() >= 3);
     iw::PoolStats stats = host->stats();
-    CHECK(stats.workers_recycled >= 1);
     CHECK(stats.workers_crashed == 0);
     CHECK(stats.calls_failed == 0);
-    CHECK(WaitUntil([&] { return host->stats().workers == 2; }, absl::Seconds(10)));
+    CHECK(stats.workers == 2);
   }
   CHECK(NoChildProcesses());
 }
