@@ -89,6 +89,19 @@ class CallContext {
     response_metadata_.emplace(std::move(key), std::move(value));
   }
 
+  // Asks the host to replace this worker gracefully: it starts a new worker,
+  // sends no new call here once that one is ready, and closes this one when
+  // its calls are done. This call completes normally; none fails because of
+  // it, and it does not count as a crash (PoolStats::workers_recycled).
+  // For a handler that knows its process is worn (a leak it cannot fix,
+  // a fragmented heap, a library with global state gone bad). Only a worker
+  // spawned by a host (or in-process) can be recycled; in a standalone
+  // worker (--iw_listen) it does nothing.
+  void RequestRecycle() { recycle_requested_.store(true, std::memory_order_release); }
+
+  // Framework use: whether RequestRecycle() was called.
+  bool recycle_requested() const { return recycle_requested_.load(std::memory_order_acquire); }
+
   // Framework use: what AddResponseMetadata() collected.
   Metadata TakeResponseMetadata() {
     absl::MutexLock lock(&response_mu_);
@@ -103,6 +116,7 @@ class CallContext {
   absl::Mutex response_mu_;
   Metadata response_metadata_ ABSL_GUARDED_BY(response_mu_);
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> recycle_requested_{false};
 };
 
 }  // namespace iw

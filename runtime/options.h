@@ -230,6 +230,18 @@ struct PoolOptions {
   absl::Duration idle_timeout = absl::Seconds(30);
   // Start no worker until the first call.
   bool lazy_start = false;
+
+  // Recycling: a worker is replaced gracefully once it has served this many
+  // calls, once its resident memory (read from /proc/<pid>/statm every
+  // 500 ms) is above this many bytes, or once it is this old. Its
+  // replacement starts first; it keeps serving until that one is ready,
+  // then gets no new call and closes once its calls in flight are done. No
+  // call fails because of it, and it does not count as a crash. 0 (and
+  // InfiniteDuration) = never. The RSS bound applies to spawned workers
+  // only (in-process and remote ones have no pid of their own).
+  int64_t recycle_after_calls = 0;
+  int64_t recycle_above_rss_bytes = 0;
+  absl::Duration recycle_after_age = absl::InfiniteDuration();
 };
 
 // How to reach workers that run elsewhere (started by hand or by another
@@ -276,6 +288,9 @@ struct PoolStats {
   int64_t calls_failed = 0;     // finished with an error (any code)
   int64_t workers_spawned = 0;  // started successfully, ever
   int64_t workers_crashed = 0;  // died on their own, ever
+  // Replaced gracefully, ever: PoolOptions::recycle_* bounds and
+  // CallContext::RequestRecycle(). Not counted as crashes.
+  int64_t workers_recycled = 0;
 };
 
 // Host-side overrides for one method. The generated `<Service>MethodConfig`

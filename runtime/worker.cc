@@ -302,6 +302,11 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
       std::fflush(nullptr);
       std::_Exit(kReplacedExitCode);
     });
+    dispatcher->SetRecycleHandler([fd = *control_fd] {
+      const char tag = static_cast<char>(kRecycle);
+      ssize_t ignored = ::send(fd, &tag, 1, MSG_NOSIGNAL);
+      (void)ignored;
+    });
   }
   grpc::ServerBuilder builder;
   ConfigureServer(service, builder);

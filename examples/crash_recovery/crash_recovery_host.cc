@@ -6,10 +6,12 @@
 //   tools/bazel run //examples/crash_recovery:crash_recovery
 //
 // Exit status 0 if everything behaved as the comments say.
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -22,6 +24,7 @@
 #include "examples/crash_recovery/crash_recovery.iw.h"
 #include "runtime/logging.h"
 #include "runtime/paths.h"
+#include "runtime/worker_crash.h"
 
 namespace {
 
@@ -39,8 +42,10 @@ void Check(bool condition, const char* what) {
 }
 
 
+// Code and message; without the payloads (ToString() would append the
+// iw.WorkerCrash detail as escaped bytes).
 std::string Indented(const absl::Status& status) {
-  return absl::StrReplaceAll(status.ToString(), {{"\n", "\n  "}});
+  return absl::StrReplaceAll(status.ToString(absl::StatusToStringMode::kWithNoExtraData), {{"\n", "\n  "}});
 }
 
 // Our log sink: the workers' captured stderr lines (level info, "stderr: "),
@@ -116,6 +121,16 @@ int main() {
     Check(status.code() == absl::StatusCode::kUnavailable &&
               absl::StrContains(status.message(), "(attempt 3 of 3)"),
           "no UNAVAILABLE after 3 attempts");
+    // The same facts, typed: a program need not parse the message.
+    std::optional<iw::WorkerCrash> crash = iw::WorkerCrashOf(status);
+    if (crash) {
+      std::printf("iw::WorkerCrashOf(status): cause %s, signal %d, attempt %d of %d\n",
+                  iw::WorkerCrashCauseName(crash->cause()), crash->signal(), crash->attempt(),
+                  crash->max_attempts());
+    }
+    Check(crash && crash->cause() == iw::WorkerCrash::KILLED_BY_SIGNAL &&
+              crash->signal() == SIGSEGV && crash->attempt() == 3,
+          "no typed crash (iw::WorkerCrash) on the status");
 
     iw::PoolStats stats = host->stats();
     std::printf("stats(): workers crashed %lld, calls completed %lld, calls failed %lld\n",

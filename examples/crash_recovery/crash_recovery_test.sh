@@ -19,6 +19,7 @@ expect "^  \[iw warning\] retrying crash_recovery.v1.Jobs.Convert on a fresh wor
 expect '^Convert\("report.csv", crashes once\) -> OK "converted: report.csv" from pid [0-9]+ \(attempt 1 crashed pid [0-9]+\)$'
 expect "^Convert\(\"poison.csv\", crashes always\) -> UNAVAILABLE: crash_recovery.v1.Jobs.Convert: worker $id $segv \(attempt 3 of 3\); last stderr lines:$"
 expect '^    job worker [0-9]+: bad input "poison.csv", about to crash$'
+expect '^iw::WorkerCrashOf\(status\): cause killed by signal, signal 11, attempt 3 of 3$'
 expect '^stats\(\): workers crashed 4, calls completed 1, calls failed 1$'
 expect "^Commit\(\"order-17\", crashes once\) -> UNAVAILABLE: crash_recovery.v1.Jobs.Commit: worker $id $segv; last stderr lines:$"
 expect '^Commit\("order-17"\) again, the caller.s decision -> OK "committed: order-17" from pid [0-9]+, a fresh worker$'

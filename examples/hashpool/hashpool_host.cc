@@ -237,7 +237,7 @@ class Progress {
 // Indents the continuation lines of a multi-line message (the stderr tail of
 // a crash report).
 std::string Indented(const absl::Status& status) {
-  return absl::StrReplaceAll(status.ToString(), {{"\n", "\n  "}});
+  return absl::StrReplaceAll(status.ToString(absl::StatusToStringMode::kWithNoExtraData), {{"\n", "\n  "}});
 }
 
 }  // namespace

@@ -69,7 +69,7 @@ void Check(bool condition, const char* what) {
 void ShowTimeout(const char* label, const char* method, absl::Time start,
                  const absl::Status& status, const std::string& expected) {
   std::printf("%-34s %-8s -> %s (returned after %lld ms)\n", label, method,
-              status.ToString().c_str(),
+              status.ToString(absl::StatusToStringMode::kWithNoExtraData).c_str(),
               static_cast<long long>(absl::ToInt64Milliseconds(absl::Now() - start)));
   Check(status.code() == absl::StatusCode::kDeadlineExceeded &&
             absl::StrContains(status.message(), expected),
@@ -108,7 +108,7 @@ void ShowStartup(const char* label, iw::WorkerOptions options, const std::string
   absl::Time start = absl::Now();
   absl::StatusOr<std::unique_ptr<SleeperHost>> host = SleeperHost::Spawn(options);
   absl::Status status = host.status();
-  std::printf("%s -> %s (returned after %lld ms)\n", label, status.ToString().c_str(),
+  std::printf("%s -> %s (returned after %lld ms)\n", label, status.ToString(absl::StatusToStringMode::kWithNoExtraData).c_str(),
               static_cast<long long>(absl::ToInt64Milliseconds(absl::Now() - start)));
   Check(status.code() == absl::StatusCode::kDeadlineExceeded &&
             absl::StrContains(status.message(), expected),
@@ -240,7 +240,7 @@ int main() {
                 "deadline exceeded after 300ms (timeout from (iw.method).timeout_ms)");
     bystander_done.WaitForNotification();
     std::printf("the bystander Nap on the same worker -> %s (after %lld ms)\n",
-                bystander.ToString().c_str(),
+                bystander.ToString(absl::StatusToStringMode::kWithNoExtraData).c_str(),
                 static_cast<long long>(absl::ToInt64Milliseconds(absl::Now() - start)));
     Check(bystander.code() == absl::StatusCode::kUnavailable &&
               absl::StrContains(bystander.message(), "DEADLINE_REPLACE_WORKER"),
@@ -250,7 +250,7 @@ int main() {
     absl::StatusOr<NapReply> next = host->Nap(short_nap);
     Check(next.ok() && host->pid() != pid, "no fresh worker after the replacement");
     std::printf("the next call -> %s on a fresh worker (pid %d, was %d)\n",
-                next.status().ToString().c_str(), host->pid(), pid);
+                next.status().ToString(absl::StatusToStringMode::kWithNoExtraData).c_str(), host->pid(), pid);
   }
 
   std::printf("\n4. The startup timeout (a worker that never gets ready):\n");

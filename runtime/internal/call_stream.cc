@@ -224,6 +224,7 @@ void CallStream::OnReadDone(bool ok) {
   for (auto& [pending, reply] : answered) {
     DeadlineTimer::Get().Cancel(pending.timer);
     Reply result;
+    result.from_worker = true;
     if (reply->code() != 0) {
       result.status = grpc::Status(static_cast<grpc::StatusCode>(reply->code()),
                                    std::move(*reply->mutable_message()),

@@ -47,6 +47,8 @@ class CallStream final : public grpc::ClientBidiReactor<CallBatch, ReplyBatch> {
     std::string response;
     // The user metadata the worker sent back.
     Metadata metadata;
+    // The worker answered (rather than the stream failing the call).
+    bool from_worker = false;
   };
   using Done = std::function<void(Reply)>;
 

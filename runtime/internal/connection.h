@@ -16,6 +16,7 @@
 #include "runtime/internal/timeouts.h"
 #include "runtime/metadata.h"
 #include "runtime/options.h"
+#include "runtime/worker_crash.h"
 
 namespace google::protobuf {
 class MessageLite;
@@ -110,6 +111,12 @@ class WorkerEndpoint {
   // `callback` runs once, on a framework thread, when the worker dies on its
   // own. Set before the first call.
   virtual void SetDeathCallback(std::function<void()> callback) = 0;
+  // `callback` runs (on a framework thread, at most once) when the worker
+  // asks to be recycled (CallContext::RequestRecycle()), with the reason.
+  // Endpoints that cannot hear it ignore it.
+  virtual void SetRecycleCallback(std::function<void(const std::string&)> /*callback*/) {}
+  // How it died, as the typed payload of death statuses (once it died).
+  virtual std::optional<WorkerCrash> CrashDetails() { return std::nullopt; }
 };
 
 }  // namespace iw::internal

@@ -6,6 +6,7 @@
 //                  that do not tell their schema).
 //   host → worker: a ShutdownRequest: drain in-flight calls within
 //                  `grace_ms`, then exit 0.
+//   worker → host: one byte kRecycle: please replace me gracefully.
 //   host gone:     the worker reads EOF (the kernel closes the host's end
 //                  however the host dies, SIGKILL included) and exits at once.
 //                  This is the orphan lifeline.
@@ -32,6 +33,12 @@ inline constexpr int kWorkerControlFd = 4;
 inline constexpr char kDeadlinePassedInWorker[] =
     "the call's deadline passed before its handler returned";
 
+// Trailing metadata of a unary call that failed with a status the worker
+// itself produced (its handler's, or its framework's): the host then never
+// mistakes a handler's UNAVAILABLE for a broken connection. (Replies on the
+// call stream always come from the worker.)
+inline constexpr char kWorkerStatusMetadata[] = "iw-worker-status";
+
 inline constexpr uint8_t kReady = 'R';
 // The ready message of a worker that tells its schema (every worker of this
 // runtime): kReadyWithSchema, a uint16_t length, then that many bytes of
@@ -43,6 +50,9 @@ inline constexpr uint8_t kReplaced = 'K';
 // The exit code of a worker that replaced itself (EX_SOFTWARE).
 inline constexpr int kReplacedExitCode = 70;
 inline constexpr uint8_t kShutdown = 'S';
+// worker → host, one byte: a handler called CallContext::RequestRecycle();
+// the host replaces the worker gracefully (sent at most once).
+inline constexpr uint8_t kRecycle = 'C';
 
 #pragma pack(push, 1)
 struct ShutdownRequest {

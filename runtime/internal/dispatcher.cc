@@ -166,6 +166,7 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
         server_context_->AddTrailingMetadata(key, value);
       }
       if (!status.ok()) {
+        server_context_->AddTrailingMetadata(kWorkerStatusMetadata, "1");
         Finish(status);
       } else {
         StartWriteAndFinish(&response_bytes_, grpc::WriteOptions(), grpc::Status::OK);
@@ -178,6 +179,7 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
   void OnBound() {
     context_.MarkCancelled();
     if (ClaimFinish()) {
+      server_context_->AddTrailingMetadata(kWorkerStatusMetadata, "1");
       const ServiceInfo& service = *dispatcher_->binding().service;
       const MethodInfo& method = service.methods[method_index_];
       Finish(grpc::Status(
@@ -323,6 +325,9 @@ grpc::Status Dispatcher::Execute(
   grpc::Status status =
       InvokeMethod(binding_, method_index, context, parse, config_.middleware, &response);
   if (watch != 0) watchdog_->Disarm(watch);
+  if (context.recycle_requested() && on_recycle_ && !recycle_requested_.exchange(true)) {
+    on_recycle_();
+  }
   // What the handler and middleware added travels with any status; a bad
   // entry fails the call.
   for (auto& [key, value] : context.TakeResponseMetadata()) {

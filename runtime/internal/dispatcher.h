@@ -12,6 +12,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/status.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -167,6 +168,11 @@ class Dispatcher final : public grpc::CallbackGenericService {
   // Set before serving.
   void SetOverrunHandler(OverrunWatchdog::OnOverrun on_overrun);
   OverrunWatchdog& watchdog() { return *watchdog_; }
+  // What to do, once, when a handler calls CallContext::RequestRecycle().
+  // Default: nothing. Set before serving.
+  void SetRecycleHandler(std::function<void()> on_recycle) {
+    on_recycle_ = std::move(on_recycle);
+  }
 
   // A standalone worker (--iw_listen) serves clients that are not our host:
   // any gRPC client, with no deadline or a longer one than the .proto's, and
@@ -189,6 +195,8 @@ class Dispatcher final : public grpc::CallbackGenericService {
   const WorkerConfig config_;
   absl::flat_hash_map<std::string, int> methods_by_path_;
   std::unique_ptr<OverrunWatchdog> watchdog_;
+  std::function<void()> on_recycle_;
+  std::atomic<bool> recycle_requested_{false};
   absl::Mutex streams_mu_;
   absl::flat_hash_set<WorkerStream*> streams_ ABSL_GUARDED_BY(streams_mu_);
   bool shutting_down_ ABSL_GUARDED_BY(streams_mu_) = false;

@@ -100,6 +100,12 @@ void Prepare(const CallTiming& timing, grpc::ClientContext* context) {
   }
 }
 
+// Whether the worker itself produced the call's failure status.
+bool StatusFromWorker(const grpc::ClientContext& context) {
+  const auto& trailing = context.GetServerTrailingMetadata();
+  return trailing.find(kWorkerStatusMetadata) != trailing.end();
+}
+
 // What the worker sent back, for host middleware.
 void CollectResponseMetadata(const CallTiming& timing, const grpc::ClientContext& context) {
   if (timing.response_metadata == nullptr) return;
@@ -191,7 +197,8 @@ void GrpcEndpoint::Release() {
 }
 
 absl::Status GrpcEndpoint::Finish(int method_index, const CallTiming& timing,
-                                  bool cancelled_by_host, absl::Status status) {
+                                  bool cancelled_by_host, absl::Status status,
+                                  bool from_worker) {
   if (status.ok()) return status;
   if (status.code() == absl::StatusCode::kCancelled && cancelled_by_host) {
     return absl::CancelledError(
@@ -200,7 +207,7 @@ absl::Status GrpcEndpoint::Finish(int method_index, const CallTiming& timing,
   if (IsDeadlineOfCall(status, timing.deadline)) {
     return DeadlineExceeded(service_, method_index, timing.timeout);
   }
-  if (status.code() == absl::StatusCode::kUnavailable) {
+  if (status.code() == absl::StatusCode::kUnavailable && !from_worker) {
     return ExplainUnavailable(method_index, status);
   }
   if (status.code() == absl::StatusCode::kResourceExhausted) {
@@ -247,7 +254,8 @@ absl::Status GrpcEndpoint::FinishStreamCall(int method_index, const CallTiming& 
   if (timing.response_metadata != nullptr) {
     *timing.response_metadata = std::move(reply.metadata);
   }
-  return Finish(method_index, timing, cancelled_by_host, FromGrpcStatus(reply.status));
+  return Finish(method_index, timing, cancelled_by_host, FromGrpcStatus(reply.status),
+                reply.from_worker);
 }
 
 absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request,
@@ -288,7 +296,8 @@ absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request,
       channel_.get(), *rpc_methods_[method_index], &context, request, response);
   if (status.ok()) status = CheckReplySize(*response);
   CollectResponseMetadata(timing, context);
-  absl::Status result = Finish(method_index, timing, false, FromGrpcStatus(status));
+  absl::Status result = Finish(method_index, timing, false, FromGrpcStatus(status),
+                               StatusFromWorker(context));
   Release();
   return result;
 }
@@ -336,8 +345,8 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(
       [this, call, method_index, timing, response, done = std::move(done)](grpc::Status status) {
         if (status.ok()) status = CheckReplySize(*response);
         CollectResponseMetadata(timing, call->context);
-        absl::Status result =
-            Finish(method_index, timing, call->cancelled(), FromGrpcStatus(status));
+        absl::Status result = Finish(method_index, timing, call->cancelled(),
+                                     FromGrpcStatus(status), StatusFromWorker(call->context));
         done(std::move(result));
         Release();  // after `done`: WaitForCalls() covers the callback too
       });

@@ -71,8 +71,9 @@ class GrpcEndpoint : public WorkerEndpoint {
   // Counts the call in; `stream` gets the call stream if it is usable.
   bool Admit(int method_index, absl::Status* refusal, std::shared_ptr<CallStream>* stream);
   void Release();
+  // `from_worker`: the worker produced `status` (not the transport).
   absl::Status Finish(int method_index, const CallTiming& timing,
-                      bool cancelled_by_host, absl::Status status);
+                      bool cancelled_by_host, absl::Status status, bool from_worker);
   // A unary reply over max_reply_ fails the call as gRPC would have.
   grpc::Status CheckReplySize(const google::protobuf::MessageLite& response) const;
   // The end of a call that went over the stream.

@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/internal/control_protocol.h"
+#include "runtime/internal/crash_details.h"
 #include "runtime/internal/grpc_config.h"
 #include "runtime/internal/grpc_workarounds.h"
 #include "runtime/internal/worker_pool.h"
@@ -98,6 +99,14 @@ absl::Status InProcessEndpoint::StartServer(const WorkerOptions& options) {
     crashed_ = true;
     replaced_reason_ = description;
     BreakLocked([this] { ReportDeath(); });
+  });
+  dispatcher_->SetRecycleHandler([this] {
+    std::function<void(const std::string&)> on_recycle;
+    {
+      absl::MutexLock lock(&mu_);
+      on_recycle = on_recycle_;
+    }
+    if (on_recycle) on_recycle("a handler asked for it (CallContext::RequestRecycle())");
   });
   grpc::ServerBuilder builder;
   ConfigureServer(service, builder);
@@ -186,6 +195,30 @@ std::string InProcessEndpoint::DescribeDeathLocked() const {
   return absl::StrCat("worker ", id(), " crashed: ", crashed_ ? death_ : "still running");
 }
 
+void InProcessEndpoint::SetRecycleCallback(std::function<void(const std::string&)> callback) {
+  absl::MutexLock lock(&mu_);
+  on_recycle_ = std::move(callback);
+}
+
+std::optional<WorkerCrash> InProcessEndpoint::CrashDetails() {
+  absl::MutexLock lock(&mu_);
+  return CrashDetailsLocked();
+}
+
+WorkerCrash InProcessEndpoint::CrashDetailsLocked() const {
+  WorkerCrash crash;
+  crash.set_worker_id(id());
+  if (simulated_exit_) SetExit(*simulated_exit_, &crash);
+  if (!kill_reason_.empty()) {
+    crash.set_cause(WorkerCrash::KILLED_BY_HOST);
+  } else if (!replaced_reason_.empty()) {
+    crash.set_cause(WorkerCrash::DEADLINE_REPLACEMENT);
+  } else if (dropped_ && !crashed_) {
+    crash.set_cause(WorkerCrash::CONNECTION_LOST);
+  }
+  return crash;
+}
+
 void InProcessEndpoint::SetDeathCallback(std::function<void()> callback) {
   absl::MutexLock lock(&mu_);
   on_death_ = std::move(callback);
@@ -193,12 +226,16 @@ void InProcessEndpoint::SetDeathCallback(std::function<void()> callback) {
 
 std::optional<absl::Status> InProcessEndpoint::BrokenLocked(int method_index) const {
   const std::string method = MethodDisplayName(service(), method_index);
-  if (crashed_ || !kill_reason_.empty()) {
-    return absl::UnavailableError(absl::StrCat(method, ": ", DescribeDeathLocked()));
-  }
-  if (dropped_) {
-    return absl::UnavailableError(absl::StrCat(method, ": connection to worker ", id(),
-                                               " failed: ", kDroppedTransportMessage));
+  if (crashed_ || !kill_reason_.empty() || dropped_) {
+    WorkerCrash crash = CrashDetailsLocked();
+    crash.set_method(method);
+    if (crashed_ || !kill_reason_.empty()) {
+      return WithCrash(absl::UnavailableError(absl::StrCat(method, ": ", DescribeDeathLocked())),
+                       crash);
+    }
+    return WithCrash(absl::UnavailableError(absl::StrCat(method, ": connection to worker ", id(),
+                                                         " failed: ", kDroppedTransportMessage)),
+                     crash);
   }
   if (closed_mid_call_) {
     return absl::UnavailableError(
@@ -372,6 +409,7 @@ void InProcessEndpoint::SimulateDeath(int signal, int exit_code, std::function<v
       status.signaled = signal != 0;
       status.code = signal != 0 ? signal : exit_code;
       death_ = status.ToString();
+      simulated_exit_ = status;
       crashed_ = true;
       Log(LogLevel::kWarning, id(), absl::StrCat("simulated death: ", death_));
       BreakLocked([this, reported = std::move(reported)] {

@@ -23,6 +23,7 @@
 #include "runtime/codegen_support/host_stub_base.h"
 #include "runtime/internal/dispatcher.h"
 #include "runtime/internal/grpc_endpoint.h"
+#include "runtime/process/subprocess.h"
 
 namespace iw::internal {
 
@@ -67,6 +68,8 @@ class InProcessEndpoint final : public GrpcEndpoint, public InProcessWorker {
   // naming `reason` and the worker stops accepting calls.
   void Kill(const std::string& reason) override;
   void SetDeathCallback(std::function<void()> callback) override;
+  void SetRecycleCallback(std::function<void(const std::string&)> callback) override;
+  std::optional<WorkerCrash> CrashDetails() override;
 
   // InProcessWorker.
   void SimulateDeath(int signal, int exit_code, std::function<void()> reported) override;
@@ -98,6 +101,7 @@ class InProcessEndpoint final : public GrpcEndpoint, public InProcessWorker {
                               std::function<void(absl::Status)> done);
   void CompleteOp(const std::shared_ptr<Op>& op, absl::Status status);
   std::string DescribeDeathLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  WorkerCrash CrashDetailsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells the supervisor (the death callback) that the worker died.
   void ReportDeath();
   // Fails every tracked call with the current broken status; `then` runs
@@ -125,6 +129,8 @@ class InProcessEndpoint final : public GrpcEndpoint, public InProcessWorker {
   int completions_pending_ ABSL_GUARDED_BY(mu_) = 0;
   std::string kill_reason_ ABSL_GUARDED_BY(mu_);
   std::function<void()> on_death_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const std::string&)> on_recycle_ ABSL_GUARDED_BY(mu_);
+  std::optional<ExitStatus> simulated_exit_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::shared_ptr<Op>> ops_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Status> close_result_ ABSL_GUARDED_BY(mu_);
   // Runs the consequences of a simulated death or drop (failing async calls,

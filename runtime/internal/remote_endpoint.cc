@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/codegen_support/host_stub_base.h"
+#include "runtime/internal/crash_details.h"
 #include "runtime/internal/grpc_config.h"
 #include "runtime/internal/grpc_workarounds.h"
 #include "runtime/internal/schema.h"
@@ -123,9 +124,14 @@ std::string RemoteEndpoint::DescribeDeath() {
 
 absl::Status RemoteEndpoint::ExplainUnavailable(int method_index,
                                                 const absl::Status& transport) {
-  return absl::UnavailableError(absl::StrCat(MethodDisplayName(service(), method_index),
-                                             ": connection to worker ", id(),
-                                             " failed: ", transport.message()));
+  WorkerCrash crash;
+  crash.set_cause(WorkerCrash::CONNECTION_LOST);
+  crash.set_worker_id(id());
+  crash.set_method(MethodDisplayName(service(), method_index));
+  return WithCrash(absl::UnavailableError(absl::StrCat(MethodDisplayName(service(), method_index),
+                                                       ": connection to worker ", id(),
+                                                       " failed: ", transport.message())),
+                   crash);
 }
 
 absl::Status RemoteEndpoint::Close(const CloseOptions& options) {

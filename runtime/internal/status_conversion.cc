@@ -6,8 +6,14 @@
 
 #include "absl/strings/cord.h"
 #include "isolated_workers/internal/rpc_status.pb.h"
+#include "runtime/status_details.h"
 
 namespace iw::internal {
+namespace {
+
+const std::string kWorkerCrashTypeUrl = DetailsTypeUrl("iw.WorkerCrash");
+
+}  // namespace
 
 // Structured details (absl payloads keyed by type URL) travel as
 // grpc::Status::error_details(): a serialized google.rpc.Status (our
@@ -21,6 +27,9 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
     RpcStatus details;
     if (details.ParseFromString(status.error_details())) {
       for (const google::protobuf::Any& any : details.details()) {
+        // Only the host reports crashes: a worker cannot make its own
+        // status look like one.
+        if (any.type_url() == kWorkerCrashTypeUrl) continue;
         result.SetPayload(any.type_url(), absl::Cord(any.value()));
       }
     }

@@ -5,15 +5,27 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
 namespace iw::internal {
 
-// `status` with "<prefix>: " before its message; the code is kept. OK stays OK.
+// `status` with another message, keeping its payloads (structured details,
+// iw.WorkerCrash).
+inline absl::Status WithMessage(const absl::Status& status, absl::string_view message) {
+  absl::Status result(status.code(), message);
+  status.ForEachPayload([&result](absl::string_view type_url, const absl::Cord& payload) {
+    result.SetPayload(type_url, payload);
+  });
+  return result;
+}
+
+// `status` with "<prefix>: " before its message; the code and payloads are
+// kept. OK stays OK.
 inline absl::Status Prefixed(const absl::Status& status, absl::string_view prefix) {
   if (status.ok()) return status;
-  return absl::Status(status.code(), absl::StrCat(prefix, ": ", status.message()));
+  return WithMessage(status, absl::StrCat(prefix, ": ", status.message()));
 }
 
 }  // namespace iw::internal

@@ -3,14 +3,19 @@
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
+#include "runtime/internal/crash_details.h"
 #include "runtime/internal/dispatcher.h"
 #include "runtime/internal/status_macros.h"
 #include "runtime/internal/middleware_chain.h"
@@ -22,11 +27,36 @@ using google::protobuf::MessageLite;
 
 namespace {
 
-// Replacement workers that die younger than this count as a crash loop and
-// are respawned with exponential backoff (up to kMaxBackoff).
+// The crash-loop policy (docs/lifecycle.md, "Respawn and backoff"). A seat's
+// worker "dies young" if it could not be started, or died less than
+// kYoungDeath after it was ready without finishing a single call. The first
+// young death of a seat is replaced at once; each further one in a row
+// doubles the seat's delay, from kFirstBackoff up to kMaxBackoff. A worker
+// that finished a call, or lived longer, resets its seat.
 constexpr absl::Duration kYoungDeath = absl::Seconds(1);
-constexpr absl::Duration kFirstBackoff = absl::Milliseconds(50);
+constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
+// After this many failed starts in a row (pool-wide) with no worker up,
+// queued and new calls fail with the spawn error instead of waiting.
+constexpr int kFailFastAfter = 3;
+// How often the supervisor reads the workers' resident memory
+// (PoolOptions::recycle_above_rss_bytes).
+constexpr absl::Duration kRssCheckInterval = absl::Milliseconds(500);
+
+// Resident set size of `pid` from /proc/<pid>/statm, or nullopt.
+std::optional<int64_t> ResidentBytes(int pid) {
+  std::FILE* file = std::fopen(absl::StrCat("/proc/", pid, "/statm").c_str(), "re");
+  if (file == nullptr) return std::nullopt;
+  long long size = 0, resident = 0;
+  const int read = std::fscanf(file, "%lld %lld", &size, &resident);
+  std::fclose(file);
+  if (read != 2) return std::nullopt;
+  return static_cast<int64_t>(resident) * ::sysconf(_SC_PAGESIZE);
+}
+
+std::string Mebibytes(int64_t bytes) {
+  return absl::StrCat(bytes / (1024 * 1024), " MiB");
+}
 
 // Appends `suffix` to a status message, but before a trailing stderr tail
 // (which must stay the worker's own words).
@@ -52,11 +82,28 @@ void RunAll(std::vector<std::function<void()>>& later) {
 struct WorkerPool::Slot {
   std::unique_ptr<WorkerEndpoint> worker;
   std::string id;
+  int seat = -1;  // -1 once it gave its seat up (dead, draining, recycling)
   int in_flight = 0;
+  int64_t calls_done = 0;  // finished without the worker dying
   absl::Time born;
   absl::Time idle_since;
-  bool dead = false;      // died or killed; leaves once idle
-  bool retiring = false;  // being closed by the pool
+  bool dead = false;       // died or killed; leaves once idle
+  bool draining = false;   // gets no new call; closes once idle
+  bool recycling = false;  // serves until its replacement is ready, then drains
+};
+
+// One place in the pool: at most one worker (starting or up), and the
+// crash-loop history of the workers that held it.
+struct WorkerPool::Seat {
+  bool occupied = false;
+  int young_deaths = 0;  // in a row
+  absl::Time not_before = absl::InfinitePast();
+};
+
+// A thread of the supervisor (a spawn, or the close of a leaving worker).
+struct WorkerPool::Task {
+  std::thread thread;
+  bool done = false;  // guarded by the pool's mu_
 };
 
 // A call waiting for a worker. Sync callers wait on `done`; async ones carry
@@ -141,6 +188,7 @@ WorkerPool::WorkerPool(const ServiceInfo& service, WorkerOptions options,
                         : pool.max_workers > 1       ? HandlerConcurrency(service)
                                                      : std::numeric_limits<int>::max()) {
   current_id_ = service.full_name;
+  seats_.resize(static_cast<size_t>(std::max(pool.max_workers, 1)));
 }
 
 absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Start(
@@ -161,6 +209,12 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Start(
   if (pool.max_queued_calls < 0) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": PoolOptions::max_queued_calls < 0"));
   }
+  if (pool.recycle_after_calls < 0 || pool.recycle_above_rss_bytes < 0 ||
+      pool.recycle_after_age <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": PoolOptions needs recycle_after_calls >= 0, recycle_above_rss_bytes >= 0 "
+              "and recycle_after_age > 0"));
+  }
   std::unique_ptr<WorkerPool> result(new WorkerPool(service, std::move(options),
                                                     std::move(method_overrides), pool,
                                                     std::move(factory)));
@@ -170,7 +224,8 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Start(
       absl::StatusOr<std::unique_ptr<WorkerEndpoint>> worker = self->factory_();
       if (!worker.ok()) return worker.status();  // started ones close in ~WorkerPool
       absl::MutexLock lock(&self->mu_);
-      self->AddSlotLocked(*std::move(worker));
+      self->seats_[i].occupied = true;
+      self->AddSlotLocked(*std::move(worker), i);
     }
   }
   std::vector<std::function<void()>> later;
@@ -232,18 +287,34 @@ int WorkerPool::MaxAttempts(int method_index) const {
 std::shared_ptr<WorkerPool::Slot> WorkerPool::PickLocked() {
   std::shared_ptr<Slot> best;
   for (const auto& slot : slots_) {
-    if (slot->dead || slot->retiring || slot->in_flight >= per_worker_limit_) continue;
-    if (!best || slot->in_flight < best->in_flight) best = slot;
+    if (slot->dead || slot->draining || slot->in_flight >= per_worker_limit_) continue;
+    // A worker being recycled still serves, but last.
+    if (!best || (best->recycling && !slot->recycling) ||
+        (best->recycling == slot->recycling && slot->in_flight < best->in_flight)) {
+      best = slot;
+    }
   }
   return best;
 }
 
+int WorkerPool::LiveLocked() const {
+  int live = 0;
+  for (const auto& slot : slots_) {
+    live += slot->dead || slot->draining || slot->recycling ? 0 : 1;
+  }
+  return live;
+}
+
 std::shared_ptr<WorkerPool::Slot> WorkerPool::AddSlotLocked(
-    std::unique_ptr<WorkerEndpoint> worker) {
+    std::unique_ptr<WorkerEndpoint> worker, int seat) {
   auto slot = std::make_shared<Slot>();
   slot->id = worker->id();
+  slot->seat = seat;
   slot->born = slot->idle_since = absl::Now();
   worker->SetDeathCallback([this, weak = std::weak_ptr<Slot>(slot)] { OnDeath(weak); });
+  worker->SetRecycleCallback([this, weak = std::weak_ptr<Slot>(slot)](const std::string& why) {
+    OnRecycleRequest(weak, why);
+  });
   slot->worker = std::move(worker);
   slots_.push_back(slot);
   ++counters_.workers_spawned;
@@ -259,8 +330,12 @@ absl::StatusOr<std::shared_ptr<WorkerPool::Slot>> WorkerPool::AdmitLocked(
         method, ": host of ", current_id_, " is ", WorkerStateName(state_)));
   }
   if (spawning_disabled_ && slots_.empty()) {
-    return absl::UnavailableError(
-        absl::StrCat(method, ": ", WithSuffix(last_death_, " (RespawnPolicy::kNever)")));
+    return ForMethod(NeverRespawnedLocked(), method_index);
+  }
+  if (failed_starts_ >= kFailFastAfter && !last_spawn_error_.ok()) {
+    bool serving = false;
+    for (const auto& slot : slots_) serving = serving || !(slot->dead || slot->draining);
+    if (!serving) return ForMethod(last_spawn_error_, method_index);
   }
   if (std::shared_ptr<Slot> slot = PickLocked()) {
     ++slot->in_flight;
@@ -299,7 +374,8 @@ absl::StatusOr<std::shared_ptr<WorkerPool::Slot>> WorkerPool::Acquire(
   return waiter->slot;
 }
 
-bool WorkerPool::Release(const std::shared_ptr<Slot>& slot, const absl::Status& status) {
+bool WorkerPool::Release(const std::shared_ptr<Slot>& slot, const absl::Status& status,
+                         const CallTiming& timing) {
   std::vector<std::function<void()>> later;
   bool died;
   {
@@ -307,11 +383,26 @@ bool WorkerPool::Release(const std::shared_ptr<Slot>& slot, const absl::Status& 
     --slot->in_flight;
     died = status.code() == absl::StatusCode::kUnavailable &&
            (slot->dead || slot->worker->crashed());
+    if (!died) ++slot->calls_done;
+    if (died) {
+      if (std::optional<WorkerCrash> crash = WorkerCrashOf(status)) last_crash_ = crash;
+    }
     // Mark it now, before the death callback: a retry must not pick it.
     if (died && !slot->dead) {
       // The call's status already tells how the worker died; drop the
       // "<method>: " prefix.
       MarkDeadLocked(*slot, std::string(WithoutMethod(status.message())), &later);
+    }
+    // DEADLINE_REPLACE_WORKER: its handler may still run, and the worker
+    // exits once the grace is over unless it returns: no new call goes there.
+    if (!slot->dead && timing.replace_after.has_value() &&
+        status.code() == absl::StatusCode::kDeadlineExceeded) {
+      DrainLocked(*slot, "a DEADLINE_REPLACE_WORKER call overran its deadline on it");
+    }
+    if (!slot->dead && pool_.recycle_after_calls > 0 &&
+        slot->calls_done >= pool_.recycle_after_calls) {
+      RecycleLocked(*slot, absl::StrCat("served ", slot->calls_done,
+                                        " calls (PoolOptions::recycle_after_calls)"));
     }
     if (slot->in_flight == 0) {
       slot->idle_since = absl::Now();
@@ -321,7 +412,7 @@ bool WorkerPool::Release(const std::shared_ptr<Slot>& slot, const absl::Status& 
         wake_ = true;
       }
     }
-    if (slot->dead) {
+    if (slot->dead || slot->draining) {
       wake_ = true;  // the supervisor removes and replaces it
     } else {
       DispatchLocked(&later);
@@ -352,7 +443,7 @@ void WorkerPool::FailQueuedLocked(const absl::Status& status,
   while (!queue_.empty()) {
     std::shared_ptr<Waiter> waiter = queue_.front();
     queue_.pop_front();
-    absl::Status error = Prefixed(status, MethodDisplayName(service_, waiter->method_index));
+    absl::Status error = ForMethod(status, waiter->method_index);
     if (waiter->op) {
       later->push_back([this, op = waiter->op, error] { FinishAsync(op, error); });
     } else {
@@ -364,13 +455,29 @@ void WorkerPool::FailQueuedLocked(const absl::Status& status,
 
 absl::Status WorkerPool::Conclude(int method_index, int attempt, int max_attempts, bool died,
                                   absl::Status status) {
-  (void)method_index;
   if (died && max_attempts > 1) {
-    status = absl::Status(status.code(),
-                          WithSuffix(status.message(), absl::StrCat(" (attempt ", attempt,
-                                                                    " of ", max_attempts, ")")));
+    status = WithMessage(status, WithSuffix(status.message(), absl::StrCat(" (attempt ", attempt,
+                                                                           " of ", max_attempts,
+                                                                           ")")));
+  }
+  if (std::optional<WorkerCrash> crash = WorkerCrashOf(status)) {
+    crash->set_method(MethodDisplayName(service_, method_index));
+    crash->set_attempt(attempt);
+    crash->set_max_attempts(max_attempts);
+    status = WithCrash(std::move(status), *crash);
   }
   return status;
+}
+
+absl::Status WorkerPool::ForMethod(const absl::Status& status, int method_index) const {
+  absl::Status result = Prefixed(status, MethodDisplayName(service_, method_index));
+  if (std::optional<WorkerCrash> crash = WorkerCrashOf(result)) {
+    crash->set_method(MethodDisplayName(service_, method_index));
+    crash->set_attempt(1);
+    crash->set_max_attempts(MaxAttempts(method_index));
+    result = WithCrash(std::move(result), *crash);
+  }
+  return result;
 }
 
 void WorkerPool::CountFinished(const absl::Status& status, bool leaving) {
@@ -443,7 +550,7 @@ absl::Status WorkerPool::CallWithRetries(int method_index, const MessageLite& re
       return slot.status();
     }
     absl::Status status = (*slot)->worker->Call(method_index, request, response, *timing);
-    bool died = Release(*slot, status);
+    bool died = Release(*slot, status, *timing);
     if (died && attempt < max_attempts && absl::Now() < timing->deadline) {
       Log(LogLevel::kWarning, (*slot)->id,
           absl::StrCat("retrying ", MethodDisplayName(service_, method_index),
@@ -543,7 +650,7 @@ void WorkerPool::IssueAsync(const std::shared_ptr<AsyncOp>& op, std::shared_ptr<
   std::shared_ptr<PendingCall> call = slot->worker->CallAsync(
       op->method_index, op->request, op->response, op->timing,
       [this, op, slot](absl::Status status) {
-        bool died = Release(slot, status);
+        bool died = Release(slot, status, op->timing);
         bool cancelled;
         {
           absl::MutexLock lock(&op->mu);
@@ -581,21 +688,67 @@ void WorkerPool::SetStateLocked(WorkerState state, const std::string& id,
   }
 }
 
+absl::Status WorkerPool::NeverRespawnedLocked() const {
+  absl::Status status =
+      absl::UnavailableError(WithSuffix(last_death_, " (RespawnPolicy::kNever)"));
+  if (last_crash_) status = WithCrash(std::move(status), *last_crash_);
+  return status;
+}
+
+void WorkerPool::NoteEarlyFailureLocked(Seat& seat) {
+  ++seat.young_deaths;
+  seat.not_before =
+      seat.young_deaths < 2
+          ? absl::InfinitePast()
+          : absl::Now() + std::min(kMaxBackoff,
+                                   kFirstBackoff * (1 << std::min(seat.young_deaths - 2, 10)));
+}
+
 void WorkerPool::MarkDeadLocked(Slot& slot, std::string description,
                                 std::vector<std::function<void()>>* later) {
   slot.dead = true;
   later->push_back([id = slot.id, description] { Log(LogLevel::kError, id, description); });
   last_death_ = std::move(description);
   ++counters_.workers_crashed;
-  if (absl::Now() - slot.born < kYoungDeath) {
-    ++consecutive_failures_;
-    next_spawn_ = absl::Now() +
-                  std::min(kMaxBackoff, kFirstBackoff * (1 << std::min(consecutive_failures_, 10)));
-  } else {
-    consecutive_failures_ = 0;
+  if (slot.seat >= 0) {
+    Seat& seat = seats_[slot.seat];
+    seat.occupied = false;
+    if (slot.calls_done == 0 && absl::Now() - slot.born < kYoungDeath) {
+      NoteEarlyFailureLocked(seat);
+    } else {
+      // It served: a kill from outside, or a crash on some input, not a
+      // crash loop. Replaced at once.
+      seat.young_deaths = 0;
+      seat.not_before = absl::InfinitePast();
+    }
+    slot.seat = -1;
   }
   if (options_.respawn == RespawnPolicy::kNever) spawning_disabled_ = true;
   if (!closing_) SetStateLocked(WorkerState::kCrashed, slot.id, later);
+  wake_ = true;
+}
+
+void WorkerPool::DrainLocked(Slot& slot, const std::string& reason) {
+  if (slot.dead || slot.draining) return;
+  Log(LogLevel::kInfo, slot.id, absl::StrCat("draining: ", reason));
+  slot.draining = true;
+  slot.recycling = false;
+  if (slot.seat >= 0) {
+    seats_[slot.seat] = Seat();  // it did not die: the seat starts afresh
+    slot.seat = -1;
+  }
+  wake_ = true;
+}
+
+void WorkerPool::RecycleLocked(Slot& slot, const std::string& reason) {
+  if (slot.dead || slot.draining || slot.recycling || closing_) return;
+  Log(LogLevel::kInfo, slot.id, absl::StrCat("recycling: ", reason));
+  slot.recycling = true;
+  ++counters_.workers_recycled;
+  if (slot.seat >= 0) {
+    seats_[slot.seat] = Seat();
+    slot.seat = -1;
+  }
   wake_ = true;
 }
 
@@ -611,53 +764,110 @@ void WorkerPool::OnDeath(const std::weak_ptr<Slot>& weak) {
     } else {
       last_death_ = description;  // the fuller story (stderr tail)
     }
+    last_crash_ = slot->worker->CrashDetails();
   }
   RunAll(later);
 }
 
-bool WorkerPool::SpawnOne() {
+void WorkerPool::OnRecycleRequest(const std::weak_ptr<Slot>& weak, const std::string& reason) {
+  std::shared_ptr<Slot> slot = weak.lock();
+  if (!slot) return;
+  absl::MutexLock lock(&mu_);
+  RecycleLocked(*slot, reason);
+}
+
+void WorkerPool::RunTaskLocked(std::function<void()> work) {
+  auto task = std::make_unique<Task>();
+  Task* raw = task.get();
+  // The thread marks itself done under mu_, which we hold until it is
+  // listed.
+  raw->thread = std::thread([this, raw, work = std::move(work)] {
+    work();
+    absl::MutexLock lock(&mu_);
+    raw->done = true;
+    wake_ = true;  // the supervisor joins it
+  });
+  tasks_.push_back(std::move(task));
+}
+
+void WorkerPool::JoinTasks(bool all) {
+  std::vector<std::unique_ptr<Task>> finished;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+      if (all || (*it)->done) {
+        finished.push_back(std::move(*it));
+        it = tasks_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& task : finished) task->thread.join();
+}
+
+void WorkerPool::SpawnInto(int seat_index) {
   absl::StatusOr<std::unique_ptr<WorkerEndpoint>> worker = factory_();
   std::vector<std::function<void()>> later;
-  std::vector<std::unique_ptr<WorkerEndpoint>> discard;
-  bool ok = worker.ok();
+  std::unique_ptr<WorkerEndpoint> discard;
   {
     absl::MutexLock lock(&mu_);
     --starting_;
-    if (!ok) {
-      ++consecutive_failures_;
-      next_spawn_ = absl::Now() +
-                    std::min(kMaxBackoff, kFirstBackoff * (1 << std::min(consecutive_failures_, 10)));
+    Seat& seat = seats_[seat_index];
+    if (!worker.ok()) {
+      seat.occupied = false;
+      NoteEarlyFailureLocked(seat);
+      ++failed_starts_;
+      last_spawn_error_ = worker.status();
+      if (!WorkerCrashOf(last_spawn_error_)) {
+        WorkerCrash crash;
+        crash.set_cause(WorkerCrash::SPAWN_FAILURE);
+        last_spawn_error_ = WithCrash(last_spawn_error_, crash);
+      }
       Log(LogLevel::kError, service_.full_name,
           absl::StrCat("could not start a worker: ", worker.status().message()));
-      // Calls waiting for this worker fail with the reason.
-      FailQueuedLocked(worker.status(), &later);
-      SetStateLocked(slots_.empty() ? WorkerState::kCrashed : state_, service_.full_name,
-                     &later);
+      // Calls wait for the next attempt, unless starts keep failing and no
+      // worker is up to serve them.
+      bool serving = false;
+      for (const auto& slot : slots_) serving = serving || !(slot->dead || slot->draining);
+      if (failed_starts_ >= kFailFastAfter && !serving) {
+        FailQueuedLocked(last_spawn_error_, &later);
+      }
+      if (!serving && starting_ == 0) {
+        SetStateLocked(WorkerState::kCrashed, service_.full_name, &later);
+      }
     } else if (closing_) {
-      discard.push_back(std::move(*worker));
+      seat.occupied = false;
+      discard = std::move(*worker);
     } else {
-      int live = 0;
-      for (const auto& other : slots_) live += other->dead ? 0 : 1;
-      const bool replacing = live < pool_.min_workers && counters_.workers_crashed > 0;
+      failed_starts_ = 0;
+      last_spawn_error_ = absl::OkStatus();
+      const bool replacing = counters_.workers_crashed > 0 && LiveLocked() < pool_.min_workers;
       const std::string replaced = current_id_;
-      std::shared_ptr<Slot> slot = AddSlotLocked(*std::move(worker));
+      std::shared_ptr<Slot> slot = AddSlotLocked(*std::move(worker), seat_index);
       if (replacing) {
         Log(LogLevel::kInfo, slot->id, absl::StrCat("replacing crashed worker ", replaced));
       }
+      // A worker being recycled leaves now that its replacement is ready.
+      std::shared_ptr<Slot> oldest;
+      for (const auto& other : slots_) {
+        if (other->recycling && (!oldest || other->born < oldest->born)) oldest = other;
+      }
+      if (oldest) DrainLocked(*oldest, absl::StrCat("recycled; replaced by ", slot->id));
       current_id_ = slot->id;
       SetStateLocked(WorkerState::kReady, slot->id, &later);
       DispatchLocked(&later);
     }
+    wake_ = true;  // look again: more may be needed
   }
   RunAll(later);
-  return ok;
+  if (discard) discard->Close(CloseOptions()).IgnoreError();
 }
 
 void WorkerPool::Supervise() {
   while (true) {
     std::vector<std::function<void()>> later;
-    std::vector<std::shared_ptr<Slot>> to_close;
-    bool spawn = false;
+    std::vector<std::pair<std::weak_ptr<Slot>, int>> rss_probes;
     {
       absl::MutexLock lock(&mu_);
       // Sleep until there is something to do or a timer is due.
@@ -665,43 +875,76 @@ void WorkerPool::Supervise() {
       for (const auto& waiter : queue_) {
         if (waiter->op) wake_at = std::min(wake_at, waiter->deadline);
       }
-      if (consecutive_failures_ > 0) wake_at = std::min(wake_at, next_spawn_);
+      const absl::Time before_sleep = absl::Now();
+      for (const Seat& seat : seats_) {
+        if (!seat.occupied && seat.not_before > before_sleep) {
+          wake_at = std::min(wake_at, seat.not_before);
+        }
+      }
       if (pool_.idle_timeout != absl::InfiniteDuration() &&
           static_cast<int>(slots_.size()) > pool_.min_workers) {
         for (const auto& slot : slots_) {
           if (slot->in_flight == 0) wake_at = std::min(wake_at, slot->idle_since + pool_.idle_timeout);
         }
       }
+      if (pool_.recycle_after_age != absl::InfiniteDuration()) {
+        for (const auto& slot : slots_) {
+          if (!slot->dead && !slot->draining && !slot->recycling) {
+            wake_at = std::min(wake_at, slot->born + pool_.recycle_after_age);
+          }
+        }
+      }
+      if (pool_.recycle_above_rss_bytes > 0) wake_at = std::min(wake_at, next_rss_check_);
       auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return wake_ || stop_supervisor_;
       };
       mu_.AwaitWithDeadline(absl::Condition(&woken), wake_at);
       wake_ = false;
-      if (stop_supervisor_) return;
+      if (stop_supervisor_) break;
       const absl::Time now = absl::Now();
 
-      // Dead workers leave once no call is on them.
+      // Dead and drained workers leave once no call is on them; they close
+      // on a task thread (a drained one may take its grace period).
       for (auto it = slots_.begin(); it != slots_.end();) {
-        if ((*it)->dead && (*it)->in_flight == 0) {
-          to_close.push_back(*it);
+        if (((*it)->dead || (*it)->draining) && (*it)->in_flight == 0) {
+          std::shared_ptr<Slot> leaving = *it;
+          RunTaskLocked([leaving] { leaving->worker->Close(CloseOptions()).IgnoreError(); });
           it = slots_.erase(it);
         } else {
           ++it;
         }
       }
       // Idle workers above the minimum retire.
-      int live = 0;
-      for (const auto& slot : slots_) live += slot->dead ? 0 : 1;
+      int live = LiveLocked();
       for (auto it = slots_.begin(); it != slots_.end() && live > pool_.min_workers;) {
         const auto& slot = *it;
-        if (!slot->dead && slot->in_flight == 0 && queue_.empty() &&
-            now - slot->idle_since >= pool_.idle_timeout) {
+        if (!slot->dead && !slot->draining && !slot->recycling && slot->in_flight == 0 &&
+            queue_.empty() && now - slot->idle_since >= pool_.idle_timeout) {
           Log(LogLevel::kInfo, slot->id, "retiring idle worker");
-          to_close.push_back(slot);
+          if (slot->seat >= 0) seats_[slot->seat] = Seat();
+          std::shared_ptr<Slot> leaving = slot;
+          RunTaskLocked([leaving] { leaving->worker->Close(CloseOptions()).IgnoreError(); });
           it = slots_.erase(it);
           --live;
         } else {
           ++it;
+        }
+      }
+      // Workers past their age are recycled.
+      if (pool_.recycle_after_age != absl::InfiniteDuration()) {
+        for (const auto& slot : slots_) {
+          if (now - slot->born >= pool_.recycle_after_age) {
+            RecycleLocked(*slot, absl::StrCat("older than ",
+                                              absl::FormatDuration(pool_.recycle_after_age),
+                                              " (PoolOptions::recycle_after_age)"));
+          }
+        }
+      }
+      if (pool_.recycle_above_rss_bytes > 0 && now >= next_rss_check_) {
+        next_rss_check_ = now + kRssCheckInterval;
+        for (const auto& slot : slots_) {
+          if (slot->dead || slot->draining || slot->recycling) continue;
+          if (int pid = slot->worker->pid(); pid > 0) rss_probes.emplace_back(slot, pid);
         }
       }
       // Async calls whose deadline passed while they waited.
@@ -718,33 +961,55 @@ void WorkerPool::Supervise() {
           ++it;
         }
       }
-      // Start a worker if the minimum is not met, or calls wait and there is
-      // room to grow.
-      bool saturated = PickLocked() == nullptr;
-      bool want = live + starting_ < pool_.min_workers ||
-                  (!queue_.empty() && saturated && live + starting_ < pool_.max_workers);
-      if (want && !closing_ && !spawning_disabled_ && starting_ == 0 &&
-          (consecutive_failures_ == 0 || now >= next_spawn_)) {
+      // Start workers, in parallel: up to min_workers, one per worker being
+      // recycled, and for queued calls (while every worker is saturated)
+      // up to max_workers.
+      live = LiveLocked();
+      int recycling = 0;
+      for (const auto& slot : slots_) recycling += slot->recycling && !slot->dead ? 1 : 0;
+      int want = std::max(pool_.min_workers, std::min(pool_.max_workers, live + recycling));
+      if (!queue_.empty() && PickLocked() == nullptr) {
+        const int limit = std::max(1, per_worker_limit_);
+        const int64_t needed =
+            (static_cast<int64_t>(queue_.size()) + limit - 1) / limit + live;
+        want = std::max<int64_t>(want, std::min<int64_t>(pool_.max_workers, needed));
+      }
+      int to_start = want - live - starting_;
+      if (closing_ || spawning_disabled_) to_start = 0;
+      for (; to_start > 0; --to_start) {
+        // A free seat whose backoff is over, the least troubled first.
+        int best = -1;
+        for (int i = 0; i < static_cast<int>(seats_.size()); ++i) {
+          const Seat& seat = seats_[i];
+          if (seat.occupied || seat.not_before > now) continue;
+          if (best < 0 || seat.young_deaths < seats_[best].young_deaths) best = i;
+        }
+        if (best < 0) break;  // the rest wait for their seats' backoff
+        seats_[best].occupied = true;
         ++starting_;
-        spawn = true;
-        SetStateLocked(slots_.empty() || live == 0 ? WorkerState::kStarting : state_,
-                       service_.full_name, &later);
+        if (live == 0) SetStateLocked(WorkerState::kStarting, service_.full_name, &later);
+        RunTaskLocked([this, best] { SpawnInto(best); });
       }
       if (spawning_disabled_ && slots_.empty()) {
-        FailQueuedLocked(absl::UnavailableError(
-                             WithSuffix(last_death_, " (RespawnPolicy::kNever)")),
-                         &later);
+        FailQueuedLocked(NeverRespawnedLocked(), &later);
       }
     }
     RunAll(later);
-    for (const auto& slot : to_close) slot->worker->Close(CloseOptions()).IgnoreError();
-    to_close.clear();
-    if (spawn) {
-      SpawnOne();
+    for (const auto& [weak, pid] : rss_probes) {
+      std::optional<int64_t> rss = ResidentBytes(pid);
+      if (!rss || *rss <= pool_.recycle_above_rss_bytes) continue;
+      std::shared_ptr<Slot> slot = weak.lock();
+      if (!slot) continue;
       absl::MutexLock lock(&mu_);
-      wake_ = true;  // look again: more may be needed
+      RecycleLocked(*slot, absl::StrCat("resident memory ", Mebibytes(*rss), " above ",
+                                        Mebibytes(pool_.recycle_above_rss_bytes),
+                                        " (PoolOptions::recycle_above_rss_bytes)"));
     }
+    JoinTasks(/*all=*/false);
   }
+  // Stopping: every spawn and close under way finishes first (a spawn that
+  // completes now closes its worker at once).
+  JoinTasks(/*all=*/true);
 }
 
 absl::Status WorkerPool::Close(const CloseOptions& options) {
@@ -805,7 +1070,7 @@ WorkerState WorkerPool::state() const {
   // Closing/closed win; otherwise the pool is ready while any worker is.
   if (closing_ || close_result_.has_value()) return state_;
   for (const auto& slot : slots_) {
-    if (!slot->dead) return WorkerState::kReady;
+    if (!slot->dead && !slot->draining) return WorkerState::kReady;
   }
   if (starting_ > 0) return WorkerState::kStarting;
   return state_ == WorkerState::kReady ? WorkerState::kReady : WorkerState::kCrashed;
@@ -814,7 +1079,7 @@ WorkerState WorkerPool::state() const {
 int WorkerPool::pid() const {
   absl::MutexLock lock(&mu_);
   for (const auto& slot : slots_) {
-    if (!slot->dead) return slot->worker->pid();
+    if (!slot->dead && !slot->draining) return slot->worker->pid();
   }
   return 0;
 }
@@ -828,7 +1093,7 @@ PoolStats WorkerPool::stats() const {
   absl::MutexLock lock(&mu_);
   PoolStats stats = counters_;
   for (const auto& slot : slots_) {
-    if (slot->dead) continue;
+    if (slot->dead || slot->draining) continue;
     ++stats.workers;
     if (slot->worker != nullptr && slot->worker->streaming()) ++stats.workers_streaming;
     if (slot->in_flight > 0) {

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "runtime/internal/control_protocol.h"
+#include "runtime/internal/crash_details.h"
 #include "runtime/internal/grpc_config.h"
 #include "runtime/internal/grpc_workarounds.h"
 #include "runtime/internal/schema.h"
@@ -118,7 +119,12 @@ absl::Status WorkerProcess::Start(const WorkerOptions& options,
   }
 
   absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(spec);
-  if (!process.ok()) return Prefixed(process.status(), what);
+  if (!process.ok()) {
+    WorkerCrash crash;
+    crash.set_cause(WorkerCrash::SPAWN_FAILURE);
+    crash.set_worker_id(base_id);
+    return WithCrash(Prefixed(process.status(), what), crash);
+  }
   process_ = std::move(*process);
   set_id(absl::StrCat(base_id, " (pid ", process_->pid(), ")"));
   stderr_->Start(id());
@@ -182,7 +188,13 @@ absl::Status WorkerProcess::WaitReady(const ResolvedTimeout& startup,
         // Someone else answered on our channel: not our worker.
         process_->Signal(SIGKILL, /*group=*/true);
         process_->Wait(absl::InfiniteFuture());
-        return Prefixed(ready.status(), absl::StrCat("spawn worker ", id(), " (", executable_, ")"));
+        WorkerCrash crash;
+        crash.set_cause(WorkerCrash::PROTOCOL_ERROR);
+        crash.set_worker_id(id());
+        crash.set_pid(process_->pid());
+        return WithCrash(
+            Prefixed(ready.status(), absl::StrCat("spawn worker ", id(), " (", executable_, ")")),
+            crash);
       }
       // kClosed: it is dying or dead, see below.
     }
@@ -194,19 +206,32 @@ absl::Status WorkerProcess::WaitReady(const ResolvedTimeout& startup,
         status = process_->Wait(absl::InfiniteFuture());
       }
       std::string tail = StderrTail();
-      return absl::UnavailableError(absl::StrCat(
-          "spawn worker ", id(), " (", executable_, "): exited before it was ready: ",
-          status->ToString(), tail));
+      WorkerCrash crash;
+      SetExit(*status, &crash);
+      crash.set_cause(WorkerCrash::SPAWN_FAILURE);
+      crash.set_worker_id(id());
+      crash.set_pid(process_->pid());
+      crash.set_stderr_tail(PlainTail(stderr_ ? stderr_->Tail(absl::Now()) : ""));
+      return WithCrash(absl::UnavailableError(absl::StrCat(
+                           "spawn worker ", id(), " (", executable_,
+                           "): exited before it was ready: ", status->ToString(), tail)),
+                       crash);
     }
   }
   // Startup timeout: kill and reap it.
   bool alive = !process_->TryReap().has_value();
   process_->Signal(SIGKILL, /*group=*/true);
   process_->Wait(absl::InfiniteFuture());
-  return absl::DeadlineExceededError(absl::StrCat(
-      "spawn worker ", id(), " (", executable_, "): not ready within ",
-      absl::FormatDuration(startup.timeout), " (startup timeout from ", startup.source,
-      "); ", alive ? "it was still running and has been killed" : "it had exited"));
+  WorkerCrash crash;
+  crash.set_cause(WorkerCrash::SPAWN_FAILURE);
+  crash.set_worker_id(id());
+  crash.set_pid(process_->pid());
+  return WithCrash(
+      absl::DeadlineExceededError(absl::StrCat(
+          "spawn worker ", id(), " (", executable_, "): not ready within ",
+          absl::FormatDuration(startup.timeout), " (startup timeout from ", startup.source,
+          "); ", alive ? "it was still running and has been killed" : "it had exited")),
+      crash);
 }
 
 std::string WorkerProcess::StderrTail() {
@@ -216,11 +241,34 @@ std::string WorkerProcess::StderrTail() {
 }
 
 void WorkerProcess::Monitor() {
+  // The control socket too: a worker may ask to be recycled. Anything else
+  // on it (the notice of a worker that replaces itself) is read at its exit.
+  bool watch_control = true;
   while (true) {
-    struct pollfd fds[2] = {{process_->pidfd(), POLLIN, 0},
-                            {monitor_wake_.get(), POLLIN, 0}};
-    int n = ::poll(fds, 2, -1);
+    struct pollfd fds[3] = {{process_->pidfd(), POLLIN, 0},
+                            {monitor_wake_.get(), POLLIN, 0},
+                            {watch_control ? control_.get() : -1, POLLIN, 0}};
+    int n = ::poll(fds, 3, -1);
     if (n < 0 && errno == EINTR) continue;
+    if (fds[2].revents != 0 && fds[0].revents == 0) {
+      char tag = 0;
+      if ((fds[2].revents & POLLIN) &&
+          ::recv(control_.get(), &tag, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && tag == kRecycle) {
+        ssize_t ignored = ::recv(control_.get(), &tag, 1, MSG_DONTWAIT);
+        (void)ignored;
+        std::function<void(const std::string&)> on_recycle;
+        {
+          absl::MutexLock lock(&mu_);
+          on_recycle = on_recycle_;
+        }
+        if (on_recycle) {
+          on_recycle("a handler asked for it (CallContext::RequestRecycle())");
+        }
+      } else {
+        watch_control = false;  // EOF, or the worker's last words
+      }
+      continue;
+    }
     // The death first: a close racing with a crash must not hide it.
     if (fds[0].revents == 0) {
       if (fds[1].revents != 0) return;
@@ -254,17 +302,24 @@ bool WorkerProcess::NoteExitLocked() {
 void WorkerProcess::ReadNoticeLocked() {
   if (!control_.valid()) return;
   // A worker that replaces itself (DEADLINE_REPLACE_WORKER) says why first.
-  char buffer[1 + sizeof(uint16_t) + 60000];
-  ssize_t n = ::recv(control_.get(), buffer, sizeof(buffer), MSG_DONTWAIT);
+  char buffer[64 + 1 + sizeof(uint16_t) + 60000];
+  ssize_t received = ::recv(control_.get(), buffer, sizeof(buffer), MSG_DONTWAIT);
+  // Recycle requests nobody read yet may come first.
+  const char* message = buffer;
+  while (received > 0 && static_cast<uint8_t>(*message) == kRecycle) {
+    ++message;
+    --received;
+  }
+  const ssize_t n = received;
   if (n < static_cast<ssize_t>(1 + sizeof(uint16_t)) ||
-      static_cast<uint8_t>(buffer[0]) != kReplaced) {
+      static_cast<uint8_t>(message[0]) != kReplaced) {
     return;
   }
   uint16_t size;
-  std::memcpy(&size, buffer + 1, sizeof(size));
+  std::memcpy(&size, message + 1, sizeof(size));
   size = static_cast<uint16_t>(
       std::min<size_t>(size, static_cast<size_t>(n) - 1 - sizeof(uint16_t)));
-  replaced_reason_.assign(buffer + 1 + sizeof(uint16_t), size);
+  replaced_reason_.assign(message + 1 + sizeof(uint16_t), size);
 }
 
 int WorkerProcess::pid() const {
@@ -280,6 +335,33 @@ bool WorkerProcess::crashed() const {
 void WorkerProcess::SetDeathCallback(std::function<void()> callback) {
   absl::MutexLock lock(&mu_);
   on_death_ = std::move(callback);
+}
+
+void WorkerProcess::SetRecycleCallback(std::function<void(const std::string&)> callback) {
+  absl::MutexLock lock(&mu_);
+  on_recycle_ = std::move(callback);
+}
+
+std::optional<WorkerCrash> WorkerProcess::CrashDetails() {
+  std::optional<ExitStatus> status = process_->exit_status();
+  WorkerCrash crash;
+  crash.set_worker_id(id());
+  crash.set_pid(process_->pid());
+  if (status) SetExit(*status, &crash);
+  {
+    absl::MutexLock lock(&mu_);
+    if (!kill_reason_.empty()) {
+      crash.set_cause(WorkerCrash::KILLED_BY_HOST);
+    } else if (!replaced_reason_.empty()) {
+      crash.set_cause(WorkerCrash::DEADLINE_REPLACEMENT);
+    } else if (!status) {
+      crash.set_cause(WorkerCrash::CONNECTION_LOST);
+    }
+  }
+  if (crash.cause() != WorkerCrash::KILLED_BY_HOST && stderr_ != nullptr) {
+    crash.set_stderr_tail(PlainTail(stderr_->Tail(absl::Now())));
+  }
+  return crash;
 }
 
 std::string WorkerProcess::DescribeDeath() {
@@ -309,8 +391,14 @@ absl::Status WorkerProcess::ExplainUnavailable(int method_index,
   // the message can carry its exit status.
   std::optional<ExitStatus> status = process_->Wait(absl::Now() + absl::Milliseconds(200));
   if (!status) {
-    return absl::UnavailableError(absl::StrCat(method, ": connection to worker ", id(),
-                                               " failed: ", transport.message()));
+    WorkerCrash crash;
+    crash.set_cause(WorkerCrash::CONNECTION_LOST);
+    crash.set_worker_id(id());
+    crash.set_pid(process_->pid());
+    crash.set_method(method);
+    return WithCrash(absl::UnavailableError(absl::StrCat(method, ": connection to worker ", id(),
+                                                         " failed: ", transport.message())),
+                     crash);
   }
   bool closing;
   {
@@ -324,7 +412,10 @@ absl::Status WorkerProcess::ExplainUnavailable(int method_index,
                                                " was closed while the call was in flight (",
                                                status->ToString(), ")"));
   }
-  return absl::UnavailableError(absl::StrCat(method, ": ", DescribeDeath()));
+  absl::Status died = absl::UnavailableError(absl::StrCat(method, ": ", DescribeDeath()));
+  WorkerCrash crash = *CrashDetails();
+  crash.set_method(method);
+  return WithCrash(std::move(died), crash);
 }
 
 void WorkerProcess::Kill(const std::string& reason) {
@@ -393,7 +484,7 @@ absl::Status WorkerProcess::CloseNow(const CloseOptions& options) {
           absl::FormatDuration(options.term_timeout), "); killed with SIGKILL"));
     }
   } else if (was_crashed) {
-    result = absl::UnavailableError(DescribeDeath());
+    result = WithCrash(absl::UnavailableError(DescribeDeath()), *CrashDetails());
   }
   // The worker is gone, so every call still in flight fails promptly.
   if (!WaitForCalls(absl::Now() + absl::Seconds(10))) {

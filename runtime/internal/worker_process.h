@@ -45,6 +45,8 @@ class WorkerProcess final : public GrpcEndpoint {
   absl::Status Close(const CloseOptions& options) override;
   void Kill(const std::string& reason) override;
   void SetDeathCallback(std::function<void()> callback) override;
+  void SetRecycleCallback(std::function<void(const std::string&)> callback) override;
+  std::optional<WorkerCrash> CrashDetails() override;
 
   std::string DescribeDeath() override;
 
@@ -84,6 +86,7 @@ class WorkerProcess final : public GrpcEndpoint {
   std::string kill_reason_ ABSL_GUARDED_BY(mu_);
   std::string replaced_reason_ ABSL_GUARDED_BY(mu_);
   std::function<void()> on_death_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const std::string&)> on_recycle_ ABSL_GUARDED_BY(mu_);
   CloseOnce close_;
 };
 

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/worker_crash.h"
 
 namespace iwtest {
 
@@ -26,6 +27,7 @@ absl::StatusOr<iwtest::EchoReply> TestHandler::Echo(iw::CallContext& context,
   reply.set_payload(request.payload());
   reply.set_pid(::getpid());
   reply.set_deadline_left_ms(absl::ToInt64Milliseconds(context.deadline() - absl::Now()));
+  if (request.request_recycle()) context.RequestRecycle();
   return reply;
 }
 
@@ -82,7 +84,14 @@ absl::StatusOr<iwtest::CrashReply> TestHandler::Crash(iw::CallContext&,
 absl::StatusOr<iwtest::FailReply> TestHandler::Fail(iw::CallContext&,
                                                     const iwtest::FailRequest& request) {
   if (request.throw_exception()) throw std::runtime_error(request.message());
-  return absl::Status(static_cast<absl::StatusCode>(request.code()), request.message());
+  absl::Status status(static_cast<absl::StatusCode>(request.code()), request.message());
+  if (request.attach_worker_crash()) {
+    iw::WorkerCrash forged;
+    forged.set_cause(iw::WorkerCrash::KILLED_BY_SIGNAL);
+    forged.set_signal(9);
+    iw::AttachDetails(status, forged);
+  }
+  return status;
 }
 
 absl::StatusOr<iwtest::GetEnvReply> TestHandler::GetEnv(iw::CallContext&,
