@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <grpc/grpc.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/security/server_credentials.h>
@@ -48,6 +50,9 @@ namespace {
 
 constexpr absl::Duration kSignalDrain = absl::Seconds(5);
 constexpr absl::Duration kOrphanDrain = absl::Milliseconds(100);
+// A listening worker ends each connection after this long (see
+// GRPC_ARG_MAX_CONNECTION_AGE_MS; gRPC adds +-10% jitter).
+constexpr int kMaxConnectionAgeMs = 30000;
 
 // The server and dispatcher of a finished worker: deliberately never
 // destroyed (see the end of RunWorker), kept reachable for leak checkers.
@@ -279,8 +284,20 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
       std::_Exit(kReplacedExitCode);
     });
   }
+  if (!args.listen.empty()) {
+    // Remote hosts (and Kubernetes probes) check grpc.health.v1.Health:
+    // SERVING for this service while calls are welcome, NOT_SERVING once
+    // draining. Must be set before the builder is made.
+    grpc::EnableDefaultHealthCheckService(true);
+  }
   grpc::ServerBuilder builder;
   ConfigureServer(service, builder);
+  if (!args.listen.empty()) {
+    // Hosts re-resolve a DNS name when a connection ends: end each one
+    // after a while (gracefully: calls in flight finish) so that workers
+    // added behind the name are found.
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, kMaxConnectionAgeMs);
+  }
   builder.RegisterCallbackGenericService(dispatcher.get());
   int selected_port = 0;
   if (!args.listen.empty()) {
@@ -306,6 +323,7 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
     return 1;
   }
   if (!args.listen.empty()) {
+    server->GetHealthCheckService()->SetServingStatus(service.full_name, true);
     std::fprintf(stderr, "iw worker: serving %s on %s (port %d%s)\n", service.full_name,
                  args.listen.c_str(), selected_port,
                  args.tls_cert.empty() ? ", plain text" : ", TLS");
@@ -333,6 +351,10 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
   // calls are answered; otherwise (signal, host gone) streams end as soon
   // as the calls already on them are answered.
   if (!stop.host_requested) dispatcher->BeginShutdown();
+  if (grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService()) {
+    // Out of rotation first: hosts stop sending new calls here.
+    health->SetServingStatus(false);
+  }
   server->Shutdown(absl::ToChronoTime(deadline));
   if (!dispatcher->WaitIdle(deadline + absl::Milliseconds(50))) {
     // A handler ignores cancellation: do not wait for it forever.

@@ -85,6 +85,11 @@ class WorkerEndpoint {
   virtual bool crashed() const = 0;
   // True while small calls go over the multiplexed call stream.
   virtual bool streaming() const { return false; }
+  // True if a call that ended with `status` (UNAVAILABLE) was lost on its
+  // way to or from a worker that the endpoint still serves others through
+  // (a remote endpoint whose load balancer moved on to another worker): the
+  // call's crash policy applies, but the endpoint stays in rotation.
+  virtual bool CallLost(const absl::Status& /*status*/) const { return false; }
   // How it died: "worker Ping#1 (pid 42) crashed: exit code 3; last stderr
   // lines: ...". May wait briefly for the last output.
   virtual std::string DescribeDeath() = 0;

@@ -30,6 +30,13 @@ inline constexpr int kWorkerControlFd = 4;
 inline constexpr char kDeadlinePassedInWorker[] =
     "the call's deadline passed before its handler returned";
 
+// Trailing metadata a worker adds when the call's own handler (or
+// middleware) answered UNAVAILABLE: the host then knows the worker is alive
+// and the call was not lost with its connection, so it passes the status on
+// unchanged and does not apply the crash policy. An UNAVAILABLE without it
+// comes from the transport (a dead, draining or unreachable worker).
+inline constexpr char kAnsweredUnavailableKey[] = "iw-answered";
+
 inline constexpr uint8_t kReady = 'R';
 // worker → host, right before it exits on purpose: kReplaced, a uint16_t
 // length, then that many bytes of explanation.

@@ -100,6 +100,12 @@ void Prepare(const CallTiming& timing, grpc::ClientContext* context) {
   }
 }
 
+// Whether the worker itself answered UNAVAILABLE (see
+// kAnsweredUnavailableKey), as opposed to a transport failure.
+bool AnsweredByWorker(const grpc::ClientContext& context) {
+  return context.GetServerTrailingMetadata().count(kAnsweredUnavailableKey) > 0;
+}
+
 // What the worker sent back, for host middleware.
 void CollectResponseMetadata(const CallTiming& timing, const grpc::ClientContext& context) {
   if (timing.response_metadata == nullptr) return;
@@ -191,7 +197,7 @@ void GrpcEndpoint::Release() {
 }
 
 absl::Status GrpcEndpoint::Finish(int method_index, const CallTiming& timing,
-                                  bool cancelled_by_host, absl::Status status) {
+                                  bool cancelled_by_host, bool answered, absl::Status status) {
   if (status.ok()) return status;
   if (status.code() == absl::StatusCode::kCancelled && cancelled_by_host) {
     return absl::CancelledError(
@@ -200,7 +206,7 @@ absl::Status GrpcEndpoint::Finish(int method_index, const CallTiming& timing,
   if (IsDeadlineOfCall(status, timing.deadline)) {
     return DeadlineExceeded(service_, method_index, timing.timeout);
   }
-  if (status.code() == absl::StatusCode::kUnavailable) {
+  if (status.code() == absl::StatusCode::kUnavailable && !answered) {
     return ExplainUnavailable(method_index, status);
   }
   if (status.code() == absl::StatusCode::kResourceExhausted) {
@@ -240,10 +246,12 @@ absl::Status GrpcEndpoint::FinishStreamCall(int method_index, const CallTiming& 
         absl::StrCat(MethodDisplayName(service_, method_index),
                      ": the worker's reply is not a valid ", response->GetTypeName()));
   }
+  const bool answered = reply.metadata.erase(kAnsweredUnavailableKey) > 0;
   if (timing.response_metadata != nullptr) {
     *timing.response_metadata = std::move(reply.metadata);
   }
-  return Finish(method_index, timing, cancelled_by_host, FromGrpcStatus(reply.status));
+  return Finish(method_index, timing, cancelled_by_host, answered,
+                FromGrpcStatus(reply.status));
 }
 
 absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request,
@@ -284,7 +292,8 @@ absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request,
       channel_.get(), *rpc_methods_[method_index], &context, request, response);
   if (status.ok()) status = CheckReplySize(*response);
   CollectResponseMetadata(timing, context);
-  absl::Status result = Finish(method_index, timing, false, FromGrpcStatus(status));
+  absl::Status result =
+      Finish(method_index, timing, false, AnsweredByWorker(context), FromGrpcStatus(status));
   Release();
   return result;
 }
@@ -332,8 +341,8 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(
       [this, call, method_index, timing, response, done = std::move(done)](grpc::Status status) {
         if (status.ok()) status = CheckReplySize(*response);
         CollectResponseMetadata(timing, call->context);
-        absl::Status result =
-            Finish(method_index, timing, call->cancelled(), FromGrpcStatus(status));
+        absl::Status result = Finish(method_index, timing, call->cancelled(),
+                                     AnsweredByWorker(call->context), FromGrpcStatus(status));
         done(std::move(result));
         Release();  // after `done`: WaitForCalls() covers the callback too
       });

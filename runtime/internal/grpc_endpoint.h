@@ -59,8 +59,9 @@ class GrpcEndpoint : public WorkerEndpoint {
   // Waits until no admitted call is in flight.
   bool WaitForCalls(absl::Time deadline);
 
-  // Rewrites an UNAVAILABLE from the transport into a status that says what
-  // happened to the worker (crash, kill, close).
+  // Rewrites an UNAVAILABLE from the transport (not one the worker's handler
+  // returned) into a status that says what happened to the worker (crash,
+  // kill, close, lost connection).
   virtual absl::Status ExplainUnavailable(int method_index,
                                           const absl::Status& transport) = 0;
 
@@ -71,8 +72,10 @@ class GrpcEndpoint : public WorkerEndpoint {
   // Counts the call in; `stream` gets the call stream if it is usable.
   bool Admit(int method_index, absl::Status* refusal, std::shared_ptr<CallStream>* stream);
   void Release();
+  // `answered`: the worker itself sent an UNAVAILABLE (kAnsweredUnavailableKey);
+  // it then travels unchanged instead of through ExplainUnavailable().
   absl::Status Finish(int method_index, const CallTiming& timing,
-                      bool cancelled_by_host, absl::Status status);
+                      bool cancelled_by_host, bool answered, absl::Status status);
   // A unary reply over max_reply_ fails the call as gRPC would have.
   grpc::Status CheckReplySize(const google::protobuf::MessageLite& response) const;
   // The end of a call that went over the stream.

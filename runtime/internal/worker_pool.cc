@@ -305,10 +305,13 @@ bool WorkerPool::Release(const std::shared_ptr<Slot>& slot, const absl::Status& 
   {
     absl::MutexLock lock(&mu_);
     --slot->in_flight;
-    died = status.code() == absl::StatusCode::kUnavailable &&
-           (slot->dead || slot->worker->crashed());
+    const bool unavailable = status.code() == absl::StatusCode::kUnavailable;
+    // Lost with one of a remote endpoint's workers: retried per the crash
+    // policy, but the endpoint (its other workers) stays in rotation.
+    const bool lost = unavailable && !slot->dead && slot->worker->CallLost(status);
+    died = unavailable && (slot->dead || slot->worker->crashed() || lost);
     // Mark it now, before the death callback: a retry must not pick it.
-    if (died && !slot->dead) {
+    if (died && !slot->dead && !lost) {
       // The call's status already tells how the worker died; drop the
       // "<method>: " prefix.
       MarkDeadLocked(*slot, std::string(WithoutMethod(status.message())), &later);
