@@ -53,6 +53,9 @@ constexpr absl::Duration kOrphanDrain = absl::Milliseconds(100);
 // A listening worker ends each connection after this long (see
 // GRPC_ARG_MAX_CONNECTION_AGE_MS; gRPC adds +-10% jitter).
 constexpr int kMaxConnectionAgeMs = 30000;
+// A listening worker told to stop says NOT_SERVING this long before its
+// server stops taking calls (part of the drain).
+constexpr absl::Duration kNotServingGrace = absl::Milliseconds(500);
 
 // The server and dispatcher of a finished worker: deliberately never
 // destroyed (see the end of RunWorker), kept reachable for leak checkers.
@@ -350,11 +353,15 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
   // host keeps it open. A host that asked us to stop closes it once its
   // calls are answered; otherwise (signal, host gone) streams end as soon
   // as the calls already on them are answered.
-  if (!stop.host_requested) dispatcher->BeginShutdown();
   if (grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService()) {
-    // Out of rotation first: hosts stop sending new calls here.
+    // A listening worker leaves rotation first: NOT_SERVING reaches the
+    // hosts' health watches, they stop sending new calls here, and calls
+    // already on their way are still served normally. Only then does the
+    // server stop taking calls (it would cancel those that arrive later).
     health->SetServingStatus(false);
+    absl::SleepFor(std::min(kNotServingGrace, stop.drain));
   }
+  if (!stop.host_requested) dispatcher->BeginShutdown();
   server->Shutdown(absl::ToChronoTime(deadline));
   if (!dispatcher->WaitIdle(deadline + absl::Milliseconds(50))) {
     // A handler ignores cancellation: do not wait for it forever.

@@ -72,6 +72,13 @@ struct CallTiming {
   Metadata* response_metadata = nullptr;
 };
 
+// Payload an endpoint puts on an UNAVAILABLE for a call lost with one of the
+// several workers it reaches (a remote endpoint: gRPC's load balancer moves
+// later calls to another worker). The call's crash policy applies, but the
+// endpoint stays in rotation. The pool removes the payload before the
+// status reaches the caller.
+inline constexpr char kCallLostPayload[] = "type.isolated-workers.internal/CallLost";
+
 // One worker, as the pool sees it. Thread-safe.
 class WorkerEndpoint {
  public:
@@ -85,11 +92,6 @@ class WorkerEndpoint {
   virtual bool crashed() const = 0;
   // True while small calls go over the multiplexed call stream.
   virtual bool streaming() const { return false; }
-  // True if a call that ended with `status` (UNAVAILABLE) was lost on its
-  // way to or from a worker that the endpoint still serves others through
-  // (a remote endpoint whose load balancer moved on to another worker): the
-  // call's crash policy applies, but the endpoint stays in rotation.
-  virtual bool CallLost(const absl::Status& /*status*/) const { return false; }
   // How it died: "worker Ping#1 (pid 42) crashed: exit code 3; last stderr
   // lines: ...". May wait briefly for the last output.
   virtual std::string DescribeDeath() = 0;

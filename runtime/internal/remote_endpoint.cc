@@ -39,8 +39,6 @@ namespace {
 
 std::atomic<int> g_next_remote_number{1};
 
-// Marks an UNAVAILABLE as a call lost with its worker (see CallLost()).
-constexpr char kCallLostPayload[] = "type.isolated-workers.internal/RemoteCallLost";
 // How often the monitor asks every worker's health service (stats only:
 // rotation is gRPC's own health checking, which watches continuously).
 constexpr absl::Duration kHealthPollInterval = absl::Milliseconds(500);
@@ -428,10 +426,6 @@ absl::StatusOr<std::unique_ptr<RemoteEndpoint>> RemoteEndpoint::Connect(
   endpoint->AttachChannel(std::move(channel), limits, remote.call_stream && one_worker,
                           absl::Now() + remote.connect_timeout);
   return endpoint;
-}
-
-bool RemoteEndpoint::CallLost(const absl::Status& status) const {
-  return status.GetPayload(kCallLostPayload).has_value();
 }
 
 std::string RemoteEndpoint::DescribeDeath() {

@@ -308,7 +308,8 @@ bool WorkerPool::Release(const std::shared_ptr<Slot>& slot, const absl::Status& 
     const bool unavailable = status.code() == absl::StatusCode::kUnavailable;
     // Lost with one of a remote endpoint's workers: retried per the crash
     // policy, but the endpoint (its other workers) stays in rotation.
-    const bool lost = unavailable && !slot->dead && slot->worker->CallLost(status);
+    const bool lost =
+        unavailable && !slot->dead && status.GetPayload(kCallLostPayload).has_value();
     died = unavailable && (slot->dead || slot->worker->crashed() || lost);
     // Mark it now, before the death callback: a retry must not pick it.
     if (died && !slot->dead && !lost) {
@@ -368,6 +369,7 @@ void WorkerPool::FailQueuedLocked(const absl::Status& status,
 absl::Status WorkerPool::Conclude(int method_index, int attempt, int max_attempts, bool died,
                                   absl::Status status) {
   (void)method_index;
+  status.ErasePayload(kCallLostPayload);  // internal only
   if (died && max_attempts > 1) {
     status = absl::Status(status.code(),
                           WithSuffix(status.message(), absl::StrCat(" (attempt ", attempt,
