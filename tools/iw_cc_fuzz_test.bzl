@@ -41,7 +41,7 @@ Arguments:
   iterations, max_seconds: the smoke run's budget.
 """
 
-load("@rules_cc//cc:defs.bzl", "cc_test")
+load(":copts.bzl", "IW_COPTS")
 
 # select() keys must be strings in Bazel 4.2; str(Label(...)) names this
 # repository as seen from the caller ("@isolated_workers//..." outside it).
@@ -95,10 +95,11 @@ def iw_cc_fuzz_test(
         testonly = True,
     )
     corpus_args = ["$(rootpath %s)" % c for c in corpus]
-    cc_test(
+    native.cc_test(
         name = name,
         size = size,
         srcs = [src],
+        copts = IW_COPTS + kwargs.pop("copts", []),
         data = corpus,
         args = select({
             _LIBFUZZER: [
