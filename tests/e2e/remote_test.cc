@@ -501,6 +501,29 @@ TEST_CASE("Remote failover: unix: and ipv4: lists become one gRPC target; DNS na
              StatusIs(absl::StatusCode::kInvalidArgument, "without TLS"));
 }
 
+TEST_CASE("Remote failover: a dns:/// name is resolved by gRPC; every address it has is a "
+          "worker",
+          "[e2e][remote][failover]") {
+  {
+    const int port = FreeLoopbackPort();
+    std::unique_ptr<HandStartedWorker> worker = StartLoopbackWorker(port);
+    auto host = TestServiceHost::Connect({absl::StrCat("dns:///localhost:", port)});
+    REQUIRE_THAT(host.status(), IsOk());
+    // localhost resolves to 127.0.0.1 (and maybe ::1, where nothing
+    // listens): the worker on 127.0.0.1 serves every call.
+    for (int i = 0; i < 10; ++i) {
+      absl::StatusOr<iwtest::EchoReply> reply = (*host)->Echo(iwtest::EchoRequest());
+      REQUIRE_THAT(reply.status(), IsOk());
+      CHECK(reply->pid() == worker->process().pid());
+    }
+    const iw::PoolStats stats = (*host)->stats();
+    CHECK(stats.workers == 1);
+    CHECK(stats.workers_configured >= 1);
+    CHECK_THAT((*host)->Close(), IsOk());
+  }
+  CHECK(NoChildProcesses());
+}
+
 TEST_CASE("Remote failover: workers on unix: sockets, one killed, the other serves",
           "[e2e][remote][failover]") {
   {
