@@ -256,18 +256,28 @@ struct RemoteOptions {
   std::string tls_private_key;
   // The name the workers' certificates must carry, if not the address's host.
   std::string tls_server_name;
-  // Bound on connecting to each worker at Connect().
+  // Bound on Connect(): some worker must answer by then.
   absl::Duration connect_timeout = absl::Seconds(10);
+  // Longest wait between two attempts to reconnect to a worker that is down
+  // (gRPC's backoff, 1 s growing by 1.6x up to this): a restarted worker is
+  // back in rotation at most this long after it serves again.
+  absl::Duration max_reconnect_backoff = absl::Seconds(5);
   // As in WorkerOptions.
   std::optional<absl::Duration> call_timeout;
   std::function<void(WorkerState state, const std::string& worker_id)> on_state_change;
-  // As in PoolOptions: 0 = the handler thread count of each worker.
+  // Calls in flight per worker: the host admits this times the number of
+  // workers configured at Connect() (round_robin spreads them); more wait in
+  // the host's queue. 0: no bound in the host (each worker queues calls
+  // beyond its handler threads itself).
   int max_calls_per_worker = 0;
   int max_queued_calls = 10000;
   // As in WorkerOptions.
   std::vector<std::shared_ptr<HostMiddleware>> middleware;
   // As in WorkerOptions (a worker without the call stream, e.g. an older
-  // build, is detected and gets unary calls only).
+  // build, is detected and gets unary calls only). The stream is one gRPC
+  // call pinned to one worker, so it is used only when Connect() names
+  // exactly one worker (an IP literal or unix: path); with several workers
+  // or a DNS name every call is balanced by round_robin on its own.
   bool call_stream = true;
   // As in WorkerOptions (a worker too old to tell its schema is accepted).
   SchemaCheck schema_check = SchemaCheck::kExact;
@@ -275,7 +285,9 @@ struct RemoteOptions {
 
 // Counters of a host or pool, readable at any time.
 struct PoolStats {
-  int workers = 0;         // running (ready) workers
+  // Running (ready) workers. Remote hosts: workers whose health service
+  // answers SERVING (refreshed twice a second), i.e. those in rotation.
+  int workers = 0;
   int workers_busy = 0;    // ready workers with at least one call in flight
   int workers_idle = 0;    // ready workers with none
   int workers_starting = 0;
@@ -291,6 +303,10 @@ struct PoolStats {
   // Replaced gracefully, ever: PoolOptions::recycle_* bounds and
   // CallContext::RequestRecycle(). Not counted as crashes.
   int64_t workers_recycled = 0;
+  // Remote hosts only: the workers Connect() was given (addresses in the
+  // list, or what the DNS name resolves to now, re-resolved every 5 s);
+  // `workers` of them are ready. 0 for spawned workers.
+  int workers_configured = 0;
 };
 
 // Host-side overrides for one method. The generated `<Service>MethodConfig`

@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <grpc/grpc.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/security/server_credentials.h>
@@ -53,6 +55,12 @@ constexpr absl::Duration kOrphanDrain = absl::Milliseconds(100);
 // How long after its drain period a worker whose handlers are still running
 // takes to end itself (see StartExitWatchdog).
 constexpr absl::Duration kExitSlack = absl::Milliseconds(50);
+// A listening worker ends each connection after this long (see
+// GRPC_ARG_MAX_CONNECTION_AGE_MS; gRPC adds +-10% jitter).
+constexpr int kMaxConnectionAgeMs = 30000;
+// A listening worker told to stop says NOT_SERVING this long before its
+// server stops taking calls (part of the drain).
+constexpr absl::Duration kNotServingGrace = absl::Milliseconds(500);
 
 // The server and dispatcher of a finished worker: deliberately never
 // destroyed (see the end of RunWorker), kept reachable for leak checkers.
@@ -308,8 +316,20 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
       (void)ignored;
     });
   }
+  if (!args.listen.empty()) {
+    // Remote hosts (and Kubernetes probes) check grpc.health.v1.Health:
+    // SERVING for this service while calls are welcome, NOT_SERVING once
+    // draining. Must be set before the builder is made.
+    grpc::EnableDefaultHealthCheckService(true);
+  }
   grpc::ServerBuilder builder;
   ConfigureServer(service, builder);
+  if (!args.listen.empty()) {
+    // Hosts re-resolve a DNS name when a connection ends: end each one
+    // after a while (gracefully: calls in flight finish) so that workers
+    // added behind the name are found.
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, kMaxConnectionAgeMs);
+  }
   builder.RegisterCallbackGenericService(dispatcher.get());
   int selected_port = 0;
   if (!args.listen.empty()) {
@@ -335,6 +355,7 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
     return 1;
   }
   if (!args.listen.empty()) {
+    server->GetHealthCheckService()->SetServingStatus(service.full_name, true);
     std::fprintf(stderr, "iw worker: serving %s on %s (port %d%s)\n", service.full_name,
                  args.listen.c_str(), selected_port,
                  args.tls_cert.empty() ? ", plain text" : ", TLS");
@@ -362,6 +383,14 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
   // host keeps it open. A host that asked us to stop closes it once its
   // calls are answered; otherwise (signal, host gone) streams end as soon
   // as the calls already on them are answered.
+  if (grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService()) {
+    // A listening worker leaves rotation first: NOT_SERVING reaches the
+    // hosts' health watches, they stop sending new calls here, and calls
+    // already on their way are still served normally. Only then does the
+    // server stop taking calls (it would cancel those that arrive later).
+    health->SetServingStatus(false);
+    absl::SleepFor(std::min(kNotServingGrace, stop.drain));
+  }
   if (!stop.host_requested) dispatcher->BeginShutdown();
   server->Shutdown(absl::ToChronoTime(deadline));
   if (!dispatcher->WaitIdle(deadline + kExitSlack)) {

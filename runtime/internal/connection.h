@@ -73,6 +73,13 @@ struct CallTiming {
   Metadata* response_metadata = nullptr;
 };
 
+// Payload an endpoint puts on an UNAVAILABLE for a call lost with one of the
+// several workers it reaches (a remote endpoint: gRPC's load balancer moves
+// later calls to another worker). The call's crash policy applies, but the
+// endpoint stays in rotation. The pool removes the payload before the
+// status reaches the caller.
+inline constexpr char kCallLostPayload[] = "type.isolated-workers.internal/CallLost";
+
 // One worker, as the pool sees it. Thread-safe.
 class WorkerEndpoint {
  public:

@@ -173,7 +173,8 @@ IW_TSAN_WRAP(bool, IwNotificationWaitWithDeadline,
 //   on the waiter's stack) from the unlocking thread;
 // - absl's deadlock detector (GraphCycles) copies its tables under its own
 //   lock;
-// - absl::Status and absl::Cord share their data through atomic refcounts
+// - absl::Status and absl::Cord (its btree nodes too, in
+//   libabsl_cord_internal.so) share their data through atomic refcounts
 //   (gRPC and its upb parser pass them between threads); Status's inline
 //   Ref()/Unref() pair with UnrefNonInlined() inside libabsl_status.so, so
 //   their ordering is half invisible;
@@ -189,6 +190,8 @@ IW_TSAN_WRAP(bool, IwNotificationWaitWithDeadline,
 //   gRPC core (with the in-process transport, the very same memory).
 // absl::Mutex, CondVar and Notification are made visible instead (above),
 // so races on data *we* guard with them are still reported.
+// - OpenSSL (libssl), which only gRPC's TLS transport calls: a handshake's
+//   or record's buffers pass between gRPC's threads inside gRPC core.
 // A report whose stacks have no frame of these libraries is a real race in
 // our code: never add our own functions here.
 
@@ -197,10 +200,12 @@ extern "C" const char* __tsan_default_suppressions() {
          "race:libabsl_graphcycles_internal.so\n"
          "race:libabsl_status.so\n"
          "race:libabsl_cord.so\n"
+         "race:libabsl_cord_internal.so\n"
          "race:libgrpc.so\n"
          "race:libgrpc++.so\n"
          "race:libgpr.so\n"
          "race:libupb.so\n"
+         "race:libssl.so\n"
          "race:absl::*Mutex::UnlockSlow\n"
          "race:absl::*Status::Ref\n"
          "race:absl::*Status::Unref\n"

@@ -381,14 +381,18 @@ bool WorkerPool::Release(const std::shared_ptr<Slot>& slot, const absl::Status& 
   {
     absl::MutexLock lock(&mu_);
     --slot->in_flight;
-    died = status.code() == absl::StatusCode::kUnavailable &&
-           (slot->dead || slot->worker->crashed());
+    const bool unavailable = status.code() == absl::StatusCode::kUnavailable;
+    // Lost with one of a remote endpoint's workers: retried per the crash
+    // policy, but the endpoint (its other workers) stays in rotation.
+    const bool lost =
+        unavailable && !slot->dead && status.GetPayload(kCallLostPayload).has_value();
+    died = unavailable && (slot->dead || slot->worker->crashed() || lost);
     if (!died) ++slot->calls_done;
     if (died) {
       if (std::optional<WorkerCrash> crash = WorkerCrashOf(status)) last_crash_ = crash;
     }
     // Mark it now, before the death callback: a retry must not pick it.
-    if (died && !slot->dead) {
+    if (died && !slot->dead && !lost) {
       // The call's status already tells how the worker died; drop the
       // "<method>: " prefix.
       MarkDeadLocked(*slot, std::string(WithoutMethod(status.message())), &later);
@@ -455,6 +459,7 @@ void WorkerPool::FailQueuedLocked(const absl::Status& status,
 
 absl::Status WorkerPool::Conclude(int method_index, int attempt, int max_attempts, bool died,
                                   absl::Status status) {
+  status.ErasePayload(kCallLostPayload);  // internal only
   if (died && max_attempts > 1) {
     status = WithMessage(status, WithSuffix(status.message(), absl::StrCat(" (attempt ", attempt,
                                                                            " of ", max_attempts,

@@ -13,7 +13,10 @@
 namespace iw::internal {
 
 // True for "unix:/path", "localhost:PORT", "127.x.y.z:PORT", "[::1]:PORT"
-// (optionally with an "ipv4:"/"ipv6:"/"dns:///" scheme).
+// (optionally with an "ipv4:"/"ipv6:"/"dns:///" scheme), and for gRPC's
+// static lists ("ipv4:127.0.0.1:7000,127.0.0.1:7001") when every member is.
+// Hosts are IP literals or "localhost": a DNS name such as
+// "127.example.com" is not local.
 bool IsLocalAddress(absl::string_view address);
 
 // OK for a local address; INVALID_ARGUMENT naming the address otherwise.
