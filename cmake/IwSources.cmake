@@ -12,7 +12,9 @@ set(IW_RUNTIME_SOURCES
   runtime/internal/call_stream.cc
   runtime/internal/call_stream.h
   runtime/internal/call_stream_protocol.h
+  runtime/internal/close_once.h
   runtime/internal/control_protocol.h
+  runtime/internal/crash_details.h
   runtime/internal/deadline_timer.cc
   runtime/internal/deadline_timer.h
   runtime/internal/dispatcher.cc
@@ -33,6 +35,8 @@ set(IW_RUNTIME_SOURCES
   runtime/internal/overrun_watchdog.h
   runtime/internal/remote_endpoint.cc
   runtime/internal/remote_endpoint.h
+  runtime/internal/schema.cc
+  runtime/internal/schema.h
   runtime/internal/spawn.cc
   runtime/internal/spawn_environment.cc
   runtime/internal/spawn_environment.h
@@ -62,6 +66,7 @@ set(IW_RUNTIME_SOURCES
   runtime/transport/unix_socket_path.cc
   runtime/transport/unix_socket_path.h
   runtime/worker.cc
+  runtime/worker_crash.cc
 )
 
 # The runtime's public headers (the `hdrs` of //runtime:runtime): installed
@@ -81,6 +86,7 @@ set(IW_RUNTIME_PUBLIC_HEADERS
   runtime/paths.h
   runtime/requirements.h
   runtime/status_details.h
+  runtime/worker_crash.h
 )
 
 # The code generator (//codegen:generator).

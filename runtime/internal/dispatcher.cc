@@ -342,10 +342,6 @@ grpc::Status Dispatcher::Execute(
     }
     response_metadata->emplace(std::move(key), std::move(value));
   }
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    // The worker is alive: tell the host this is no lost call.
-    response_metadata->emplace(kAnsweredUnavailableKey, "1");
-  }
   if (!status.ok()) return status;
   if (absl::Now() >= context.deadline()) {
     // Too late: the host has given up (or is about to). Never let a late

@@ -251,7 +251,6 @@ absl::Status GrpcEndpoint::FinishStreamCall(int method_index, const CallTiming& 
         absl::StrCat(MethodDisplayName(service_, method_index),
                      ": the worker's reply is not a valid ", response->GetTypeName()));
   }
-  const bool answered = reply.metadata.erase(kAnsweredUnavailableKey) > 0;
   if (timing.response_metadata != nullptr) {
     *timing.response_metadata = std::move(reply.metadata);
   }
