@@ -379,10 +379,6 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
   Log(LogLevel::kInfo, worker_id, absl::StrCat("stopping: ", stop.why));
   absl::Time deadline = absl::Now() + stop.drain;
   StartExitWatchdog(deadline + kExitSlack, worker_id);
-  // Shutdown() waits for every call, and a call stream lasts as long as its
-  // host keeps it open. A host that asked us to stop closes it once its
-  // calls are answered; otherwise (signal, host gone) streams end as soon
-  // as the calls already on them are answered.
   if (grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService()) {
     // A listening worker leaves rotation first: NOT_SERVING reaches the
     // hosts' health watches, they stop sending new calls here, and calls
@@ -391,6 +387,10 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding,
     health->SetServingStatus(false);
     absl::SleepFor(std::min(kNotServingGrace, stop.drain));
   }
+  // Shutdown() waits for every call, and a call stream lasts as long as its
+  // host keeps it open. A host that asked us to stop closes it once its
+  // calls are answered; otherwise (signal, host gone) streams end as soon
+  // as the calls already on them are answered.
   if (!stop.host_requested) dispatcher->BeginShutdown();
   server->Shutdown(absl::ToChronoTime(deadline));
   if (!dispatcher->WaitIdle(deadline + kExitSlack)) {

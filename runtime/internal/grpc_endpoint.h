@@ -59,9 +59,8 @@ class GrpcEndpoint : public WorkerEndpoint {
   // Waits until no admitted call is in flight.
   bool WaitForCalls(absl::Time deadline);
 
-  // Rewrites an UNAVAILABLE from the transport (not one the worker's handler
-  // returned) into a status that says what happened to the worker (crash,
-  // kill, close, lost connection).
+  // Rewrites an UNAVAILABLE from the transport into a status that says what
+  // happened to the worker (crash, kill, close).
   virtual absl::Status ExplainUnavailable(int method_index,
                                           const absl::Status& transport) = 0;
 

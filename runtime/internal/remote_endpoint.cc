@@ -51,7 +51,7 @@ constexpr absl::Duration kReresolveInterval = absl::Seconds(5);
 
 // Asks for a method no worker has: UNIMPLEMENTED proves a worker is there,
 // healthy (round_robin picks only those) and speaks gRPC, and its trailers
-// carry that worker's service schema (nullopt from a worker too old to send
+// carry the worker's service schema (nullopt from a worker too old to send
 // it); anything else says why not (refused, TLS failure, not serving...).
 absl::StatusOr<std::optional<ServiceSchema>> Probe(grpc::Channel* channel, absl::Time deadline) {
   grpc::internal::RpcMethod method("/iw.internal.Connect/Probe",
@@ -251,7 +251,7 @@ class HealthMonitor {
       std::shared_ptr<grpc::Channel> channel =
           it != channels_.end() ? it->second
                                 : grpc::CreateCustomChannel(member, credentials_, args_);
-      if (CheckHealth(channel.get(), service_)) ++ready;
+      if (CheckHealth(channel.get(), "")) ++ready;  // as the LB's health checks
       channels[member] = std::move(channel);
     }
     channels_ = std::move(channels);  // drops workers no longer listed
@@ -410,16 +410,21 @@ absl::StatusOr<std::unique_ptr<RemoteEndpoint>> RemoteEndpoint::Connect(
   grpc::ChannelArguments args = HostChannelArguments(limits);
   SetCommonArguments(target, remote, &args);
   // gRPC's machinery does the failover: round_robin over every resolved
-  // address whose connection is up and whose health service says SERVING
-  // for this service. DNS TXT records must not replace this config.
-  args.SetServiceConfigJSON(absl::StrCat(
+  // address whose connection is up and whose health service says SERVING.
+  // The server's overall status (service name ""), not this service's: a
+  // worker of another service must still answer Connect()'s probe, whose
+  // schema check then names both services (FAILED_PRECONDITION). DNS TXT
+  // records must not replace this config.
+  args.SetServiceConfigJSON(
       R"({"loadBalancingConfig":[{"round_robin":{}}],)"
-      R"("healthCheckConfig":{"serviceName":")",
-      service.full_name, R"("}})"));
+      R"("healthCheckConfig":{"serviceName":""}})");
   args.SetInt(GRPC_ARG_SERVICE_CONFIG_DISABLE_RESOLUTION, 1);
   PinGrpcCallbackQueue();
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(target.target, credentials, args);
+  // The probe reaches one worker (round_robin's pick); each worker's schema
+  // is checked when it answers Connect()'s probe only, not when it joins
+  // later.
   absl::StatusOr<std::optional<ServiceSchema>> reachable =
       Probe(channel.get(), absl::Now() + remote.connect_timeout);
   if (!reachable.ok()) {
@@ -456,11 +461,11 @@ absl::Status RemoteEndpoint::ExplainUnavailable(int method_index,
   crash.set_cause(WorkerCrash::CONNECTION_LOST);
   crash.set_worker_id(id());
   crash.set_method(MethodDisplayName(service(), method_index));
-  absl::Status lost =
-      WithCrash(absl::UnavailableError(absl::StrCat(MethodDisplayName(service(), method_index),
-                                                    ": connection to worker ", id(),
-                                                    " failed: ", transport.message())),
-                crash);
+  absl::Status lost = WithCrash(
+      absl::UnavailableError(absl::StrCat(MethodDisplayName(service(), method_index),
+                                          ": connection to worker ", id(),
+                                          " failed: ", transport.message())),
+      crash);
   lost.SetPayload(kCallLostPayload, absl::Cord());
   return lost;
 }

@@ -96,12 +96,14 @@ bool PortAccepts(int port) {
 // The test worker started by hand with extra flags; stopped with SIGTERM.
 class HandStartedWorker {
  public:
-  explicit HandStartedWorker(std::vector<std::string> flags) {
+  explicit HandStartedWorker(std::vector<std::string> flags,
+                             std::vector<std::string> extra_env = {}) {
     SpawnSpec spec;
     spec.executable = iw::testing::TestWorkerPath();
     spec.argv = {spec.executable};
     spec.argv.insert(spec.argv.end(), flags.begin(), flags.end());
     spec.env = iw::testing::CurrentEnvironment();
+    spec.env.insert(spec.env.end(), extra_env.begin(), extra_env.end());
     auto process = Subprocess::Start(spec);
     REQUIRE(process.ok());
     process_ = std::move(*process);
@@ -239,8 +241,11 @@ TEST_CASE("Remote: a worker refuses to serve plain text on a non-loopback addres
 
 // A plain-text worker on 127.0.0.1:PORT, serving once constructed.
 std::unique_ptr<HandStartedWorker> StartLoopbackWorker(int port) {
+  // The worker bounds every call by its .proto (Sleep: 300 ms); the tests
+  // keep calls in flight for seconds, so scale its bounds.
   auto worker = std::make_unique<HandStartedWorker>(
-      std::vector<std::string>{absl::StrCat("--iw_listen=127.0.0.1:", port)});
+      std::vector<std::string>{absl::StrCat("--iw_listen=127.0.0.1:", port)},
+      std::vector<std::string>{"IW_TIMEOUT_SCALE=30"});
   REQUIRE(worker->WaitUntilServing(port));
   return worker;
 }
