@@ -13,34 +13,24 @@
 // canonical status; replies parse; for valid batches ended with OK, every
 // call gets exactly one reply with a canonical code.
 #include <grpcpp/channel.h>
-#include <grpcpp/client_context.h>
-#include <grpcpp/impl/codegen/proto_utils.h>
-#include <grpcpp/impl/rpc_method.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
-#include <grpcpp/support/byte_buffer.h>
-#include <grpcpp/support/sync_stream.h>
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "fuzz/call_stream_input.h"
 #include "fuzz/fuzz_target.h"
 #include "fuzz/safe_handlers.h"
-#include "isolated_workers/internal/call_stream.pb.h"
-#include "runtime/internal/call_stream_protocol.h"
 #include "runtime/internal/dispatcher.h"
 #include "runtime/internal/grpc_config.h"
 
 namespace {
 
 using iw::fuzz::Check;
-using iw::internal::CallBatch;
-using iw::internal::ReplyBatch;
 
 struct Worker {
   Worker() {
@@ -61,119 +51,25 @@ struct Worker {
   std::shared_ptr<grpc::Channel> channel;
 };
 
-grpc::ByteBuffer Bytes(const std::string& bytes) {
-  grpc::Slice slice(bytes);
-  return grpc::ByteBuffer(&slice, 1);
+// Timeouts up to 2^63 us, on half the calls.
+uint64_t TimeoutUs(uint8_t timeout_byte) {
+  return (timeout_byte & 0x80) ? uint64_t{1} << (timeout_byte & 0x3f) : 0;
 }
 
-// Reads a value from the input, 0 once it is used up.
-struct Reader {
-  const uint8_t* data;
-  size_t size;
-  uint8_t Byte() {
-    if (size == 0) return 0;
-    --size;
-    return *data++;
-  }
-  std::string Take(size_t n) {
-    n = std::min(n, size);
-    std::string out(reinterpret_cast<const char*>(data), n);
-    data += n;
-    size -= n;
-    return out;
-  }
-};
-
-// Valid batches built from the input; returns the ids sent.
-std::vector<std::string> StructuredBatches(Reader& in, const iw::internal::ServiceInfo& service,
-                                           std::vector<uint64_t>* ids) {
-  std::vector<std::string> messages;
-  CallBatch batch;
-  const uint8_t table = in.Byte();
-  for (int i = 0; i < service.method_count; ++i) batch.add_method_paths(service.methods[i].path);
-  if (table & 1) batch.add_method_paths("/iwtest.TestService/NoSuchMethod");
-  if (table & 2) batch.clear_method_paths();  // no table at all
-  uint64_t next_id = 1;
-  while (in.size > 0 && ids->size() < 64) {
-    const uint8_t op = in.Byte();
-    if (op == 0xff) {  // end this batch, start another
-      messages.push_back(batch.SerializeAsString());
-      batch.Clear();
-      continue;
-    }
-    if (op == 0xfe && !ids->empty()) {
-      batch.add_cancelled_ids((*ids)[in.Byte() % ids->size()]);
-      continue;
-    }
-    iw::internal::StreamCall* call = batch.add_calls();
-    call->set_id(next_id);
-    ids->push_back(next_id++);
-    call->set_method(op % (service.method_count + 2));
-    const uint8_t timeout = in.Byte();
-    if (timeout & 0x80) call->set_timeout_us((uint64_t{1} << (timeout & 0x3f)));
-    if (timeout & 0x40) call->set_replace_after_ms_plus_one(in.Byte());
-    if (timeout & 0x20) {
-      iw::internal::StreamMetadataEntry* entry = call->add_metadata();
-      entry->set_key(in.Take(in.Byte() % 8));
-      entry->set_value(in.Take(in.Byte() % 8));
-    }
-    call->set_request(in.Take(in.Byte() % 64));
-  }
-  messages.push_back(batch.SerializeAsString());
-  return messages;
-}
-
-bool Canonical(int code) { return code >= 0 && code <= 16; }
+constexpr iw::fuzz::CallBatchOptions kBatchOptions = {&TimeoutUs, /*request_modulus=*/64};
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Worker* worker = new Worker;
   if (size == 0) return 0;
-  Reader in{data + 1, size - 1};
+  iw::fuzz::ByteReader in{data + 1, size - 1};
   const bool raw = (data[0] & 0x80) != 0;
-  std::vector<std::string> messages;
   std::vector<uint64_t> ids;
-  if (raw) {
-    const size_t parts = 1 + data[0] % 4;
-    const size_t chunk = in.size / parts + 1;
-    for (size_t i = 0; i < parts; ++i) messages.push_back(in.Take(chunk));
-  } else {
-    messages = StructuredBatches(in, *worker->binding.service, &ids);
-  }
-
-  grpc::ClientContext context;
-  context.AddMetadata(iw::internal::kCallStreamVersionKey, iw::internal::kCallStreamVersion);
-  if (data[0] & 0x40) context.AddMetadata(iw::internal::kCallStreamMaxReplyKey, "16");
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
-      grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
-          worker->channel.get(),
-          grpc::internal::RpcMethod(iw::internal::kCallStreamMethod,
-                                    grpc::internal::RpcMethod::BIDI_STREAMING),
-          &context));
-  for (const std::string& message : messages) {
-    if (!stream->Write(Bytes(message))) break;
-  }
-  stream->WritesDone();
-  std::map<uint64_t, int> replies;
-  grpc::ByteBuffer bytes;
-  while (stream->Read(&bytes)) {
-    ReplyBatch batch;
-    Check(grpc::SerializationTraits<ReplyBatch>::Deserialize(&bytes, &batch).ok(),
-          "a reply batch parses");
-    for (const auto& reply : batch.replies()) {
-      Check(Canonical(reply.code()), "a reply has a canonical code");
-      ++replies[reply.id()];
-    }
-  }
-  grpc::Status status = stream->Finish();
-  Check(Canonical(status.error_code()), "the stream ends with a canonical status");
-  Check(status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED,
-        "the stream ends well before its 20 s deadline");
-  if (!raw && status.ok()) {
-    for (uint64_t id : ids) Check(replies[id] == 1, "every call gets exactly one reply");
-    Check(replies.size() == ids.size(), "no reply for an id that was not sent");
-  }
+  const std::vector<std::string> messages =
+      raw ? iw::fuzz::RawStreamMessages(data[0], in)
+          : iw::fuzz::StructuredCallBatches(in, *worker->binding.service, kBatchOptions, &ids);
+  iw::fuzz::RunCallStream(*worker->channel, messages, /*small_replies=*/(data[0] & 0x40) != 0,
+                          absl::Seconds(20), raw ? nullptr : &ids, &Check);
   return 0;
 }
