@@ -28,6 +28,15 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/workers/test_service.iw.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+// LeakSanitizer, --config=asan: resolving a dns:/// target (gRPC's c-ares
+// resolver) leaves one 10-byte allocation inside Debian's libcares, which is
+// not instrumented and whose stack ends there (seen in "Connect() to a
+// dns:/// name"). Not ours to fix; suppressed by library so that any other
+// leak still fails this test. Must be defined in the executable.
+extern "C" const char* __lsan_default_suppressions() { return "leak:libcares.so\n"; }
+#endif
+
 namespace {
 
 using iw::internal::SpawnSpec;
