@@ -72,26 +72,18 @@ absl::StatusOr<std::optional<ServiceSchema>> Probe(grpc::Channel* channel, absl:
   return std::optional<ServiceSchema>(*std::move(schema));
 }
 
-// grpc.health.v1.Health/Check for `service`, encoded by hand (a single
-// string field) so that no copy of health.proto is linked into user
+// grpc.health.v1.Health/Check of the server's overall status (an empty
+// HealthCheckRequest: service ""), as the channel's own health checks ask.
+// Sent as raw bytes so that no copy of health.proto is linked into user
 // binaries. True if SERVING, or if the worker has no health service (an
 // older build: gRPC's own health checking treats it as healthy too).
-bool CheckHealth(grpc::Channel* channel, const std::string& service) {
+bool CheckHealth(grpc::Channel* channel) {
   static const grpc::internal::RpcMethod* const kCheck = new grpc::internal::RpcMethod(
       "/grpc.health.v1.Health/Check", grpc::internal::RpcMethod::NORMAL_RPC);
-  std::string request(1, '\x0a');  // field 1 (service), length-delimited
-  for (size_t n = service.size(); ; n >>= 7) {
-    if (n < 0x80) {
-      request.push_back(static_cast<char>(n));
-      break;
-    }
-    request.push_back(static_cast<char>((n & 0x7f) | 0x80));
-  }
-  request += service;
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + kHealthCheckTimeout));
-  grpc::Slice slice(request);
-  grpc::ByteBuffer request_bytes(&slice, 1), response;
+  grpc::Slice empty("", 0);
+  grpc::ByteBuffer request_bytes(&empty, 1), response;
   grpc::Status status = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
       channel, *kCheck, &context, request_bytes, &response);
   if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) return true;
@@ -202,11 +194,9 @@ void SetCommonArguments(const RemoteTarget& target, const RemoteOptions& remote,
 // calls never depend on it: rotation is gRPC's.
 class HealthMonitor {
  public:
-  HealthMonitor(const ServiceInfo& service, RemoteTarget target,
-                std::shared_ptr<grpc::ChannelCredentials> credentials,
+  HealthMonitor(RemoteTarget target, std::shared_ptr<grpc::ChannelCredentials> credentials,
                 grpc::ChannelArguments args)
-      : service_(service.full_name),
-        target_(std::move(target)),
+      : target_(std::move(target)),
         credentials_(std::move(credentials)),
         args_(std::move(args)) {
     Round();  // counts are right from the start
@@ -251,7 +241,7 @@ class HealthMonitor {
       std::shared_ptr<grpc::Channel> channel =
           it != channels_.end() ? it->second
                                 : grpc::CreateCustomChannel(member, credentials_, args_);
-      if (CheckHealth(channel.get(), "")) ++ready;  // as the LB's health checks
+      if (CheckHealth(channel.get())) ++ready;
       channels[member] = std::move(channel);
     }
     channels_ = std::move(channels);  // drops workers no longer listed
@@ -260,7 +250,6 @@ class HealthMonitor {
     configured_ = static_cast<int>(target_.members.size());
   }
 
-  const std::string service_;
   RemoteTarget target_;
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   const grpc::ChannelArguments args_;
@@ -509,7 +498,7 @@ absl::StatusOr<std::unique_ptr<Connection>> ConnectWorkers(
   auto monitor_credentials = MakeCredentials(service.full_name, remote);
   grpc::ChannelArguments monitor_args;
   SetCommonArguments(target, remote, &monitor_args);
-  auto monitor = std::make_unique<HealthMonitor>(service, target, *monitor_credentials,
+  auto monitor = std::make_unique<HealthMonitor>(target, *monitor_credentials,
                                                  monitor_args);
   // A bound per worker becomes one for the channel: the workers configured
   // at Connect() times the bound (round_robin spreads them evenly).
