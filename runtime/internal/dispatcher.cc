@@ -177,8 +177,12 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
 
   // On the timer thread, at the .proto's bound.
   void OnBound() {
+    // Claim the answer before telling the handler: a handler that stops as
+    // soon as it sees the cancellation must not answer first (with the
+    // worker's generic "deadline passed" status instead of this one).
+    const bool claimed = ClaimFinish();
     context_.MarkCancelled();
-    if (ClaimFinish()) {
+    if (claimed) {
       server_context_->AddTrailingMetadata(kWorkerStatusMetadata, "1");
       const ServiceInfo& service = *dispatcher_->binding().service;
       const MethodInfo& method = service.methods[method_index_];
