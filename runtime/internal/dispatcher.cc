@@ -159,7 +159,11 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
           return serialized.ok() ? serialized : SerializeFailed(context_, response, serialized);
         },
         &response_metadata);
-    if (bound_timer_.id != 0 && DeadlineTimer::Get().Cancel(bound_timer_)) Unref();
+    const bool bounded = bound_timer_.id != 0;
+    if (bounded && DeadlineTimer::Get().Cancel(bound_timer_)) Unref();
+    // The handler failed once the .proto's bound had passed (it saw the
+    // cancellation before the bound's timer answered): the bound's answer.
+    if (bounded && !status.ok() && absl::Now() >= context_.deadline()) status = BoundExceeded();
     if (ClaimFinish()) {
       // Sent as trailing metadata, with any status.
       for (auto& [key, value] : response_metadata) {
@@ -178,23 +182,27 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
   // On the timer thread, at the .proto's bound.
   void OnBound() {
     // Claim the answer before telling the handler: a handler that stops as
-    // soon as it sees the cancellation must not answer first (with the
-    // worker's generic "deadline passed" status instead of this one).
+    // soon as it sees the cancellation must not answer first.
     const bool claimed = ClaimFinish();
     context_.MarkCancelled();
     if (claimed) {
       server_context_->AddTrailingMetadata(kWorkerStatusMetadata, "1");
-      const ServiceInfo& service = *dispatcher_->binding().service;
-      const MethodInfo& method = service.methods[method_index_];
-      Finish(grpc::Status(
-          grpc::StatusCode::DEADLINE_EXCEEDED,
-          absl::StrCat(MethodDisplayName(service, method_index_), ": deadline exceeded after ",
-                       method.timeout_ms > 0 ? method.timeout_ms : service.default_timeout_ms,
-                       "ms (", method.timeout_ms > 0 ? "(iw.method).timeout_ms"
-                                                    : "(iw.service).default_timeout_ms",
-                       " of the worker, which bounds every call by its .proto)")));
+      Finish(BoundExceeded());
     }
     Unref();
+  }
+
+  // The answer of a call that reached the .proto's bound.
+  grpc::Status BoundExceeded() const {
+    const ServiceInfo& service = *dispatcher_->binding().service;
+    const MethodInfo& method = service.methods[method_index_];
+    return grpc::Status(
+        grpc::StatusCode::DEADLINE_EXCEEDED,
+        absl::StrCat(MethodDisplayName(service, method_index_), ": deadline exceeded after ",
+                     method.timeout_ms > 0 ? method.timeout_ms : service.default_timeout_ms,
+                     "ms (", method.timeout_ms > 0 ? "(iw.method).timeout_ms"
+                                                  : "(iw.service).default_timeout_ms",
+                     " of the worker, which bounds every call by its .proto)"));
   }
 
   // The call is answered once: by its handler's result or at its bound.
