@@ -6,9 +6,10 @@
 #   cmake -DIW_SOURCE_DIR=<repository root> -P cmake/IwCheckSourceLists.cmake
 #
 # Every quoted "*.cc"/"*.h" string of <dir>/BUILD.bazel (comments ignored)
-# counts as a file of the Bazel build of <dir>; the CMake side is every list
-# of cmake/IwSources.cmake restricted to files under <dir>/ (subpackages
-# such as runtime/testing have their own BUILD.bazel and are not compared).
+# counts as a file of the Bazel build of <dir>, for each package <dir> of
+# IW_SOURCE_PACKAGES; the CMake side is every list of cmake/IwSources.cmake
+# restricted to files directly in <dir>/ (runtime/testing is not built by
+# CMake and not compared).
 
 cmake_policy(SET CMP0057 NEW)  # if(... IN_LIST ...), also in script mode
 
@@ -18,7 +19,10 @@ function(iw_check_source_lists source_dir)
     ${IW_RUNTIME_SOURCES} ${IW_RUNTIME_PUBLIC_HEADERS}
     ${IW_CODEGEN_SOURCES} ${IW_PLUGIN_SOURCES})
   set(errors "")
-  foreach(dir runtime codegen)
+  set(IW_SOURCE_PACKAGES
+    runtime runtime/codegen_support runtime/common runtime/wire
+    runtime/process runtime/transport runtime/worker runtime/host codegen)
+  foreach(dir IN LISTS IW_SOURCE_PACKAGES)
     file(READ "${source_dir}/${dir}/BUILD.bazel" build)
     string(REGEX REPLACE "#[^\n]*" "" build "${build}")
     string(REGEX MATCHALL "\"[A-Za-z0-9_./-]+\\.(cc|h)\"" quoted "${build}")
@@ -30,7 +34,8 @@ function(iw_check_source_lists source_dir)
     list(REMOVE_DUPLICATES bazel)
     set(cmake "")
     foreach(f IN LISTS cmake_files)
-      if(f MATCHES "^${dir}/")
+      get_filename_component(f_dir "${f}" DIRECTORY)
+      if(f_dir STREQUAL dir)
         list(APPEND cmake "${f}")
       endif()
     endforeach()

@@ -1,56 +1,45 @@
 # Source lists of the CMake build, relative to the repository root.
 #
-# They must list exactly the .cc/.h files that runtime/BUILD.bazel and
-# codegen/BUILD.bazel list: cmake/IwCheckSourceLists.cmake compares them at
+# They must list exactly the .cc/.h files that the BUILD.bazel files of
+# runtime/, its layer packages and codegen/ list: cmake/IwCheckSourceLists.cmake compares them at
 # configure time and fails naming the file that is in one build and not the
 # other. When you add a file to a BUILD.bazel, add it here too.
 
-# The runtime library (//runtime:runtime): sources and private headers.
+# The runtime library (//runtime:runtime and its layers //runtime/common,
+# wire, process, transport, worker, host; one library here): sources and
+# private headers.
 set(IW_RUNTIME_SOURCES
+  runtime/common/close_once.h
+  runtime/common/deadline_timer.cc
+  runtime/common/deadline_timer.h
+  runtime/common/handler_concurrency.cc
+  runtime/common/handler_concurrency.h
+  runtime/common/middleware_chain.cc
+  runtime/common/middleware_chain.h
+  runtime/common/status_macros.h
+  runtime/common/timeouts.cc
+  runtime/common/timeouts.h
+  runtime/common/tsan_support.cc
   runtime/host.cc
-  runtime/internal/batch_queue.h
-  runtime/internal/call_stream.cc
-  runtime/internal/call_stream.h
-  runtime/internal/call_stream_protocol.h
-  runtime/internal/close_once.h
-  runtime/internal/control_protocol.h
-  runtime/internal/crash_details.h
-  runtime/internal/deadline_timer.cc
-  runtime/internal/deadline_timer.h
-  runtime/internal/dispatcher.cc
-  runtime/internal/dispatcher.h
-  runtime/internal/grpc_config.cc
-  runtime/internal/grpc_config.h
-  runtime/internal/grpc_endpoint.cc
-  runtime/internal/grpc_endpoint.h
-  runtime/internal/grpc_workarounds.cc
-  runtime/internal/grpc_workarounds.h
-  runtime/internal/inprocess_endpoint.cc
-  runtime/internal/inprocess_endpoint.h
-  runtime/internal/middleware_chain.cc
-  runtime/internal/middleware_chain.h
-  runtime/internal/output_capture.cc
-  runtime/internal/output_capture.h
-  runtime/internal/overrun_watchdog.cc
-  runtime/internal/overrun_watchdog.h
-  runtime/internal/remote_endpoint.cc
-  runtime/internal/remote_endpoint.h
-  runtime/internal/schema.cc
-  runtime/internal/schema.h
-  runtime/internal/spawn.cc
-  runtime/internal/spawn_environment.cc
-  runtime/internal/spawn_environment.h
-  runtime/internal/status_conversion.cc
-  runtime/internal/status_conversion.h
-  runtime/internal/status_macros.h
-  runtime/internal/timeouts.cc
-  runtime/internal/tsan_support.cc
-  runtime/internal/worker_call_stream.cc
-  runtime/internal/worker_call_stream.h
-  runtime/internal/worker_pool.cc
-  runtime/internal/worker_pool.h
-  runtime/internal/worker_process.cc
-  runtime/internal/worker_process.h
+  runtime/host/call_stream.cc
+  runtime/host/call_stream.h
+  runtime/host/crash_details.h
+  runtime/host/endpoint.h
+  runtime/host/grpc_endpoint.cc
+  runtime/host/grpc_endpoint.h
+  runtime/host/inprocess_endpoint.cc
+  runtime/host/inprocess_endpoint.h
+  runtime/host/output_capture.cc
+  runtime/host/output_capture.h
+  runtime/host/remote_endpoint.cc
+  runtime/host/remote_endpoint.h
+  runtime/host/spawn.cc
+  runtime/host/spawn_environment.cc
+  runtime/host/spawn_environment.h
+  runtime/host/worker_pool.cc
+  runtime/host/worker_pool.h
+  runtime/host/worker_process.cc
+  runtime/host/worker_process.h
   runtime/logging.cc
   runtime/metadata.cc
   runtime/paths.cc
@@ -65,28 +54,52 @@ set(IW_RUNTIME_SOURCES
   runtime/transport/peer_credentials.h
   runtime/transport/unix_socket_path.cc
   runtime/transport/unix_socket_path.h
-  runtime/worker.cc
+  runtime/wire/batch_queue.h
+  runtime/wire/call_stream_protocol.h
+  runtime/wire/control_protocol.h
+  runtime/wire/grpc_config.cc
+  runtime/wire/grpc_config.h
+  runtime/wire/grpc_workarounds.cc
+  runtime/wire/grpc_workarounds.h
+  runtime/wire/schema.cc
+  runtime/wire/schema.h
+  runtime/wire/status_conversion.cc
+  runtime/wire/status_conversion.h
+  runtime/worker/call_stream.cc
+  runtime/worker/call_stream.h
+  runtime/worker/dispatcher.cc
+  runtime/worker/dispatcher.h
+  runtime/worker/overrun_watchdog.cc
+  runtime/worker/overrun_watchdog.h
+  runtime/worker/process_tuning.cc
+  runtime/worker/process_tuning.h
+  runtime/worker/serve.cc
   runtime/worker_crash.cc
+  runtime/worker_state.cc
 )
 
-# The runtime's public headers (the `hdrs` of //runtime:runtime): installed
+# The runtime's public headers (the `hdrs` of //runtime:api, //runtime:runtime
+# and //runtime/codegen_support): installed
 # under <prefix>/include/isolated_workers/runtime/.
 set(IW_RUNTIME_PUBLIC_HEADERS
   runtime/call_context.h
+  runtime/call_handle.h
   runtime/codegen_support/handler_adapter.h
-  runtime/codegen_support/host_stub_base.h
+  runtime/codegen_support/host_support.h
   runtime/codegen_support/service_info.h
   runtime/host.h
-  runtime/internal/connection.h
-  runtime/internal/timeouts.h
+  runtime/in_process.h
   runtime/logging.h
   runtime/metadata.h
   runtime/middleware.h
   runtime/options.h
   runtime/paths.h
   runtime/requirements.h
+  runtime/resource_limits.h
   runtime/status_details.h
+  runtime/worker_config.h
   runtime/worker_crash.h
+  runtime/worker_state.h
 )
 
 # The code generator (//codegen:generator).

@@ -74,7 +74,8 @@ void EmitHeader(const FileModel& file, Printer* printer) {
                  "#include \"absl/status/statusor.h\"\n"
                  "#include \"$pb_header$\"\n"
                  "#include \"runtime/codegen_support/handler_adapter.h\"\n"
-                 "#include \"runtime/codegen_support/host_stub_base.h\"\n"
+                 "#include \"runtime/host.h\"\n"
+                 "#include \"runtime/in_process.h\"\n"
                  "\n");
   OpenNamespace(vars, printer);
   for (const ServiceModel& service : file.services) {
@@ -104,6 +105,8 @@ void EmitSource(const FileModel& file, Printer* printer) {
                  "\n"
                  "#include <utility>\n"
                  "#include <vector>\n"
+                 "\n"
+                 "#include \"runtime/codegen_support/host_support.h\"\n"
                  "\n");
   OpenNamespace(vars, printer);
   for (const ServiceModel& service : file.services) {

@@ -35,10 +35,8 @@ constexpr HostMember kHostMembers[] = {
     {"CallAsyncErased", "iw::HostBase"},
     {"HostBase", "iw::HostBase"},
     {"stats", "iw::HostBase"},
-    {"Call", "iw::internal::HostStub"},
-    {"CallAsync", "iw::internal::HostStub"},
-    {"HostStub", "iw::internal::HostStub"},
-    {"Wrap", "iw::internal::HostStub"},
+    {"Call", "iw::HostBase"},
+    {"CallAsync", "iw::HostBase"},
     // Generated in every <Service>Host.
     {"Spawn", ""},
     {"SpawnPool", ""},

@@ -80,7 +80,7 @@ void EmitHandlerInterface(const ServiceModel& service, Printer* printer) {
 void EmitWorkerDeclarations(const ServiceModel& service, Printer* printer) {
   Vars vars = ServiceVars(*service.descriptor);
   vars["bind_declaration"] = WrapList(
-      "", absl::StrCat("::iw::internal::ServiceBinding ", vars["bind"]), "(",
+      "", absl::StrCat("::iw::codegen::ServiceBinding ", vars["bind"]), "(",
       {absl::StrCat(vars["handler_class"], "& handler")}, ");");
   vars["run_declaration"] =
       WrapList("", absl::StrCat("int ", vars["run_worker"]), "(",
@@ -109,7 +109,7 @@ void EmitWorkerDeclarations(const ServiceModel& service, Printer* printer) {
       "namespace iw_internal {\n"
       "// Static description of the $service$ service (generated; do not use\n"
       "// directly).\n"
-      "extern const ::iw::internal::ServiceInfo $service_info$;\n"
+      "extern const ::iw::codegen::ServiceInfo $service_info$;\n"
       "}  // namespace iw_internal\n");
 }
 
@@ -120,7 +120,7 @@ void EmitServiceTables(const ServiceModel& service, Printer* printer) {
     printer->Print(vars,
                    "namespace {\n"
                    "\n"
-                   "constexpr ::iw::internal::MethodInfo $method_table$[] = "
+                   "constexpr ::iw::codegen::MethodInfo $method_table$[] = "
                    "{\n");
     for (const MethodModel& method : service.methods) {
       const MethodDescriptor& descriptor = *method.descriptor;
@@ -177,7 +177,7 @@ void EmitServiceTables(const ServiceModel& service, Printer* printer) {
   if (!service.methods.empty()) {
     printer->Print(vars,
                    "\n"
-                   "const ::iw::internal::MethodHandler $handler_table$[] = "
+                   "const ::iw::codegen::MethodHandler $handler_table$[] = "
                    "{\n");
     for (const MethodModel& method : service.methods) {
       Vars method_vars = MethodVars(*method.descriptor);
@@ -199,7 +199,7 @@ void EmitServiceTables(const ServiceModel& service, Printer* printer) {
   const ServiceConfig& config = service.config;
   vars["definition"] =
       WrapList("",
-               absl::StrCat("const ::iw::internal::ServiceInfo ",
+               absl::StrCat("const ::iw::codegen::ServiceInfo ",
                             vars["service_info"], " = "),
                "{",
                {absl::StrCat("\"", vars["full_name"], "\""),
@@ -226,7 +226,7 @@ void EmitServiceTables(const ServiceModel& service, Printer* printer) {
 void EmitWorkerDefinitions(const ServiceModel& service, Printer* printer) {
   Vars vars = ServiceVars(*service.descriptor);
   vars["bind_signature"] = WrapList(
-      "", absl::StrCat("::iw::internal::ServiceBinding ", vars["bind"]), "(",
+      "", absl::StrCat("::iw::codegen::ServiceBinding ", vars["bind"]), "(",
       {absl::StrCat(vars["handler_class"], "& handler")}, ") {");
   vars["bind_return"] =
       WrapList("  ", "return ", "{",
@@ -242,7 +242,7 @@ void EmitWorkerDefinitions(const ServiceModel& service, Printer* printer) {
                 absl::StrCat(vars["handler_class"], "& handler")},
                ") {");
   vars["run_return"] =
-      WrapList("  ", "return ::iw::internal::RunWorker", "(",
+      WrapList("  ", "return ::iw::codegen::RunWorker", "(",
                {"argc", "argv", absl::StrCat(vars["bind"], "(handler)")}, ");");
   vars["run_config_signature"] =
       WrapList("", absl::StrCat("int ", vars["run_worker"]), "(",
@@ -251,7 +251,7 @@ void EmitWorkerDefinitions(const ServiceModel& service, Printer* printer) {
                 "const ::iw::WorkerConfig& config"},
                ") {");
   vars["run_config_return"] =
-      WrapList("  ", "return ::iw::internal::RunWorker", "(",
+      WrapList("  ", "return ::iw::codegen::RunWorker", "(",
                {"argc", "argv", absl::StrCat(vars["bind"], "(handler)"), "config"}, ");");
   printer->Print(vars,
                  "$bind_signature$\n"

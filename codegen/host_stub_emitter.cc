@@ -133,13 +133,13 @@ std::vector<HostFactory> HostFactories(const Vars& vars) {
        "  // Spawns a worker and waits until it is ready. `methods` overrides\n"
        "  // settings of single methods.\n",
        {{"::iw::WorkerOptions options", ""}, methods},
-       "::iw::internal::SpawnWorker",
+       "::iw::codegen::SpawnWorker",
        {info, "::std::move(options)", "Overrides(methods)"}},
       {"SpawnPool",
        "  // Spawns a pool of workers (see iw::PoolOptions) behind the same\n"
        "  // typed methods: calls go to the least-loaded worker.\n",
        {{"::iw::WorkerOptions options", ""}, {"const ::iw::PoolOptions& pool", ""}, methods},
-       "::iw::internal::SpawnWorkerPool",
+       "::iw::codegen::SpawnWorkerPool",
        {info, "::std::move(options)", "pool", "Overrides(methods)"}},
       {"InProcess",
        "  // Serves `handler` in this process instead (in-process mode, see\n"
@@ -149,14 +149,14 @@ std::vector<HostFactory> HostFactories(const Vars& vars) {
        "  // message size limits, middleware and worker_middleware apply;\n"
        "  // pid() is 0.\n",
        {handler, {"::iw::WorkerOptions options", "{}"}, methods},
-       "::iw::internal::StartInProcess",
+       "::iw::codegen::StartInProcess",
        {bound, "::std::move(options)", "Overrides(methods)"}},
       {"InProcess",
        "  // The same, with `hooks` (an iw::testing::FaultInjector) perturbing\n"
        "  // the calls and the life of the worker. `hooks` must outlive the host.\n",
-       {handler, {"::iw::internal::InProcessHooks& hooks", ""},
+       {handler, {"::iw::InProcessHooks& hooks", ""},
         {"::iw::WorkerOptions options", "{}"}, methods},
-       "::iw::internal::StartInProcess",
+       "::iw::codegen::StartInProcess",
        {bound, "::std::move(options)", "Overrides(methods)", "&hooks"}},
       {"Connect",
        "  // Connects to workers already serving at `addresses` (started with\n"
@@ -165,7 +165,7 @@ std::vector<HostFactory> HostFactories(const Vars& vars) {
        {{"const ::std::vector<::std::string>& addresses", ""},
         {"const ::iw::RemoteOptions& remote", "{}"},
         methods},
-       "::iw::internal::ConnectWorkers",
+       "::iw::codegen::ConnectWorkers",
        {info, "addresses", "remote", "Overrides(methods)"}},
   };
 }
@@ -205,7 +205,7 @@ void EmitHostClass(const ServiceModel& service, Printer* printer) {
       "//   returns.\n"
       "// - Async callbacks run on framework threads; they must not block for\n"
       "//   long and must not destroy the host.\n"
-      "class $host_class$ final : public ::iw::internal::HostStub {\n"
+      "class $host_class$ final : public ::iw::HostBase {\n"
       " public:\n"
       "$factories$");
   for (const MethodModel& method : service.methods) {
@@ -244,8 +244,7 @@ void EmitHostClass(const ServiceModel& service, Printer* printer) {
   printer->Print(vars,
                  "\n"
                  " private:\n"
-                 "  friend class ::iw::internal::HostStub;\n"
-                 "  using ::iw::internal::HostStub::HostStub;\n"
+                 "  using ::iw::HostBase::HostBase;\n"
                  "$overrides$\n"
                  "};\n\n");
 }
@@ -279,12 +278,15 @@ void EmitHostDefinitions(const ServiceModel& service, Printer* printer) {
         absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"], ">> ",
                      vars["host_class"], "::", factory.name),
         "(", params, ") {");
-    vars["call"] = WrapList("      ", factory.runtime_function, "(", factory.arguments, "));");
+    vars["call"] = WrapList("      ", factory.runtime_function, "(", factory.arguments, ");");
     printer->Print(vars,
                    "\n"
                    "$signature$\n"
-                   "  return Wrap<$host_class$>(\n"
+                   "  ::absl::StatusOr<::iw::codegen::StartedWorkers> workers =\n"
                    "$call$\n"
+                   "  if (!workers.ok()) return workers.status();\n"
+                   "  return ::std::unique_ptr<$host_class$>(\n"
+                   "      new $host_class$(::std::move(*workers)));\n"
                    "}\n");
   }
   for (const MethodModel& method : service.methods) {

@@ -25,8 +25,8 @@
 #include "fuzz/call_stream_input.h"
 #include "fuzz/fuzz_target.h"
 #include "fuzz/safe_handlers.h"
-#include "runtime/internal/dispatcher.h"
-#include "runtime/internal/grpc_config.h"
+#include "runtime/worker/dispatcher.h"
+#include "runtime/wire/grpc_config.h"
 
 namespace {
 
@@ -45,7 +45,7 @@ struct Worker {
     channel = server->InProcessChannel(args);
   }
   iw::fuzz::SafeTestHandler handler;
-  iw::internal::ServiceBinding binding;
+  iw::codegen::ServiceBinding binding;
   std::unique_ptr<iw::internal::Dispatcher> dispatcher;
   std::unique_ptr<grpc::Server> server;
   std::shared_ptr<grpc::Channel> channel;

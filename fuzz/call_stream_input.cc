@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "isolated_workers/internal/call_stream.pb.h"
-#include "runtime/internal/call_stream_protocol.h"
+#include "runtime/wire/call_stream_protocol.h"
 
 namespace iw::fuzz {
 namespace {
@@ -30,7 +30,7 @@ grpc::ByteBuffer Bytes(const std::string& bytes) {
 }  // namespace
 
 std::vector<std::string> StructuredCallBatches(ByteReader& in,
-                                               const internal::ServiceInfo& service,
+                                               const iw::codegen::ServiceInfo& service,
                                                const CallBatchOptions& options,
                                                std::vector<uint64_t>* ids) {
   std::vector<std::string> messages;

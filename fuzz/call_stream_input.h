@@ -68,7 +68,7 @@ struct CallBatchOptions {
 // cancellations of calls already sent, and batch ends, up to 64 calls.
 // `ids` gets the call ids sent.
 std::vector<std::string> StructuredCallBatches(ByteReader& in,
-                                               const internal::ServiceInfo& service,
+                                               const iw::codegen::ServiceInfo& service,
                                                const CallBatchOptions& options,
                                                std::vector<uint64_t>* ids);
 

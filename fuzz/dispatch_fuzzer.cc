@@ -19,8 +19,8 @@
 #include "fuzz/fuzz_target.h"
 #include "fuzz/safe_handlers.h"
 #include "runtime/call_context.h"
-#include "runtime/internal/dispatcher.h"
-#include "runtime/internal/grpc_config.h"
+#include "runtime/worker/dispatcher.h"
+#include "runtime/wire/grpc_config.h"
 #include "tests/hardening/limits_service.iw.h"
 #include "tests/workers/test_service.iw.h"
 
@@ -28,14 +28,14 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static iw::fuzz::SafeTestHandler* test_handler = new iw::fuzz::SafeTestHandler;
   static iw::fuzz::SafeLimitsHandler* limits_handler = new iw::fuzz::SafeLimitsHandler;
-  static const iw::internal::ServiceBinding test_binding =
+  static const iw::codegen::ServiceBinding test_binding =
       iwtest::BindTestServiceHandler(*test_handler);
-  static const iw::internal::ServiceBinding limits_binding =
+  static const iw::codegen::ServiceBinding limits_binding =
       iwtest::BindLimitsServiceHandler(*limits_handler);
   if (size == 0) return 0;
-  const iw::internal::ServiceBinding& binding = (data[0] & 0x80) ? limits_binding : test_binding;
+  const iw::codegen::ServiceBinding& binding = (data[0] & 0x80) ? limits_binding : test_binding;
   const int method_index = (data[0] & 0x7f) % binding.service->method_count;
-  const iw::internal::MethodInfo& method = binding.service->methods[method_index];
+  const iw::codegen::MethodInfo& method = binding.service->methods[method_index];
 
   grpc::Slice slice(data + 1, size - 1);
   grpc::ByteBuffer request(&slice, 1);

@@ -18,8 +18,8 @@
 #include "absl/time/time.h"
 #include "fuzz/call_stream_input.h"
 #include "google/protobuf/stubs/logging.h"
-#include "runtime/internal/dispatcher.h"
-#include "runtime/internal/grpc_config.h"
+#include "runtime/worker/dispatcher.h"
+#include "runtime/wire/grpc_config.h"
 
 namespace iw::fuzz {
 namespace {
@@ -52,7 +52,7 @@ constexpr CallBatchOptions kBatchOptions = {&TimeoutUs, /*request_modulus=*/128}
 }  // namespace
 
 struct ServiceFuzzer::Server {
-  explicit Server(const internal::ServiceBinding& b) : binding(b) {
+  explicit Server(const iw::codegen::ServiceBinding& b) : binding(b) {
     dispatcher = std::make_unique<internal::Dispatcher>(binding, "fuzz");
     // A handler that overruns DEADLINE_REPLACE_WORKER's grace would end a
     // real worker: here it is only logged, the fuzzer goes on.
@@ -74,14 +74,14 @@ struct ServiceFuzzer::Server {
     }
   }
 
-  const internal::ServiceBinding binding;
+  const iw::codegen::ServiceBinding binding;
   std::unique_ptr<internal::Dispatcher> dispatcher;
   std::unique_ptr<grpc::Server> server;
   std::shared_ptr<grpc::Channel> channel;
   std::vector<std::unique_ptr<grpc::internal::RpcMethod>> methods;
 };
 
-ServiceFuzzer::ServiceFuzzer(const internal::ServiceBinding& binding)
+ServiceFuzzer::ServiceFuzzer(const iw::codegen::ServiceBinding& binding)
     : server_(std::make_unique<Server>(binding)) {
   Check(binding.service->method_count > 0, "the service has methods");
   // Most inputs do not parse, and protobuf logs each invalid UTF-8 string:
@@ -104,7 +104,7 @@ int ServiceFuzzer::Run(const uint8_t* data, size_t size) {
 }
 
 void ServiceFuzzer::RunUnary(const uint8_t* data, size_t size) {
-  const internal::ServiceInfo& service = *server_->binding.service;
+  const iw::codegen::ServiceInfo& service = *server_->binding.service;
   const int method_index = data[0] % service.method_count;
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + kUnaryDeadline));
@@ -120,7 +120,7 @@ void ServiceFuzzer::RunUnary(const uint8_t* data, size_t size) {
 }
 
 void ServiceFuzzer::RunStream(const uint8_t* data, size_t size) {
-  const internal::ServiceInfo& service = *server_->binding.service;
+  const iw::codegen::ServiceInfo& service = *server_->binding.service;
   ByteReader in{data + 1, size - 1};
   const bool raw = (data[0] & 0xc0) == 0xc0;
   std::vector<uint64_t> ids;

@@ -54,7 +54,7 @@ class ServiceFuzzer {
   // Starts the in-process server for `binding`. Aborts if it cannot.
   // Silences protobuf's log (google::protobuf::SetLogHandler(nullptr)) for
   // the process: most fuzz inputs do not parse.
-  explicit ServiceFuzzer(const internal::ServiceBinding& binding);
+  explicit ServiceFuzzer(const iw::codegen::ServiceBinding& binding);
   ~ServiceFuzzer();
   ServiceFuzzer(const ServiceFuzzer&) = delete;
   ServiceFuzzer& operator=(const ServiceFuzzer&) = delete;

@@ -26,10 +26,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/call_handle.h"
 #include "runtime/middleware.h"
 #include "runtime/options.h"
+#include "runtime/worker_state.h"
 #include "runtime/status_details.h"
 
 namespace google::protobuf {
@@ -38,29 +42,11 @@ class MessageLite;
 
 namespace iw {
 namespace internal {
-class Connection;
-class PendingCall;
+class WorkerPool;
 }  // namespace internal
-
-// Printable name of a state ("ready", ...).
-const char* WorkerStateName(WorkerState state);
-
-// Handle to an asynchronous call. Copyable; an empty handle does nothing.
-// Thread-safe.
-class CallHandle {
- public:
-  CallHandle() = default;
-  explicit CallHandle(std::shared_ptr<internal::PendingCall> call)
-      : call_(std::move(call)) {}
-
-  // Asks to cancel the call. If its callback has not run yet, it runs with
-  // CANCELLED (soon, on a framework thread) and the worker's handler sees
-  // `CallContext::IsCancelled()`. Idempotent.
-  void Cancel();
-
- private:
-  std::shared_ptr<internal::PendingCall> call_;
-};
+namespace codegen {
+class StartedWorkers;
+}  // namespace codegen
 
 // Base of generated hosts. Thread-safe: calls may be made from any number of
 // threads at once.
@@ -97,22 +83,48 @@ class HostBase {
   PoolStats stats() const;
 
  protected:
-  explicit HostBase(std::unique_ptr<internal::Connection> connection);
+  // Generated factories construct hosts from the workers they started.
+  explicit HostBase(codegen::StartedWorkers workers);
 
-  // Type-erased call paths used by the generated methods.
-  absl::Status CallErased(int method_index,
-                          const google::protobuf::MessageLite& request,
+  // The typed call paths of the generated methods: one out-of-line call into
+  // the runtime each (CallErased / CallAsyncErased), no other layer.
+  template <typename Response>
+  absl::StatusOr<Response> Call(int method_index,
+                                const google::protobuf::MessageLite& request,
+                                const CallOptions& options) {
+    Response response;
+    absl::Status status = CallErased(method_index, request, &response, options);
+    if (!status.ok()) return status;
+    return response;
+  }
+  template <typename Response>
+  CallHandle CallAsync(int method_index, const google::protobuf::MessageLite& request,
+                       std::function<void(absl::StatusOr<Response>)> done,
+                       const CallOptions& options) {
+    auto response = std::make_shared<Response>();
+    Response* raw = response.get();
+    return CallAsyncErased(method_index, request, raw, options,
+                           [response = std::move(response),
+                            done = std::move(done)](absl::Status status) mutable {
+                             if (status.ok()) {
+                               done(std::move(*response));
+                             } else {
+                               done(std::move(status));
+                             }
+                           });
+  }
+
+ private:
+  absl::Status CallErased(int method_index, const google::protobuf::MessageLite& request,
                           google::protobuf::MessageLite* response,
                           const CallOptions& options);
   // `response` must stay alive until `done` has run.
-  CallHandle CallAsyncErased(int method_index,
-                             const google::protobuf::MessageLite& request,
+  CallHandle CallAsyncErased(int method_index, const google::protobuf::MessageLite& request,
                              google::protobuf::MessageLite* response,
                              const CallOptions& options,
                              std::function<void(absl::Status)> done);
 
- private:
-  std::unique_ptr<internal::Connection> connection_;
+  std::unique_ptr<internal::WorkerPool> pool_;
 };
 
 }  // namespace iw

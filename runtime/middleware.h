@@ -114,13 +114,6 @@ class WorkerMiddleware {
   virtual void OnResponse(WorkerCall& /*call*/, absl::Status& /*status*/) {}
 };
 
-// Worker-side settings, given to the generated
-// `Run<Service>Worker(argc, argv, handler, config)`.
-struct WorkerConfig {
-  // Runs around every handler, in order (see the top of this file).
-  std::vector<std::shared_ptr<WorkerMiddleware>> middleware;
-};
-
 }  // namespace iw
 
 #endif  // IW_RUNTIME_MIDDLEWARE_H_

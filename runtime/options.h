@@ -32,6 +32,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "runtime/resource_limits.h"
+#include "runtime/worker_state.h"
 
 namespace iw {
 
@@ -89,15 +91,6 @@ enum class SchemaCheck {
   kServiceName,
 };
 
-// Where a worker is in its life.
-enum class WorkerState {
-  kStarting,  // spawning (first start or respawn), not ready yet
-  kReady,     // accepting calls
-  kClosing,   // Close() in progress: no new calls
-  kClosed,    // closed by the host; processes reaped
-  kCrashed,   // the worker died on its own (reaped); a respawn may follow
-};
-
 
 // Which of the host's environment variables a worker inherits (see
 // `WorkerOptions::environment_mode`).
@@ -110,35 +103,6 @@ enum class EnvironmentMode {
   kClean,
   // Only the host variables matching `WorkerOptions::env_allow_list`.
   kAllowList,
-};
-
-// Per-worker resource limits, set with setrlimit() in the child between fork
-// and exec, so they bind from the worker's first instruction. Unset = the
-// host's own limit is inherited.
-//
-// OS pitfalls:
-// - The CPU limit counts CPU seconds, not wall time: a worker blocked in a
-//   call does not use it up. At the limit the kernel sends SIGXCPU (the
-//   worker dies, reported as "exceeded its CPU time limit"); one second of
-//   CPU later it would send SIGKILL.
-// - The address-space limit caps *virtual* memory (RLIMIT_AS), which is more
-//   than the resident set: thread stacks, arenas and mapped files count.
-//   Sanitizer builds (ASan, TSan) reserve terabytes of virtual memory and
-//   cannot start under any address-space limit.
-// - Limits are per process and inherited, not shared, by the worker's own
-//   children: a worker that forks N children may use N times the limit.
-struct ResourceLimits {
-  // RLIMIT_AS: the worker's virtual address space, in bytes.
-  std::optional<uint64_t> address_space_bytes;
-  // RLIMIT_CPU: CPU time (user + system), rounded up to whole seconds.
-  std::optional<absl::Duration> cpu_time;
-  // RLIMIT_NOFILE: one more than the highest descriptor number the worker may
-  // open. gRPC itself needs a dozen or so.
-  std::optional<uint64_t> open_files;
-  // Core dumps are off (RLIMIT_CORE 0) unless this is true, in which case the
-  // host's own core limit is inherited. A worker's memory may hold data the
-  // host handed it; a core file would write it to disk.
-  bool allow_core_dumps = false;
 };
 
 // How to start a worker process. Thread-compatible.
@@ -281,32 +245,6 @@ struct RemoteOptions {
   bool call_stream = true;
   // As in WorkerOptions (a worker too old to tell its schema is accepted).
   SchemaCheck schema_check = SchemaCheck::kExact;
-};
-
-// Counters of a host or pool, readable at any time.
-struct PoolStats {
-  // Running (ready) workers. Remote hosts: workers whose health service
-  // answers SERVING (refreshed twice a second), i.e. those in rotation.
-  int workers = 0;
-  int workers_busy = 0;    // ready workers with at least one call in flight
-  int workers_idle = 0;    // ready workers with none
-  int workers_starting = 0;
-  // Ready workers whose small calls go over the multiplexed call stream
-  // (WorkerOptions::call_stream); the others get unary RPCs only.
-  int workers_streaming = 0;
-  int calls_in_flight = 0;
-  int calls_queued = 0;
-  int64_t calls_completed = 0;  // finished with OK
-  int64_t calls_failed = 0;     // finished with an error (any code)
-  int64_t workers_spawned = 0;  // started successfully, ever
-  int64_t workers_crashed = 0;  // died on their own, ever
-  // Replaced gracefully, ever: PoolOptions::recycle_* bounds and
-  // CallContext::RequestRecycle(). Not counted as crashes.
-  int64_t workers_recycled = 0;
-  // Remote hosts only: the workers Connect() was given (addresses in the
-  // list, or what the DNS name resolves to now, re-resolved every 5 s);
-  // `workers` of them are ready. 0 for spawned workers.
-  int workers_configured = 0;
 };
 
 // Host-side overrides for one method. The generated `<Service>MethodConfig`

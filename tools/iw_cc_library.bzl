@@ -44,6 +44,7 @@ load(":copts.bzl", "IW_COPTS")
 # from any workspace that loads it, e.g. as @isolated_workers.
 _OPTIONS_CC = Label("//proto:options_cc")
 _CODEGEN_SUPPORT = Label("//runtime:codegen_support")
+_RUNTIME = Label("//runtime")
 _PROTOBUF = Label("@system//:protobuf")
 
 IwProtoInfo = provider(
@@ -264,7 +265,7 @@ def iw_cc_library(
     if generate_iw:
         hdrs += [b + ".iw.h" for b in base_names]
         cc_srcs += [b + ".iw.cc" for b in base_names]
-        extra_deps += [_CODEGEN_SUPPORT, _OPTIONS_CC]
+        extra_deps += [_CODEGEN_SUPPORT, _RUNTIME, _OPTIONS_CC]
     for d in extra_deps:
         if not _has_label(cc_deps, d):
             cc_deps.append(d)

@@ -18,14 +18,14 @@
 #include "absl/status/status.h"
 #include "runtime/call_context.h"
 #include "runtime/codegen_support/service_info.h"
-#include "runtime/middleware.h"
+#include "runtime/worker_config.h"
 #include "runtime/status_details.h"
 
 namespace google::protobuf {
 class MessageLite;
 }  // namespace google::protobuf
 
-namespace iw::internal {
+namespace iw::codegen {
 
 // How to run one method of a handler. One per RPC, in declaration order.
 struct MethodHandler {
@@ -56,6 +56,6 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding);
 int RunWorker(int argc, char** argv, const ServiceBinding& binding,
               const ::iw::WorkerConfig& config);
 
-}  // namespace iw::internal
+}  // namespace iw::codegen
 
 #endif  // IW_RUNTIME_CODEGEN_SUPPORT_HANDLER_ADAPTER_H_

@@ -17,7 +17,7 @@
 
 #include <cstdint>
 
-namespace iw::internal {
+namespace iw::codegen {
 
 // One RPC. Fields are appended, never reordered (generated code initialises
 // them positionally).
@@ -57,6 +57,6 @@ struct ServiceInfo {
   int64_t max_response_bytes = 0;
 };
 
-}  // namespace iw::internal
+}  // namespace iw::codegen
 
 #endif  // IW_RUNTIME_CODEGEN_SUPPORT_SERVICE_INFO_H_

@@ -29,7 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "runtime/options.h"
+#include "runtime/resource_limits.h"
 #include "runtime/process/unique_fd.h"
 
 namespace iw::internal {

@@ -9,7 +9,7 @@
 
 namespace iw::testing {
 
-using internal::CallFault;
+
 
 namespace {
 
@@ -84,7 +84,7 @@ void FaultInjector::KillWorkers(int signal, int exit_code) {
   std::vector<std::shared_ptr<absl::Notification>> reported;
   {
     absl::MutexLock lock(&mu_);
-    for (internal::InProcessWorker* worker : workers_) {
+    for (InProcessWorker* worker : workers_) {
       auto done = std::make_shared<absl::Notification>();
       worker->SimulateDeath(signal, exit_code, [done] { done->Notify(); });
       reported.push_back(std::move(done));
@@ -102,7 +102,7 @@ void FaultInjector::ExitNow(int exit_code) { KillWorkers(0, exit_code); }
 
 void FaultInjector::DropConnectionNow() {
   absl::MutexLock lock(&mu_);
-  for (internal::InProcessWorker* worker : workers_) worker->DropConnection();
+  for (InProcessWorker* worker : workers_) worker->DropConnection();
 }
 
 int64_t FaultInjector::calls_seen() const {
@@ -128,17 +128,17 @@ bool FaultInjector::WaitForWorkers(int count, absl::Duration timeout) const {
   return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
 }
 
-void FaultInjector::Attach(internal::InProcessWorker* worker) {
+void FaultInjector::Attach(InProcessWorker* worker) {
   absl::MutexLock lock(&mu_);
   workers_.push_back(worker);
 }
 
-void FaultInjector::Detach(internal::InProcessWorker* worker) {
+void FaultInjector::Detach(InProcessWorker* worker) {
   absl::MutexLock lock(&mu_);
   workers_.erase(std::remove(workers_.begin(), workers_.end(), worker), workers_.end());
 }
 
-CallFault FaultInjector::BeforeCall(internal::InProcessWorker* /*worker*/, int /*method_index*/,
+CallFault FaultInjector::BeforeCall(InProcessWorker* /*worker*/, int /*method_index*/,
                                     const std::string& method) {
   absl::string_view path = method;
   absl::string_view simple = path.substr(path.rfind('/') + 1);

@@ -37,7 +37,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "runtime/codegen_support/host_stub_base.h"
+#include "runtime/in_process.h"
 
 namespace iw::testing {
 
@@ -73,11 +73,11 @@ class Fault {
   // a call is in flight: Fault::Crash().After(absl::Milliseconds(100))).
   Fault After(absl::Duration delay) const;
 
-  const internal::CallFault& spec() const { return spec_; }
+  const CallFault& spec() const { return spec_; }
 
  private:
-  explicit Fault(internal::CallFault spec) : spec_(std::move(spec)) {}
-  internal::CallFault spec_;
+  explicit Fault(CallFault spec) : spec_(std::move(spec)) {}
+  CallFault spec_;
 };
 
 // Injects faults into in-process workers. Thread-safe.
@@ -92,7 +92,7 @@ class Fault {
 // - In-process mode cannot kill a handler: after a simulated crash, handlers
 //   still running are asked to stop (IsCancelled()) and their replies are
 //   dropped, but they run to their end.
-class FaultInjector final : public internal::InProcessHooks {
+class FaultInjector final : public InProcessHooks {
  public:
   FaultInjector() = default;
   FaultInjector(const FaultInjector&) = delete;
@@ -129,10 +129,10 @@ class FaultInjector final : public internal::InProcessHooks {
   // crash); false if `timeout` passed first.
   bool WaitForWorkers(int count, absl::Duration timeout) const;
 
-  // internal::InProcessHooks.
-  void Attach(internal::InProcessWorker* worker) override;
-  void Detach(internal::InProcessWorker* worker) override;
-  internal::CallFault BeforeCall(internal::InProcessWorker* worker, int method_index,
+  // InProcessHooks.
+  void Attach(InProcessWorker* worker) override;
+  void Detach(InProcessWorker* worker) override;
+  CallFault BeforeCall(InProcessWorker* worker, int method_index,
                                  const std::string& method) override;
 
  private:
@@ -140,13 +140,13 @@ class FaultInjector final : public internal::InProcessHooks {
 
   struct Rule {
     std::string method;  // empty: any
-    internal::CallFault fault;
+    CallFault fault;
     int remaining;  // -1: until Clear()
   };
 
   mutable absl::Mutex mu_;
   std::vector<Rule> rules_ ABSL_GUARDED_BY(mu_);
-  std::vector<internal::InProcessWorker*> workers_ ABSL_GUARDED_BY(mu_);
+  std::vector<InProcessWorker*> workers_ ABSL_GUARDED_BY(mu_);
   int64_t calls_seen_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t faults_injected_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "runtime/internal/control_protocol.h"
+#include "runtime/wire/control_protocol.h"
 
 namespace iw::internal {
 

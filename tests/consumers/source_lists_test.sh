@@ -7,12 +7,18 @@ src="${TEST_SRCDIR}/${TEST_WORKSPACE}"
 work="$(mktemp -d "${TEST_TMPDIR:-/tmp}/lists.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
+# The packages whose BUILD files the check compares (IW_SOURCE_PACKAGES).
+readonly PACKAGES=(runtime runtime/codegen_support runtime/common runtime/wire
+  runtime/process runtime/transport runtime/worker runtime/host codegen)
+
 fresh_copy() {
   rm -rf "$work/tree"
-  mkdir -p "$work/tree/runtime" "$work/tree/codegen"
+  mkdir -p "$work/tree"
   cp -rL "$src/cmake" "$work/tree/"
-  cp -L "$src/runtime/BUILD.bazel" "$work/tree/runtime/"
-  cp -L "$src/codegen/BUILD.bazel" "$work/tree/codegen/"
+  for package in "${PACKAGES[@]}"; do
+    mkdir -p "$work/tree/$package"
+    cp -L "$src/$package/BUILD.bazel" "$work/tree/$package/"
+  done
   chmod -R u+w "$work/tree"
 }
 
@@ -41,13 +47,18 @@ echo "the real tree passes"
 
 # A runtime file only in CMake.
 fresh_copy
-sed -i 's|^  runtime/worker.cc$|&\n  runtime/only_in_cmake.cc|' "$work/tree/cmake/IwSources.cmake"
-expect_failure "runtime/only_in_cmake.cc is in cmake/IwSources.cmake but not in runtime/BUILD.bazel"
+sed -i 's|^  runtime/worker/serve.cc$|&\n  runtime/worker/only_in_cmake.cc|' "$work/tree/cmake/IwSources.cmake"
+expect_failure "runtime/worker/only_in_cmake.cc is in cmake/IwSources.cmake but not in runtime/worker/BUILD.bazel"
 
-# A runtime file only in Bazel (as when someone adds one to the BUILD file).
+# A runtime file only in Bazel (as when someone adds one to a BUILD file).
 fresh_copy
-sed -i 's|^\( *\)"worker.cc",$|&\n\1"internal/only_in_bazel.cc",|' "$work/tree/runtime/BUILD.bazel"
-expect_failure "runtime/internal/only_in_bazel.cc is in runtime/BUILD.bazel but not in cmake/IwSources.cmake"
+sed -i 's|^\( *\)"spawn.cc",$|&\n\1"only_in_bazel.cc",|' "$work/tree/runtime/host/BUILD.bazel"
+expect_failure "runtime/host/only_in_bazel.cc is in runtime/host/BUILD.bazel but not in cmake/IwSources.cmake"
+
+# A file in a package's folder, but listed in another package's BUILD file.
+fresh_copy
+sed -i 's|^\( *\)"host.cc",$|&\n\1"host/misplaced.cc",|' "$work/tree/runtime/BUILD.bazel"
+expect_failure "runtime/host/misplaced.cc is in runtime/BUILD.bazel but not in cmake/IwSources.cmake"
 
 # A codegen file dropped from the Bazel build.
 fresh_copy

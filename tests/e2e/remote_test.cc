@@ -22,7 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "catch2/catch.hpp"
-#include "runtime/internal/remote_endpoint.h"
+#include "runtime/host/remote_endpoint.h"
 #include "runtime/process/subprocess.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/testing/status_matchers.h"
@@ -485,7 +485,7 @@ TEST_CASE("Remote failover: a draining (SIGTERM'd) worker gets no new calls and 
 
 TEST_CASE("Remote failover: unix: and ipv4: lists become one gRPC target; DNS names stand alone",
           "[e2e][remote][failover]") {
-  iw::internal::ServiceInfo info{};
+  iw::codegen::ServiceInfo info{};
   info.full_name = "iwtest.TestService";
   using iw::internal::MakeRemoteTarget;
   auto list = MakeRemoteTarget(info, {"127.0.0.1:1", "ipv4:127.0.0.1:2,127.0.0.1:3"});

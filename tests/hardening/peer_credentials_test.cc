@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "catch2/catch.hpp"
-#include "runtime/internal/control_protocol.h"
+#include "runtime/wire/control_protocol.h"
 #include "runtime/process/unique_fd.h"
 #include "tests/hardening/hardening_util.h"
 #include "tests/testing/process_hygiene.h"

@@ -1,5 +1,5 @@
 // Unit tests of how a worker's environment is built (no process spawned).
-#include "runtime/internal/spawn_environment.h"
+#include "runtime/host/spawn_environment.h"
 
 #include <map>
 #include <string>

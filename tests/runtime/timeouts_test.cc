@@ -1,5 +1,5 @@
 // The timeout precedence chain and the scale factor, level by level.
-#include "runtime/internal/timeouts.h"
+#include "runtime/common/timeouts.h"
 
 #include <cstdlib>
 
@@ -8,19 +8,19 @@
 
 namespace {
 
-using iw::internal::MethodInfo;
+using iw::codegen::MethodInfo;
 using iw::internal::ResolveCallTimeout;
 using iw::internal::ResolveStartupTimeout;
-using iw::internal::ServiceInfo;
+using iw::codegen::ServiceInfo;
 using iw::testing::StatusIs;
 
-constexpr MethodInfo kMethods[] = {
+constexpr iw::codegen::MethodInfo kMethods[] = {
     {"WithTimeout", "/t.S/WithTimeout", /*timeout_ms=*/500},
     {"Plain", "/t.S/Plain", /*timeout_ms=*/0},
 };
-constexpr ServiceInfo kWithDefaults = {"t.S", kMethods, 2, /*default_timeout_ms=*/2000,
+constexpr iw::codegen::ServiceInfo kWithDefaults = {"t.S", kMethods, 2, /*default_timeout_ms=*/2000,
                                        /*startup_timeout_ms=*/3000};
-constexpr ServiceInfo kBare = {"t.S", kMethods, 2};
+constexpr iw::codegen::ServiceInfo kBare = {"t.S", kMethods, 2};
 
 struct ScaleGuard {
   explicit ScaleGuard(const char* value) {

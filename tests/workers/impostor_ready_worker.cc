@@ -6,7 +6,7 @@
 
 #include <cstdio>
 
-#include "runtime/internal/control_protocol.h"
+#include "runtime/wire/control_protocol.h"
 #include "runtime/transport/peer_credentials.h"
 
 int main() {

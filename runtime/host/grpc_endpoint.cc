@@ -1,0 +1,356 @@
+#include "runtime/host/grpc_endpoint.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/impl/client_unary_call.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/client_callback.h>
+
+#include <atomic>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "google/protobuf/message_lite.h"
+#include "runtime/wire/control_protocol.h"
+#include "runtime/common/middleware_chain.h"
+#include "runtime/worker/overrun_watchdog.h"
+#include "runtime/wire/status_conversion.h"
+
+namespace iw::internal {
+
+using google::protobuf::MessageLite;
+
+// State of one asynchronous call; shared by the caller's handle and the gRPC
+// completion callback.
+class GrpcEndpoint::AsyncCall final : public PendingCall {
+ public:
+  explicit AsyncCall(const grpc::ByteBuffer& request_bytes) : request(request_bytes) {}
+  void Cancel() override {
+    cancelled_.store(true, std::memory_order_release);
+    context.TryCancel();
+  }
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+
+  grpc::ClientContext context;
+  grpc::ByteBuffer request;  // shares the slices: no copy of the payload
+
+ private:
+  std::atomic<bool> cancelled_{false};
+};
+
+// State of one asynchronous call on the call stream.
+class GrpcEndpoint::StreamAsyncCall final : public PendingCall {
+ public:
+  // Holds the stream weakly: a handle kept by the user must not keep the
+  // connection open.
+  explicit StreamAsyncCall(const std::shared_ptr<CallStream>& stream) : stream_(stream) {}
+  void Cancel() override {
+    cancelled_.store(true, std::memory_order_release);
+    const uint64_t id = id_.load(std::memory_order_acquire);
+    if (id != 0) Abandon(id);
+  }
+  // Once the stream took the call.
+  void Started(uint64_t id) {
+    id_.store(id, std::memory_order_release);
+    if (cancelled()) Abandon(id);  // cancelled before it had an id
+  }
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+
+ private:
+  void Abandon(uint64_t id) {
+    if (std::shared_ptr<CallStream> stream = stream_.lock()) {
+      stream->Abandon(id, grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"));
+    }
+  }
+
+  const std::weak_ptr<CallStream> stream_;
+  std::atomic<uint64_t> id_{0};
+  std::atomic<bool> cancelled_{false};
+};
+
+namespace {
+
+// Whether a DEADLINE_EXCEEDED is this call's deadline (rather than a status a
+// handler returned): gRPC's own timers (ours or the worker's, which can fire
+// a hair before absl::Now() agrees), or the worker's late-reply marker.
+bool IsDeadlineOfCall(const absl::Status& status, absl::Time deadline) {
+  if (status.code() != absl::StatusCode::kDeadlineExceeded) return false;
+  return absl::Now() >= deadline - absl::Milliseconds(5) ||
+         status.message() == "Deadline Exceeded" ||
+         status.message() == kDeadlinePassedInWorker;
+}
+
+// Deadline, per-call policy and metadata of one call.
+void Prepare(const CallTiming& timing, grpc::ClientContext* context) {
+  context->set_deadline(absl::ToChronoTime(timing.deadline));
+  if (timing.replace_after) {
+    context->AddMetadata(kReplaceAfterMetadata,
+                         absl::StrCat(absl::ToInt64Milliseconds(*timing.replace_after)));
+  }
+  if (!timing.request_id.empty()) {
+    context->AddMetadata(kRequestIdMetadataKey, timing.request_id);
+  }
+  if (timing.request_metadata != nullptr) {
+    for (const auto& [key, value] : *timing.request_metadata) context->AddMetadata(key, value);
+  }
+}
+
+// Whether the worker itself produced the call's failure status.
+bool StatusFromWorker(const grpc::ClientContext& context) {
+  const auto& trailing = context.GetServerTrailingMetadata();
+  return trailing.find(kWorkerStatusMetadata) != trailing.end();
+}
+
+// What the worker sent back, for host middleware.
+void CollectResponseMetadata(const CallTiming& timing, const grpc::ClientContext& context) {
+  if (timing.response_metadata == nullptr) return;
+  *timing.response_metadata = UserMetadata(context.GetServerInitialMetadata());
+  Metadata trailing = UserMetadata(context.GetServerTrailingMetadata());
+  timing.response_metadata->merge(trailing);
+}
+
+}  // namespace
+
+GrpcEndpoint::GrpcEndpoint(const codegen::ServiceInfo& service)
+    : service_(service), id_(service.full_name) {}
+
+GrpcEndpoint::~GrpcEndpoint() = default;
+
+void GrpcEndpoint::AttachChannel(std::shared_ptr<grpc::Channel> channel,
+                                 const HostMessageLimits& limits, bool call_stream,
+                                 absl::Time deadline) {
+  channel_ = std::move(channel);
+  max_reply_ = limits.max_reply;
+  rpc_methods_.clear();
+  for (int i = 0; i < service_.method_count; ++i) {
+    rpc_methods_.push_back(std::make_unique<grpc::internal::RpcMethod>(
+        service_.methods[i].path, grpc::internal::RpcMethod::NORMAL_RPC, channel_));
+  }
+  if (call_stream && limits.max_stream_batch > 0) {
+    std::shared_ptr<CallStream> stream =
+        CallStream::Open(channel_, service_, limits.max_stream_batch, limits.max_reply);
+    // One round trip; after it every small call takes the stream.
+    stream->WaitReady(deadline);
+    absl::MutexLock lock(&mu_);
+    stream_ = std::move(stream);
+  }
+}
+
+bool GrpcEndpoint::streaming() const {
+  absl::MutexLock lock(&mu_);
+  return stream_ != nullptr && stream_->ready();
+}
+
+void GrpcEndpoint::DetachChannel() {
+  std::shared_ptr<CallStream> stream;
+  {
+    absl::MutexLock lock(&mu_);
+    accepting_ = false;
+    stream = std::move(stream_);
+  }
+  if (stream != nullptr) {
+    // The worker answers what is on the stream, then ends it; the
+    // connection closes once the stream object (its gRPC call) is gone.
+    stream->Close(absl::Seconds(1));
+    std::shared_ptr<absl::Notification> destroyed = stream->destroyed();
+    stream.reset();
+    destroyed->WaitForNotificationWithTimeout(absl::Seconds(1));
+  }
+  absl::MutexLock lock(&mu_);
+  rpc_methods_.clear();
+  channel_.reset();
+}
+
+void GrpcEndpoint::StopAccepting() {
+  absl::MutexLock lock(&mu_);
+  accepting_ = false;
+}
+
+bool GrpcEndpoint::WaitForCalls(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
+  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+}
+
+bool GrpcEndpoint::Admit(int method_index, absl::Status* refusal,
+                         std::shared_ptr<CallStream>* stream) {
+  absl::MutexLock lock(&mu_);
+  if (accepting_ && channel_ != nullptr) {
+    ++in_flight_;
+    if (stream_ != nullptr && stream_->ready()) *stream = stream_;
+    return true;
+  }
+  *refusal = absl::FailedPreconditionError(
+      absl::StrCat(MethodDisplayName(service_, method_index), ": worker ", id_,
+                   " is closing"));
+  return false;
+}
+
+void GrpcEndpoint::Release() {
+  absl::MutexLock lock(&mu_);
+  --in_flight_;
+}
+
+absl::Status GrpcEndpoint::Finish(int method_index, const CallTiming& timing,
+                                  bool cancelled_by_host, absl::Status status,
+                                  bool from_worker) {
+  if (status.ok()) return status;
+  if (status.code() == absl::StatusCode::kCancelled && cancelled_by_host) {
+    return absl::CancelledError(
+        absl::StrCat(MethodDisplayName(service_, method_index), ": cancelled by the host"));
+  }
+  if (IsDeadlineOfCall(status, timing.deadline)) {
+    return DeadlineExceeded(service_, method_index, timing.timeout);
+  }
+  if (status.code() == absl::StatusCode::kUnavailable && !from_worker) {
+    return ExplainUnavailable(method_index, status);
+  }
+  if (status.code() == absl::StatusCode::kResourceExhausted) {
+    // gRPC's own size checks: "Sent message larger than max (2005 vs. 1024)".
+    absl::string_view message = status.message();
+    struct Limit {
+      absl::string_view prefix;
+      absl::string_view what;
+      absl::string_view option;  // the field that sets it (.proto and WorkerOptions)
+    };
+    for (const Limit& limit :
+         {Limit{"Sent message larger than max ", "request", "max_request_bytes"},
+          Limit{"Received message larger than max ", "reply", "max_response_bytes"}}) {
+      if (absl::StartsWith(message, limit.prefix)) {
+        message.remove_prefix(limit.prefix.size());
+        return absl::ResourceExhaustedError(absl::StrCat(
+            MethodDisplayName(service_, method_index), ": the ", limit.what,
+            " is over the message size limit ", message, " bytes; see ", limit.option));
+      }
+    }
+  }
+  // A status the handler returned travels unchanged.
+  return status;
+}
+
+grpc::Status GrpcEndpoint::CheckReplySize(const MessageLite& response) const {
+  const size_t size = response.ByteSizeLong();
+  if (size <= static_cast<size_t>(max_reply_)) return grpc::Status::OK;
+  // The channel accepts a little more (the call stream's framing).
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      absl::StrCat("Received message larger than max (", size, " vs. ",
+                                   max_reply_, ")"));
+}
+
+absl::Status GrpcEndpoint::FinishStreamCall(int method_index, const CallTiming& timing,
+                                            bool cancelled_by_host, MessageLite* response,
+                                            CallStream::Reply reply) {
+  if (reply.status.ok() && !response->ParseFromString(reply.response)) {
+    reply.status = grpc::Status(
+        grpc::StatusCode::INTERNAL,
+        absl::StrCat(MethodDisplayName(service_, method_index),
+                     ": the worker's reply is not a valid ", response->GetTypeName()));
+  }
+  if (timing.response_metadata != nullptr) {
+    *timing.response_metadata = std::move(reply.metadata);
+  }
+  return Finish(method_index, timing, cancelled_by_host, FromGrpcStatus(reply.status),
+                reply.from_worker);
+}
+
+absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request,
+                                MessageLite* response, const CallTiming& timing) {
+  absl::Status refusal;
+  std::shared_ptr<CallStream> stream;
+  if (!Admit(method_index, &refusal, &stream)) return refusal;
+  if (stream != nullptr) {
+    const size_t size = request.ByteSizeLong();
+    absl::Notification answered;
+    CallStream::Reply reply;
+    CallStream::Done done = [&reply, &answered](CallStream::Reply r) {
+      reply = std::move(r);
+      answered.Notify();
+    };
+    const uint64_t id = stream->Start(
+        method_index, size,
+        [&request, size](std::string* bytes) {
+          bytes->resize(size);
+          request.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(bytes->data()));
+        },
+        timing, /*arm_deadline=*/false, &done);
+    if (id != 0) {
+      if (!answered.WaitForNotificationWithDeadline(timing.deadline)) {
+        stream->Abandon(id, grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                         "Deadline Exceeded"));
+        answered.WaitForNotification();
+      }
+      absl::Status result =
+          FinishStreamCall(method_index, timing, false, response, std::move(reply));
+      Release();
+      return result;
+    }
+  }
+  grpc::ClientContext context;
+  Prepare(timing, &context);
+  grpc::Status status = grpc::internal::BlockingUnaryCall<MessageLite, MessageLite>(
+      channel_.get(), *rpc_methods_[method_index], &context, request, response);
+  if (status.ok()) status = CheckReplySize(*response);
+  CollectResponseMetadata(timing, context);
+  absl::Status result = Finish(method_index, timing, false, FromGrpcStatus(status),
+                               StatusFromWorker(context));
+  Release();
+  return result;
+}
+
+std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(
+    int method_index, const grpc::ByteBuffer& request, MessageLite* response,
+    const CallTiming& timing, std::function<void(absl::Status)> done) {
+  absl::Status refusal;
+  std::shared_ptr<CallStream> stream;
+  if (!Admit(method_index, &refusal, &stream)) {
+    done(std::move(refusal));
+    return nullptr;
+  }
+  if (stream != nullptr) {
+    auto call = std::make_shared<StreamAsyncCall>(stream);
+    auto user_done = std::make_shared<std::function<void(absl::Status)>>(std::move(done));
+    CallStream::Done on_reply = [this, call, method_index, timing, response,
+                                 user_done](CallStream::Reply reply) {
+      (*user_done)(FinishStreamCall(method_index, timing, call->cancelled(), response,
+                                    std::move(reply)));
+      Release();  // after `done`: WaitForCalls() covers the callback too
+    };
+    const uint64_t id = stream->Start(
+        method_index, request.Length(),
+        [&request](std::string* bytes) {
+          std::vector<grpc::Slice> slices;
+          (void)request.Dump(&slices);
+          for (const grpc::Slice& slice : slices) {
+            bytes->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+          }
+        },
+        timing, /*arm_deadline=*/true, &on_reply);
+    if (id != 0) {
+      call->Started(id);
+      return call;
+    }
+    // Not taken (stream ended, request too large, deadline passed): unary.
+    done = std::move(*user_done);
+  }
+  auto call = std::make_shared<AsyncCall>(request);
+  Prepare(timing, &call->context);
+  grpc::internal::CallbackUnaryCall<grpc::ByteBuffer, MessageLite>(
+      channel_.get(), *rpc_methods_[method_index], &call->context, &call->request,
+      response,
+      [this, call, method_index, timing, response, done = std::move(done)](grpc::Status status) {
+        if (status.ok()) status = CheckReplySize(*response);
+        CollectResponseMetadata(timing, call->context);
+        absl::Status result = Finish(method_index, timing, call->cancelled(),
+                                     FromGrpcStatus(status), StatusFromWorker(call->context));
+        done(std::move(result));
+        Release();  // after `done`: WaitForCalls() covers the callback too
+      });
+  return call;
+}
+
+}  // namespace iw::internal

@@ -1,0 +1,98 @@
+// FOR INTERNAL USE. The call path shared by every endpoint that reaches a
+// worker through a gRPC channel: small calls over the multiplexed call
+// stream (call_stream.h) once the worker accepted it; other calls as unary
+// RPCs (sync API for blocking calls, callback API for async ones); statuses
+// that name the method and the bound; the in-flight bookkeeping a close
+// needs.
+#ifndef IW_RUNTIME_HOST_GRPC_ENDPOINT_H_
+#define IW_RUNTIME_HOST_GRPC_ENDPOINT_H_
+
+#include <grpcpp/channel.h>
+#include <grpcpp/impl/rpc_method.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/codegen_support/service_info.h"
+#include "runtime/host/call_stream.h"
+#include "runtime/host/endpoint.h"
+#include "runtime/wire/grpc_config.h"
+
+namespace iw::internal {
+
+class GrpcEndpoint : public WorkerEndpoint {
+ public:
+  ~GrpcEndpoint() override;
+
+  const std::string& id() const override { return id_; }
+  bool streaming() const override;
+  absl::Status Call(int method_index, const google::protobuf::MessageLite& request,
+                    google::protobuf::MessageLite* response,
+                    const CallTiming& timing) override;
+  std::shared_ptr<PendingCall> CallAsync(int method_index,
+                                         const grpc::ByteBuffer& request,
+                                         google::protobuf::MessageLite* response,
+                                         const CallTiming& timing,
+                                         std::function<void(absl::Status)> done) override;
+
+ protected:
+  explicit GrpcEndpoint(const codegen::ServiceInfo& service);
+
+  const codegen::ServiceInfo& service() const { return service_; }
+  void set_id(std::string id) { id_ = std::move(id); }
+
+  // Starts using `channel` (made with HostChannelArguments(limits)), and
+  // opens the call stream on it if `call_stream`, waiting until `deadline`
+  // for the worker to accept it (calls use unary RPCs until it does). Must
+  // be called once before the first call.
+  void AttachChannel(std::shared_ptr<grpc::Channel> channel, const HostMessageLimits& limits,
+                     bool call_stream, absl::Time deadline);
+  // Closes the call stream (the worker answers what is on it first) and
+  // drops the channel, closing the connection. Idempotent.
+  void DetachChannel();
+
+  // New calls fail with FAILED_PRECONDITION from now on.
+  void StopAccepting();
+  // Waits until no admitted call is in flight.
+  bool WaitForCalls(absl::Time deadline);
+
+  // Rewrites an UNAVAILABLE from the transport into a status that says what
+  // happened to the worker (crash, kill, close).
+  virtual absl::Status ExplainUnavailable(int method_index,
+                                          const absl::Status& transport) = 0;
+
+ private:
+  class AsyncCall;
+  class StreamAsyncCall;
+
+  // Counts the call in; `stream` gets the call stream if it is usable.
+  bool Admit(int method_index, absl::Status* refusal, std::shared_ptr<CallStream>* stream);
+  void Release();
+  // `from_worker`: the worker produced `status` (not the transport).
+  absl::Status Finish(int method_index, const CallTiming& timing,
+                      bool cancelled_by_host, absl::Status status, bool from_worker);
+  // A unary reply over max_reply_ fails the call as gRPC would have.
+  grpc::Status CheckReplySize(const google::protobuf::MessageLite& response) const;
+  // The end of a call that went over the stream.
+  absl::Status FinishStreamCall(int method_index, const CallTiming& timing,
+                                bool cancelled_by_host, google::protobuf::MessageLite* response,
+                                CallStream::Reply reply);
+
+  const codegen::ServiceInfo& service_;
+  std::string id_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::vector<std::unique_ptr<grpc::internal::RpcMethod>> rpc_methods_;
+  int max_reply_ = 0;
+
+  mutable absl::Mutex mu_;
+  bool accepting_ ABSL_GUARDED_BY(mu_) = true;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<CallStream> stream_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace iw::internal
+
+#endif  // IW_RUNTIME_HOST_GRPC_ENDPOINT_H_

@@ -1,0 +1,206 @@
+// FOR INTERNAL USE. The worker side of a call: a gRPC generic callback service
+// that looks the method up in the generated method table, parses the request,
+// runs the user's handler on a bounded pool of threads and sends the reply.
+//
+// Handlers never run on gRPC's own threads: a CPU-heavy or blocking handler
+// cannot stall the transport, and `max_concurrent_calls` bounds how many run
+// at once (further calls wait in a FIFO queue, still bound by their deadline).
+#ifndef IW_RUNTIME_WORKER_DISPATCHER_H_
+#define IW_RUNTIME_WORKER_DISPATCHER_H_
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/status.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "runtime/codegen_support/handler_adapter.h"
+#include "runtime/worker/overrun_watchdog.h"
+#include "runtime/metadata.h"
+#include "runtime/middleware.h"
+
+namespace iw::internal {
+
+// A fixed pool of threads running tasks in FIFO order. Thread-safe.
+//
+// A submitted task wakes at most one idle thread, the most recently idle one
+// (its stack and caches are warm); a batch wakes at most one per task. It
+// uses std::mutex rather than absl::Mutex: absl's contended path calibrates
+// the CPU frequency with sleeps on first use (milliseconds on VMs without
+// tsc_freq_khz), which a worker's first call would wait for.
+class Executor {
+ public:
+  explicit Executor(int threads);
+  // Runs every task already submitted, then joins the threads.
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  void Submit(std::function<void()> task);
+  // Submits every task of `tasks` (emptied) under one lock.
+  void SubmitAll(std::vector<std::function<void()>>* tasks);
+  // Waits until no task is queued or running; false if `deadline` passed.
+  bool WaitIdle(absl::Time deadline);
+
+ private:
+  struct IdleThread {
+    std::condition_variable wake;
+    bool woken = false;
+  };
+  void Loop();
+  // Wakes up to `n` idle threads. Called with mu_ held.
+  void WakeLocked(size_t n);
+
+  std::mutex mu_;
+  std::condition_variable idle_;  // WaitIdle()
+  std::deque<std::function<void()>> queue_;
+  std::vector<IdleThread*> idle_threads_;  // LIFO
+  int running_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// The body of one call, apart from gRPC's reactor plumbing (also the entry
+// point of fuzz/dispatch_fuzzer.cc): parses `request_bytes` as the request
+// of method `method_index` of `binding`, runs the handler and serializes its
+// reply into `response_bytes`. Returns:
+// - INVALID_ARGUMENT for bytes that do not parse as the request type;
+// - the handler's own status (a thrown exception becomes INTERNAL, a
+//   std::bad_alloc RESOURCE_EXHAUSTED);
+// - RESOURCE_EXHAUSTED for a reply larger than the service's
+//   max_response_bytes (naming both sizes);
+// - INTERNAL if the reply cannot be serialized.
+// `middleware` runs around the handler (after parsing, before the size
+// check; see middleware.h). Never throws; `request_bytes` is consumed.
+grpc::Status DecodeAndInvoke(const codegen::ServiceBinding& binding, int method_index,
+                             CallContext& context, grpc::ByteBuffer* request_bytes,
+                             grpc::ByteBuffer* response_bytes,
+                             const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware = {});
+
+// A long-lived stream of calls (the worker end of the call stream), which
+// must end by itself when the worker shuts down.
+class WorkerStream {
+ public:
+  virtual ~WorkerStream() = default;
+  // The worker is shutting down: answer the calls in flight, refuse new
+  // ones, then end. True if the stream is idle and the caller must call
+  // FinishNow() (outside its own locks).
+  virtual bool BeginShutdown() = 0;
+  virtual void FinishNow() = 0;
+};
+
+// The value the client sent as metadata `key`, or "" if none.
+std::string ClientMetadataValue(const grpc::GenericCallbackServerContext& context,
+                                absl::string_view key);
+
+// INTERNAL naming the method and the reply type: `response` could not be
+// serialized (`why`).
+grpc::Status SerializeFailed(const CallContext& context,
+                             const google::protobuf::MessageLite& response,
+                             const grpc::Status& why);
+
+// Serves every method of one bound handler. Thread-safe.
+class Dispatcher final : public grpc::CallbackGenericService {
+ public:
+  // `worker_id` names this worker in logs; `config.middleware` runs around
+  // every handler.
+  Dispatcher(const codegen::ServiceBinding& binding, std::string worker_id,
+             WorkerConfig config = WorkerConfig());
+  ~Dispatcher() override;
+
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* context) override;
+
+  // Waits until no handler is queued or running; false if `deadline` passed.
+  bool WaitIdle(absl::Time deadline) { return executor_.WaitIdle(deadline); }
+
+  const codegen::ServiceBinding& binding() const { return binding_; }
+  const WorkerConfig& config() const { return config_; }
+  const std::string& worker_id() const { return worker_id_; }
+  Executor& executor() { return executor_; }
+  // Index of the method with gRPC path `path`, or -1.
+  int FindMethod(absl::string_view path) const;
+
+  // One call, for either transport (a unary RPC or the call stream):
+  // skips the handler if the call was cancelled while queued, arms the
+  // overrun watchdog for `replace_after`, parses the request with `parse`,
+  // runs middleware and the handler, moves the valid response metadata to
+  // `response_metadata`, turns a reply after the deadline into
+  // DEADLINE_EXCEEDED (kDeadlinePassedInWorker), and on success hands the
+  // reply to `serialize`, whose status is the call's. Runs on the calling
+  // thread.
+  grpc::Status Execute(
+      int method_index, CallContext& context, std::optional<absl::Duration> replace_after,
+      absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
+      absl::FunctionRef<grpc::Status(const google::protobuf::MessageLite&)> serialize,
+      Metadata* response_metadata);
+
+  // Streams register while they live; false once shutting down (the
+  // stream must end at once).
+  bool RegisterStream(WorkerStream* stream);
+  void UnregisterStream(WorkerStream* stream);
+  // Tells every stream that the worker is shutting down (see
+  // WorkerStream). Call before grpc::Server::Shutdown(), which waits for
+  // every call, streams included.
+  void BeginShutdown();
+
+  // What to do when a DEADLINE_REPLACE_WORKER handler overruns its deadline
+  // plus grace (see OverrunWatchdog). Default: log and exit the process.
+  // Set before serving.
+  void SetOverrunHandler(OverrunWatchdog::OnOverrun on_overrun);
+  OverrunWatchdog& watchdog() { return *watchdog_; }
+  // What to do, once, when a handler calls CallContext::RequestRecycle().
+  // Default: nothing. Set before serving.
+  void SetRecycleHandler(std::function<void()> on_recycle) {
+    on_recycle_ = std::move(on_recycle);
+  }
+
+  // A standalone worker (--iw_listen) serves clients that are not our host:
+  // any gRPC client, with no deadline or a longer one than the .proto's, and
+  // none of our per-call policy. With this set (before serving), every call
+  // is bound by its .proto: its deadline is at most (iw.method).timeout_ms
+  // (else (iw.service).default_timeout_ms) from its arrival, and a
+  // DEADLINE_REPLACE_WORKER method gets its .proto grace unless the caller
+  // sent one (the overrun handler then ends the process, for its supervisor
+  // to restart). A caller can only make its call's bounds tighter.
+  void BoundCallsByProto() { proto_bounds_ = true; }
+  // The deadline a call arriving now with `caller_deadline` runs under.
+  absl::Time BoundedDeadline(int method_index, absl::Time caller_deadline) const;
+  // The DEADLINE_REPLACE_WORKER grace a call runs under, given the caller's.
+  std::optional<absl::Duration> BoundedReplaceAfter(
+      int method_index, std::optional<absl::Duration> caller_replace_after) const;
+
+ private:
+  const codegen::ServiceBinding binding_;
+  const std::string worker_id_;
+  const WorkerConfig config_;
+  absl::flat_hash_map<std::string, int> methods_by_path_;
+  std::unique_ptr<OverrunWatchdog> watchdog_;
+  std::function<void()> on_recycle_;
+  std::atomic<bool> recycle_requested_{false};
+  absl::Mutex streams_mu_;
+  absl::flat_hash_set<WorkerStream*> streams_ ABSL_GUARDED_BY(streams_mu_);
+  bool shutting_down_ ABSL_GUARDED_BY(streams_mu_) = false;
+  bool proto_bounds_ = false;  // set before serving, then read only
+  const double timeout_scale_;  // $IW_TIMEOUT_SCALE, as on the host
+  Executor executor_;
+};
+
+}  // namespace iw::internal
+
+#endif  // IW_RUNTIME_WORKER_DISPATCHER_H_

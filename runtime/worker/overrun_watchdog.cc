@@ -1,0 +1,58 @@
+#include "runtime/worker/overrun_watchdog.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace iw::internal {
+
+OverrunWatchdog::~OverrunWatchdog() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+uint64_t OverrunWatchdog::Arm(absl::Time deadline, absl::Duration grace,
+                              const std::string& method) {
+  absl::MutexLock lock(&mu_);
+  uint64_t token = next_token_++;
+  entries_[token] = Entry{deadline + grace, grace, method};
+  changed_ = true;
+  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+  return token;
+}
+
+void OverrunWatchdog::Disarm(uint64_t token) {
+  absl::MutexLock lock(&mu_);
+  entries_.erase(token);
+}
+
+void OverrunWatchdog::Loop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    absl::Time next = absl::InfiniteFuture();
+    const Entry* due = nullptr;
+    for (const auto& [token, entry] : entries_) {
+      if (entry.fire_at < next) {
+        next = entry.fire_at;
+        due = &entry;
+      }
+    }
+    if (due != nullptr && absl::Now() >= next) {
+      std::string description = absl::StrCat(
+          "the handler of ", due->method, " was still running ",
+          absl::FormatDuration(due->grace),
+          " after its deadline (DEADLINE_REPLACE_WORKER); the worker was replaced");
+      mu_.Unlock();
+      on_overrun_(description);
+      mu_.Lock();
+      return;
+    }
+    changed_ = false;
+    auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return changed_ || stopping_; };
+    mu_.AwaitWithDeadline(absl::Condition(&wake), next);
+  }
+}
+
+}  // namespace iw::internal

@@ -1,0 +1,391 @@
+// The worker process: serves a bound handler over the socket its host passed
+// (or, started by hand, on --iw_listen=ADDRESS).
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <grpc/grpc.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "runtime/codegen_support/handler_adapter.h"
+#include "runtime/wire/control_protocol.h"
+#include "runtime/worker/dispatcher.h"
+#include "runtime/worker/process_tuning.h"
+#include "runtime/wire/grpc_config.h"
+#include "runtime/wire/schema.h"
+#include "runtime/logging.h"
+#include "runtime/process/unique_fd.h"
+#include "runtime/transport/fd_transport.h"
+#include "runtime/transport/peer_credentials.h"
+#include "runtime/transport/network_address.h"
+#include "runtime/transport/unix_socket_path.h"
+
+namespace iw::internal {
+namespace {
+
+constexpr absl::Duration kSignalDrain = absl::Seconds(5);
+constexpr absl::Duration kOrphanDrain = absl::Milliseconds(100);
+// How long after its drain period a worker whose handlers are still running
+// takes to end itself (see StartExitWatchdog).
+constexpr absl::Duration kExitSlack = absl::Milliseconds(50);
+// A listening worker ends each connection after this long (see
+// GRPC_ARG_MAX_CONNECTION_AGE_MS; gRPC adds +-10% jitter).
+constexpr int kMaxConnectionAgeMs = 30000;
+// A listening worker told to stop says NOT_SERVING this long before its
+// server stops taking calls (part of the drain).
+constexpr absl::Duration kNotServingGrace = absl::Milliseconds(500);
+
+// The server and dispatcher of a finished worker: deliberately never
+// destroyed (see the end of RunWorker), kept reachable for leak checkers.
+grpc::Server* g_finished_server = nullptr;
+Dispatcher* g_finished_dispatcher = nullptr;
+
+// Written by the SIGTERM/SIGINT handler; read by the main loop.
+int g_signal_pipe_write = -1;
+
+void OnTerminationSignal(int /*signal*/) {
+  int saved = errno;
+  char byte = 1;
+  ssize_t ignored = ::write(g_signal_pipe_write, &byte, 1);
+  (void)ignored;
+  errno = saved;
+}
+
+std::optional<int> FdFromEnv(const char* name) {
+  const char* value = std::getenv(name);
+  int fd;
+  if (value == nullptr || !absl::SimpleAtoi(value, &fd) || fd < 0) return std::nullopt;
+  return fd;
+}
+
+struct Args {
+  std::string listen;
+  // PEM files: the worker's certificate chain and key, and (optional) the CA
+  // that client certificates must be signed by.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+};
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Credentials for --iw_listen: TLS when a certificate is given, else plain
+// text, which only local addresses may use.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenCredentials(const Args& args) {
+  if (args.tls_cert.empty() != args.tls_key.empty()) {
+    return absl::InvalidArgumentError("--iw_tls_cert and --iw_tls_key go together");
+  }
+  if (args.tls_cert.empty()) {
+    if (!args.tls_client_ca.empty()) {
+      return absl::InvalidArgumentError("--iw_tls_client_ca needs --iw_tls_cert/--iw_tls_key");
+    }
+    absl::Status allowed = CheckPlaintextAllowed(args.listen, "listen on");
+    if (!allowed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(allowed.message(), " (give --iw_tls_cert and --iw_tls_key)"));
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  absl::StatusOr<std::string> cert = ReadFile(args.tls_cert);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile(args.tls_key);
+  if (!key.ok()) return key.status();
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!args.tls_client_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(args.tls_client_ca);
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+// The filesystem path of a "unix:PATH" / "unix:///PATH" listen address, or
+// nothing for other schemes (TCP, unix-abstract:).
+std::optional<std::string> UnixPathOf(absl::string_view address) {
+  if (!absl::ConsumePrefix(&address, "unix:")) return std::nullopt;
+  if (absl::StartsWith(address, "//")) address.remove_prefix(2);
+  return std::string(address);
+}
+
+// Why the worker stops, and how long in-flight calls may take.
+struct StopReason {
+  std::string why;
+  absl::Duration drain;
+  // The host asked (it then half-closes its call stream itself once its
+  // calls are answered, including calls still on their way to us).
+  bool host_requested = false;
+};
+
+// Blocks until the host asks to stop, the host goes away, or a termination
+// signal arrives.
+StopReason WaitForStop(int control_fd, int signal_fd) {
+  while (true) {
+    struct pollfd fds[2] = {{signal_fd, POLLIN, 0}, {control_fd, POLLIN, 0}};
+    int nfds = control_fd >= 0 ? 2 : 1;
+    if (::poll(fds, nfds, -1) < 0) {
+      if (errno == EINTR) continue;
+      return {absl::StrCat("poll failed: ", ::strerror(errno)), kSignalDrain};
+    }
+    if (fds[0].revents != 0) return {"termination signal", kSignalDrain};
+    if (nfds == 2 && fds[1].revents != 0) {
+      ShutdownRequest request;
+      ssize_t n = ::read(control_fd, &request, sizeof(request));
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n == static_cast<ssize_t>(sizeof(request)) && request.tag == kShutdown) {
+        return {"host requested shutdown", absl::Milliseconds(request.grace_ms),
+                /*host_requested=*/true};
+      }
+      return {"host went away (control channel closed)", kOrphanDrain};
+    }
+  }
+}
+
+// Ends the process at `at`, whatever its handlers do. gRPC's
+// Server::Shutdown() cancels the calls at its deadline and then waits for
+// every handler to return: one that ignores cancellation would keep the worker
+// alive (an orphan whose host was SIGKILLed, or one its host is closing) for
+// as long as it runs, forever if it never returns. Detached: the process
+// exits before it fires if the drain goes well.
+void StartExitWatchdog(absl::Time at, std::string worker_id) {
+  std::thread([at, worker_id = std::move(worker_id)] {
+    absl::SleepFor(at - absl::Now());
+    Log(LogLevel::kWarning, worker_id,
+        "handlers still running after the drain period; exiting without them");
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }).detach();
+}
+
+}  // namespace
+
+// codegen::RunWorker(): parses the arguments, serves until told to stop,
+// drains.
+int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
+          const WorkerConfig& config) {
+  const codegen::ServiceInfo& service = *binding.service;
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (absl::ConsumePrefix(&arg, "--iw_listen=")) args.listen = std::string(arg);
+    if (absl::ConsumePrefix(&arg, "--iw_tls_cert=")) args.tls_cert = std::string(arg);
+    if (absl::ConsumePrefix(&arg, "--iw_tls_key=")) args.tls_key = std::string(arg);
+    if (absl::ConsumePrefix(&arg, "--iw_tls_client_ca=")) args.tls_client_ca = std::string(arg);
+  }
+  std::optional<int> grpc_fd = FdFromEnv(kGrpcFdEnv);
+  std::optional<int> control_fd = FdFromEnv(kControlFdEnv);
+  const char* id_env = std::getenv(kWorkerIdEnv);
+  std::string worker_id = id_env ? id_env : absl::StrCat(service.full_name, " pid ", ::getpid());
+  // Our descriptors must not leak into processes the handler may start.
+  for (std::optional<int> fd : {grpc_fd, control_fd}) {
+    if (fd) ::fcntl(*fd, F_SETFD, FD_CLOEXEC);
+  }
+  if (args.listen.empty() && !(grpc_fd && control_fd)) {
+    // Console output for a person who ran the binary by hand, not a log
+    // event: printed whatever the log sink.
+    std::fprintf(stderr,
+                 "%s: this is an isolated-workers worker for %s.\n"
+                 "It is normally spawned by its host. To serve by hand:\n"
+                 "  %s --iw_listen=unix:/path/to/socket   (or 127.0.0.1:PORT, or any\n"
+                 "      address with --iw_tls_cert=FILE --iw_tls_key=FILE [--iw_tls_client_ca=FILE])\n",
+                 argv[0], service.full_name, argv[0]);
+    return 2;
+  }
+
+  // A Unix socket path must fit sun_path (never truncated), and a stale
+  // socket of a killed worker must not block us.
+  const std::optional<std::string> unix_path = UnixPathOf(args.listen);
+  if (unix_path) {
+    absl::Status usable = CheckUnixSocketPath(*unix_path);
+    if (usable.ok()) usable = RemoveStaleUnixSocket(*unix_path);
+    if (!usable.ok()) {
+      Log(LogLevel::kError, worker_id,
+          absl::StrCat("cannot listen on ", args.listen, ": ", usable.message()));
+      return 2;
+    }
+  }
+
+  // A closed peer must give EPIPE, not kill the worker.
+  ::signal(SIGPIPE, SIG_IGN);
+  TuneWorkerProcess();
+  int signal_pipe[2];
+  if (::pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    Log(LogLevel::kError, worker_id, absl::StrCat("pipe2: ", std::strerror(errno)));
+    return 1;
+  }
+  UniqueFd signal_read(signal_pipe[0]);
+  g_signal_pipe_write = signal_pipe[1];
+  struct sigaction action;
+  ::memset(&action, 0, sizeof(action));
+  action.sa_handler = OnTerminationSignal;
+  action.sa_flags = SA_RESTART;
+  ::sigaction(SIGTERM, &action, nullptr);
+  ::sigaction(SIGINT, &action, nullptr);
+
+  auto dispatcher = std::make_unique<Dispatcher>(binding, worker_id, config);
+  // Without a host (started by hand), any client may call: the .proto's
+  // bounds hold for each of them.
+  if (!(grpc_fd && control_fd)) dispatcher->BoundCallsByProto();
+  if (control_fd) {
+    // Tell the host why before going (it reads this when it sees the exit).
+    dispatcher->SetOverrunHandler([fd = *control_fd, id = worker_id](
+                                      const std::string& description) {
+      Log(LogLevel::kError, id, description);
+      std::string notice(1, static_cast<char>(kReplaced));
+      uint16_t size = static_cast<uint16_t>(std::min<size_t>(description.size(), 60000));
+      notice.append(reinterpret_cast<const char*>(&size), sizeof(size));
+      notice.append(description, 0, size);
+      ssize_t ignored = ::send(fd, notice.data(), notice.size(), MSG_NOSIGNAL);
+      (void)ignored;
+      std::fflush(nullptr);
+      std::_Exit(kReplacedExitCode);
+    });
+    dispatcher->SetRecycleHandler([fd = *control_fd] {
+      const char tag = static_cast<char>(kRecycle);
+      ssize_t ignored = ::send(fd, &tag, 1, MSG_NOSIGNAL);
+      (void)ignored;
+    });
+  }
+  if (!args.listen.empty()) {
+    // Remote hosts (and Kubernetes probes) check grpc.health.v1.Health:
+    // SERVING for this service while calls are welcome, NOT_SERVING once
+    // draining. Must be set before the builder is made.
+    grpc::EnableDefaultHealthCheckService(true);
+  }
+  grpc::ServerBuilder builder;
+  ConfigureServer(service, builder);
+  if (!args.listen.empty()) {
+    // Hosts re-resolve a DNS name when a connection ends: end each one
+    // after a while (gracefully: calls in flight finish) so that workers
+    // added behind the name are found.
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, kMaxConnectionAgeMs);
+  }
+  builder.RegisterCallbackGenericService(dispatcher.get());
+  int selected_port = 0;
+  if (!args.listen.empty()) {
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+        ListenCredentials(args);
+    if (!credentials.ok()) {
+      Log(LogLevel::kError, worker_id,
+          absl::StrCat("cannot listen on ", args.listen, ": ", credentials.status().message()));
+      return 2;
+    }
+    builder.AddListeningPort(args.listen, *credentials, &selected_port);
+  }
+  // The socket file is created by bind() with mode 0777 & ~umask: make it
+  // 0600 (owner only) from the start, with no window in which another user
+  // could connect. umask is process-wide; no other thread creates files yet.
+  const mode_t saved_umask = unix_path ? ::umask(0177) : 0;
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (unix_path) ::umask(saved_umask);
+  if (server == nullptr) {
+    Log(LogLevel::kError, worker_id,
+        absl::StrCat("could not start the gRPC server", args.listen.empty() ? "" : " on ",
+                     args.listen));
+    return 1;
+  }
+  if (!args.listen.empty()) {
+    server->GetHealthCheckService()->SetServingStatus(service.full_name, true);
+    // Console output too: the banner docs/remote.md describes (scripts wait
+    // for it), whatever the log sink.
+    std::fprintf(stderr, "iw worker: serving %s on %s (port %d%s)\n", service.full_name,
+                 args.listen.c_str(), selected_port,
+                 args.tls_cert.empty() ? ", plain text" : ", TLS");
+  }
+  if (grpc_fd && control_fd) {
+    if (absl::Status s = ServeOverFd(server.get(), UniqueFd(*grpc_fd)); !s.ok()) {
+      Log(LogLevel::kError, worker_id, s.message());
+      return 1;
+    }
+    // The ready byte carries our kernel-verified pid/uid (SCM_CREDENTIALS):
+    // the host accepts it only from the process it spawned.
+    if (!SendReady(*control_fd, EncodeSchema(SchemaOf(service))).ok()) {
+      // The host is gone already.
+      server->Shutdown(absl::ToChronoTime(absl::Now()));
+      return 1;
+    }
+  }
+
+  StopReason stop = WaitForStop(control_fd.value_or(-1), signal_read.get());
+  Log(LogLevel::kInfo, worker_id, absl::StrCat("stopping: ", stop.why));
+  absl::Time deadline = absl::Now() + stop.drain;
+  StartExitWatchdog(deadline + kExitSlack, worker_id);
+  if (grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService()) {
+    // A listening worker leaves rotation first: NOT_SERVING reaches the
+    // hosts' health watches, they stop sending new calls here, and calls
+    // already on their way are still served normally. Only then does the
+    // server stop taking calls (it would cancel those that arrive later).
+    health->SetServingStatus(false);
+    absl::SleepFor(std::min(kNotServingGrace, stop.drain));
+  }
+  // Shutdown() waits for every call, and a call stream lasts as long as its
+  // host keeps it open. A host that asked us to stop closes it once its
+  // calls are answered; otherwise (signal, host gone) streams end as soon
+  // as the calls already on them are answered.
+  if (!stop.host_requested) dispatcher->BeginShutdown();
+  server->Shutdown(absl::ToChronoTime(deadline));
+  if (!dispatcher->WaitIdle(deadline + kExitSlack)) {
+    // A handler ignores cancellation: do not wait for it forever.
+    Log(LogLevel::kWarning, worker_id,
+        "handlers still running after the drain period; exiting without them");
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
+  server->Wait();
+  // Deliberately not destroyed: ~Server() runs grpc_shutdown(), which in
+  // gRPC 1.51 can block for ~10 s joining an executor thread stuck in a poll
+  // (seen after large messages), long enough for the host to escalate to
+  // SIGKILL. Every call is done and the process is about to exit.
+  // Kept reachable (leak checkers) until the process exits.
+  g_finished_server = server.release();
+  g_finished_dispatcher = dispatcher.release();
+  std::fflush(nullptr);
+  return 0;
+}
+
+}  // namespace iw::internal
+
+namespace iw::codegen {
+
+int RunWorker(int argc, char** argv, const ServiceBinding& binding) {
+  return internal::Serve(argc, argv, binding, WorkerConfig());
+}
+
+int RunWorker(int argc, char** argv, const ServiceBinding& binding,
+              const WorkerConfig& config) {
+  return internal::Serve(argc, argv, binding, config);
+}
+
+}  // namespace iw::codegen

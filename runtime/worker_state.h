@@ -1,0 +1,59 @@
+// -----------------------------------------------------------------------------
+// File: worker_state.h
+// -----------------------------------------------------------------------------
+//
+// What a host reports about its workers: the state of the host's worker
+// (`WorkerState`, also passed to WorkerOptions::on_state_change) and the
+// counters of a host or pool (`PoolStats`, from HostBase::stats()).
+
+#ifndef IW_RUNTIME_WORKER_STATE_H_
+#define IW_RUNTIME_WORKER_STATE_H_
+
+// First: a clear message when the compiler is not in C++17 mode.
+#include "runtime/requirements.h"
+
+#include <cstdint>
+
+namespace iw {
+
+// Where a worker is in its life.
+enum class WorkerState {
+  kStarting,  // spawning (first start or respawn), not ready yet
+  kReady,     // accepting calls
+  kClosing,   // Close() in progress: no new calls
+  kClosed,    // closed by the host; processes reaped
+  kCrashed,   // the worker died on its own (reaped); a respawn may follow
+};
+
+// Printable name of a state ("ready", ...).
+const char* WorkerStateName(WorkerState state);
+
+// Counters of a host or pool, readable at any time.
+struct PoolStats {
+  // Running (ready) workers. Remote hosts: workers whose health service
+  // answers SERVING (refreshed twice a second), i.e. those in rotation.
+  int workers = 0;
+  int workers_busy = 0;    // ready workers with at least one call in flight
+  int workers_idle = 0;    // ready workers with none
+  int workers_starting = 0;
+  // Ready workers whose small calls go over the multiplexed call stream
+  // (WorkerOptions::call_stream); the others get unary RPCs only.
+  int workers_streaming = 0;
+  int calls_in_flight = 0;
+  int calls_queued = 0;
+  int64_t calls_completed = 0;  // finished with OK
+  int64_t calls_failed = 0;     // finished with an error (any code)
+  int64_t workers_spawned = 0;  // started successfully, ever
+  int64_t workers_crashed = 0;  // died on their own, ever
+  // Replaced gracefully, ever: PoolOptions::recycle_* bounds and
+  // CallContext::RequestRecycle(). Not counted as crashes.
+  int64_t workers_recycled = 0;
+  // Remote hosts only: the workers Connect() was given (addresses in the
+  // list, or what the DNS name resolves to now, re-resolved every 5 s);
+  // `workers` of them are ready. 0 for spawned workers.
+  int workers_configured = 0;
+};
+
+}  // namespace iw
+
+#endif  // IW_RUNTIME_WORKER_STATE_H_
