@@ -3,7 +3,11 @@
 // Spawn()/Connect() with FAILED_PRECONDITION; a wire-compatible version
 // (renamed field, edited comment) passes. Real worker binaries.
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <memory>
 #include <string>
@@ -11,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "catch2/catch.hpp"
-#include "runtime/internal/schema.h"
+#include "runtime/wire/schema.h"
 #include "runtime/process/subprocess.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/testing/status_matchers.h"
@@ -100,6 +104,19 @@ struct ListeningWorker {
   std::string address;
 };
 
+// Whether a server listens on the Unix socket at `path` (a connect succeeds).
+bool Accepts(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+  const bool connected =
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+  ::close(fd);
+  return connected;
+}
+
 ListeningWorker StartListening(const std::string& worker) {
   ListeningWorker listening;
   const std::string path =
@@ -112,12 +129,11 @@ ListeningWorker StartListening(const std::string& worker) {
   auto process = iw::internal::Subprocess::Start(spec);
   REQUIRE(process.ok());
   listening.process = std::move(*process);
-  // Event-based: the socket file appears once the server listens.
+  // Ready once a connect() succeeds: the socket file appears at bind(), a
+  // moment before listen(), and a connect in between is refused.
   const absl::Time give_up = absl::Now() + absl::Seconds(30);
-  while (::access(path.c_str(), F_OK) != 0 && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  REQUIRE(::access(path.c_str(), F_OK) == 0);
+  while (!Accepts(path) && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  REQUIRE(Accepts(path));
   return listening;
 }
 
