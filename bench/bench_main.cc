@@ -156,11 +156,17 @@ int Main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<System>> all;
   for (const std::string& s : systems) {
-    if (s == "ours") all.push_back(MakeOursSystem(ours_worker, false, ours_call_stream));
-    else if (s == "ours_inline") all.push_back(MakeOursSystem(ours_worker, true, ours_call_stream));
-    else if (s == "grpc") all.push_back(MakeGrpcSystem(grpc_server, temp));
-    else if (s == "floor") all.push_back(MakeFloorSystem(floor_server, temp));
-    else Die("unknown system " + s);
+    if (s == "ours") {
+      all.push_back(MakeOursSystem(ours_worker, /*inline_ping=*/false, ours_call_stream));
+    } else if (s == "ours_inline") {
+      all.push_back(MakeOursSystem(ours_worker, /*inline_ping=*/true, ours_call_stream));
+    } else if (s == "grpc") {
+      all.push_back(MakeGrpcSystem(grpc_server, temp));
+    } else if (s == "floor") {
+      all.push_back(MakeFloorSystem(floor_server, temp));
+    } else {
+      Die("unknown system " + s);
+    }
   }
 
   PrintMachine(argc, argv, plan, runs);
@@ -187,8 +193,8 @@ int Main(int argc, char** argv) {
         if (want("echo") && !pings_only) RunEcho(*sys, *conn, plan, results);
         Clock::time_point c0 = Clock::now();
         conn->Close();
-        Progress("run %d/%d: %s: close after latency/throughput/echo took %.1f ms\n", run,
-                 runs, sys->name(), Ms(Clock::now() - c0));
+        Progress("run %d/%d: %s: close after latency/throughput/echo took %.1f ms\n", run, runs,
+                 sys->name(), Ms(Clock::now() - c0));
       }
       if (want("multi") && !pings_only) RunMulti(*sys, plan, results);
       if (want("pool") && !pings_only) RunPool(*sys, plan, results);
@@ -196,9 +202,10 @@ int Main(int argc, char** argv) {
                Ms(Clock::now() - t0) / 1e3);
     }
   }
-  std::printf("Cost ratios: time (or CPU) per operation of ours ÷ the other system; > 1 "
-              "means ours is slower. For rates (calls/s, MB/s, speed-up) the inverse "
-              "ratio is shown, so > 1 still means ours is worse.\n\n");
+  std::printf(
+      "Cost ratios: time (or CPU) per operation of ours ÷ the other system; > 1 "
+      "means ours is slower. For rates (calls/s, MB/s, speed-up) the inverse "
+      "ratio is shown, so > 1 still means ours is worse.\n\n");
   results.Print(systems);
   if (spread && runs > 1) {
     std::printf("\nSpread across runs (per-run statistic, min–max):\n\n");

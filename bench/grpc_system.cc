@@ -30,8 +30,7 @@ class GrpcConn final : public Conn {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(kMaxMessageBytes);
     args.SetMaxSendMessageSize(kMaxMessageBytes);
-    channel_ = grpc::CreateCustomChannel("unix:" + path_, grpc::InsecureChannelCredentials(),
-                                         args);
+    channel_ = grpc::CreateCustomChannel("unix:" + path_, grpc::InsecureChannelCredentials(), args);
     stub_ = Bench::NewStub(channel_);
   }
 

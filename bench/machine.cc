@@ -50,20 +50,21 @@ void PrintMachine(int argc, char** argv, const Plan& plan, int runs) {
   std::printf("# isolated-workers benchmark\n\n");
   std::printf("- date: %s\n", date);
   std::printf("- machine: %ld vCPU, %s; kernel %s %s; cpuidle %s\n",
-              ::sysconf(_SC_NPROCESSORS_ONLN),
-              ReadFirstLine("/proc/cpuinfo", "model name").c_str(), u.sysname, u.release,
-              Cpuidle().c_str());
+              ::sysconf(_SC_NPROCESSORS_ONLN), ReadFirstLine("/proc/cpuinfo", "model name").c_str(),
+              u.sysname, u.release, Cpuidle().c_str());
   std::printf("- load average at start: %s\n", ReadFirstLine("/proc/loadavg").c_str());
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   if (std::getenv("IWBENCH_NO_DEADLOCK_DETECTION") != nullptr) {
-    std::printf("- IWBENCH_NO_DEADLOCK_DETECTION set: absl Mutex deadlock detection off in "
-                "all processes\n");
+    std::printf(
+        "- IWBENCH_NO_DEADLOCK_DETECTION set: absl Mutex deadlock detection off in "
+        "all processes\n");
   }
-  std::printf("- command: `%s`%s%s\n", command.c_str(),
-              tunables ? "; GLIBC_TUNABLES=" : "", tunables ? tunables : "");
-  std::printf("- runs: %d, interleaved (ours, raw gRPC, floor, repeat); value = median of the "
-              "per-run statistics\n",
-              runs);
+  std::printf("- command: `%s`%s%s\n", command.c_str(), tunables ? "; GLIBC_TUNABLES=" : "",
+              tunables ? tunables : "");
+  std::printf(
+      "- runs: %d, interleaved (ours, raw gRPC, floor, repeat); value = median of the "
+      "per-run statistics\n",
+      runs);
   std::printf("- Spin: %lld iterations per call (%.2f ms in-process)\n\n",
               static_cast<long long>(plan.spin_iterations), [&] {
                 volatile uint64_t sink = 0;

@@ -37,7 +37,7 @@ double PoolRate(std::vector<std::unique_ptr<Conn>>& conns, int total, int64_t it
     if (state->issued.fetch_add(1) >= state->total) return;
     auto self = weak.lock();
     c->SpinAsync(state->iterations, [state, self, c] {
-      (*self)(c);                // issue the next call first ...
+      (*self)(c);                 // issue the next call first ...
       state->latch->CountDown();  // ... then count this one
     });
   };

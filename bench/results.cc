@@ -26,10 +26,15 @@ std::string Fmt(double v) {
     return out;
   }
   char buf[64];
-  if (a >= 100) std::snprintf(buf, sizeof(buf), "%.0f", v);
-  else if (a >= 10) std::snprintf(buf, sizeof(buf), "%.1f", v);
-  else if (a >= 1) std::snprintf(buf, sizeof(buf), "%.2f", v);
-  else std::snprintf(buf, sizeof(buf), "%.3g", v);
+  if (a >= 100) {
+    std::snprintf(buf, sizeof(buf), "%.0f", v);
+  } else if (a >= 10) {
+    std::snprintf(buf, sizeof(buf), "%.1f", v);
+  } else if (a >= 1) {
+    std::snprintf(buf, sizeof(buf), "%.2f", v);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.3g", v);
+  }
   return buf;
 }
 
@@ -95,16 +100,14 @@ void Results::Print(const std::vector<std::string>& systems) const {
     for (const auto& s : systems) std::printf(" %s |", Fmt(med[s]).c_str());
     // Cost ratio: > 1 means ours is slower / more expensive.
     auto ratio = [&](const std::string& other) {
-      return def.better == Better::kLower ? med["ours"] / med[other]
-                                          : med[other] / med["ours"];
+      return def.better == Better::kLower ? med["ours"] / med[other] : med[other] / med["ours"];
     };
     if (has("ours") && has("grpc")) std::printf(" %s |", FmtRatio(ratio("grpc")).c_str());
     if (has("ours") && has("floor")) std::printf(" %s |", FmtRatio(ratio("floor")).c_str());
     std::string target = def.target_text;
-    if (!target.empty() && has("ours") && !std::isnan(med["ours"]) &&
-        !std::isnan(def.target)) {
-      bool met = def.better == Better::kLower ? med["ours"] <= def.target
-                                              : med["ours"] >= def.target;
+    if (!target.empty() && has("ours") && !std::isnan(med["ours"]) && !std::isnan(def.target)) {
+      bool met =
+          def.better == Better::kLower ? med["ours"] <= def.target : med["ours"] >= def.target;
       target += met ? " — met" : " — **missed**";
     }
     std::printf(" %s |\n", target.c_str());

@@ -27,7 +27,8 @@ void Batch(Conn& conn, int n) {
 void DefineThroughputMetrics(Results& r, const Plan& plan) {
   r.DefineHigher("tput.rate", absl::StrCat("throughput, ", plan.in_flight, " in flight (calls/s)"),
                  "≥ 150,000/s", 150000);
-  r.DefineLower("tput.batch", absl::StrCat("throughput: batch of ", plan.in_flight, " median (ms)"));
+  r.DefineLower("tput.batch",
+                absl::StrCat("throughput: batch of ", plan.in_flight, " median (ms)"));
   r.DefineLower("cpu.total", "CPU per small call at full load, host+worker (µs)", "≤ 10 µs", 10);
   r.DefineLower("cpu.host", "… of which host (µs)");
   r.DefineLower("cpu.worker", "… of which worker (µs)");
