@@ -17,7 +17,7 @@ class BenchWorker final : public iwbench::BenchHandler {
     return reply;
   }
   absl::StatusOr<iwbench::PingReply> PingInline(iw::CallContext& /*context*/,
-                                          const iwbench::PingRequest& request) override {
+                                                const iwbench::PingRequest& request) override {
     iwbench::PingReply reply;
     reply.set_t(request.t());
     return reply;

@@ -1,0 +1,113 @@
+// "ours" and "ours_inline": the generated iwbench::BenchHost talking to
+// bench_worker, default options.
+#include <cstdio>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "bench/bench.iw.h"
+#include "bench/system.h"
+
+namespace iwbench {
+namespace harness {
+namespace {
+
+class OursConn final : public Conn {
+ public:
+  // `inline_ping`: Ping() and IssuePings() call PingInline (an
+  // (iw.method).inline_handler method) instead of Ping.
+  explicit OursConn(std::unique_ptr<BenchHost> host, bool inline_ping = false)
+      : host_(std::move(host)), inline_ping_(inline_ping) {}
+
+  void Ping() override {
+    PingRequest request;
+    request.set_t(1);
+    absl::StatusOr<PingReply> reply =
+        inline_ping_ ? host_->PingInline(request) : host_->Ping(request);
+    if (!reply.ok()) Die("ours Ping: " + reply.status().ToString());
+  }
+  void IssuePings(int n, std::shared_ptr<Latch> latch) override {
+    PingRequest request;
+    for (int i = 0; i < n; ++i) {
+      request.set_t(i);
+      auto done = [latch](absl::StatusOr<PingReply> reply) {
+        if (!reply.ok()) Die("ours PingAsync: " + reply.status().ToString());
+        latch->CountDown();
+      };
+      if (inline_ping_) {
+        host_->PingInlineAsync(request, std::move(done));
+      } else {
+        host_->PingAsync(request, std::move(done));
+      }
+    }
+  }
+  void PrepareEcho(size_t bytes) override { echo_.set_data(std::string(bytes, 'x')); }
+  void Echo() override {
+    absl::StatusOr<EchoReply> reply = host_->Echo(echo_);
+    if (!reply.ok()) Die("ours Echo: " + reply.status().ToString());
+    if (reply->data().size() != echo_.data().size()) Die("ours Echo: wrong size");
+  }
+  void SpinAsync(int64_t iterations, std::function<void()> done) override {
+    SpinRequest request;
+    request.set_iterations(iterations);
+    host_->SpinAsync(request, [done = std::move(done)](absl::StatusOr<SpinReply> reply) {
+      if (!reply.ok()) Die("ours Spin: " + reply.status().ToString());
+      done();
+    });
+  }
+  int pid() const override { return host_->pid(); }
+  void Close() override {
+    absl::Status closed = host_->Close();
+    if (!closed.ok()) {
+      // Not fatal: counted and reported under the table.
+      std::fprintf(stderr, "bench: ours Close: %s\n", closed.ToString().c_str());
+      CountCloseError();
+    }
+  }
+
+ private:
+  std::unique_ptr<BenchHost> host_;
+  bool inline_ping_;
+  EchoRequest echo_;
+};
+
+class OursSystem final : public System {
+ public:
+  // `inline_ping`: the "ours_inline" system (latency and throughput only).
+  OursSystem(std::string worker, bool inline_ping, bool call_stream)
+      : worker_(std::move(worker)), inline_ping_(inline_ping), call_stream_(call_stream) {}
+  const char* name() const override { return inline_ping_ ? "ours_inline" : "ours"; }
+  std::unique_ptr<Conn> Start() override {
+    iw::WorkerOptions options;
+    options.executable = worker_;
+    options.call_stream = call_stream_;
+    absl::StatusOr<std::unique_ptr<BenchHost>> host = BenchHost::Spawn(options);
+    if (!host.ok()) Die("ours Spawn: " + host.status().ToString());
+    return std::make_unique<OursConn>(*std::move(host), inline_ping_);
+  }
+  std::unique_ptr<Conn> StartPool(int n) override {
+    iw::WorkerOptions options;
+    options.executable = worker_;
+    options.call_stream = call_stream_;
+    iw::PoolOptions pool;
+    pool.min_workers = pool.max_workers = n;
+    pool.max_calls_per_worker = 1;  // CPU-bound: one call per process
+    absl::StatusOr<std::unique_ptr<BenchHost>> host = BenchHost::SpawnPool(options, pool);
+    if (!host.ok()) Die("ours SpawnPool: " + host.status().ToString());
+    return std::make_unique<OursConn>(*std::move(host));
+  }
+
+ private:
+  std::string worker_;
+  bool inline_ping_;
+  bool call_stream_;
+};
+
+}  // namespace
+
+std::unique_ptr<System> MakeOursSystem(std::string worker, bool inline_ping, bool call_stream) {
+  return std::make_unique<OursSystem>(std::move(worker), inline_ping, call_stream);
+}
+
+}  // namespace harness
+}  // namespace iwbench

@@ -1,0 +1,60 @@
+// How much each workload does: warm-up and timed iterations per system
+// (gRPC-based systems / the cheaper floor), set from the command line.
+// Defaults mirror /work/shared/research/perf-baseline.md; --quick is
+// MakeQuick().
+#ifndef IW_BENCH_PLAN_H_
+#define IW_BENCH_PLAN_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace iwbench {
+namespace harness {
+
+struct Plan {
+  // Startup: warm-up + timed iterations (floor: more, it is cheap).
+  int startup_warm = 1, startup_iters = 30, floor_startup_iters = 50;
+  // Latency.
+  int lat_warm = 1000, lat_iters = 10000;
+  int floor_lat_warm = 10000, floor_lat_iters = 100000;
+  // Throughput: batches of `in_flight`.
+  int in_flight = 100;
+  int tput_warm = 50, tput_batches = 1000;
+  int floor_tput_warm = 1000, floor_tput_batches = 10000;
+  // Echo: sizes and iterations (gRPC-based systems / floor).
+  std::vector<size_t> echo_sizes = {1 << 10, 64 << 10, 1 << 20, 16 << 20};
+  std::vector<int> echo_iters = {5000, 2000, 200, 20};
+  std::vector<int> floor_echo_iters = {20000, 5000, 500, 30};
+  // Multi-worker.
+  int multi_workers = 15, multi_pings = 10;
+  int multi_spawn_iters = 5, multi_warm_iters = 30;
+  // Pool scaling.
+  std::vector<int> pool_sizes = {1, 2, 4};
+  int pool_calls = 200;
+  int64_t spin_iterations = 1000000;
+
+  // The smoke run (--quick): a small fraction of every count.
+  void MakeQuick() {
+    startup_iters = 3;
+    floor_startup_iters = 5;
+    lat_warm = 100;
+    lat_iters = 1000;
+    floor_lat_warm = 1000;
+    floor_lat_iters = 5000;
+    tput_warm = 5;
+    tput_batches = 50;
+    floor_tput_warm = 50;
+    floor_tput_batches = 500;
+    echo_iters = {200, 100, 10, 3};
+    floor_echo_iters = {500, 200, 20, 3};
+    multi_spawn_iters = 1;
+    multi_warm_iters = 3;
+    pool_calls = 24;
+  }
+};
+
+}  // namespace harness
+}  // namespace iwbench
+
+#endif  // IW_BENCH_PLAN_H_

@@ -1,0 +1,67 @@
+// The systems under test behind one interface: ours (the generated
+// iwbench::BenchHost), raw gRPC C++ (grpc_baseline_server) and the UDS floor
+// (uds_floor_server). A System starts workers; a Conn is one connected worker.
+#ifndef IW_BENCH_SYSTEM_H_
+#define IW_BENCH_SYSTEM_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/harness.h"
+
+namespace iwbench {
+namespace harness {
+
+// One connected worker.
+class Conn {
+ public:
+  virtual ~Conn() = default;
+  // One small synchronous round trip.
+  virtual void Ping() = 0;
+  // Starts `n` small calls at once; each completion counts `latch` down.
+  virtual void IssuePings(int n, std::shared_ptr<Latch> latch) = 0;
+  // For systems without their own threads (the floor): read the replies.
+  virtual void CollectPings() {}
+  // Echo: PrepareEcho (untimed) builds the request, Echo() is one round trip.
+  virtual void PrepareEcho(size_t bytes) = 0;
+  virtual void Echo() = 0;
+  virtual bool SupportsSpin() const { return true; }
+  virtual void SpinAsync(int64_t iterations, std::function<void()> done) = 0;
+  virtual int pid() const = 0;
+  // Stops the worker and reaps it.
+  virtual void Close() = 0;
+};
+
+class System {
+ public:
+  virtual ~System() = default;
+  virtual const char* name() const = 0;
+  // Starts a worker and returns once it can take calls.
+  virtual std::unique_ptr<Conn> Start() = 0;
+  // A real pool of `n` workers behind one connection, if the system has
+  // pools (ours); nullptr otherwise (the bench then emulates one).
+  virtual std::unique_ptr<Conn> StartPool(int /*n*/) { return nullptr; }
+};
+
+// "ours" with `worker` (bench_worker); with `inline_ping`, "ours_inline":
+// pings call PingInline (an (iw.method).inline_handler method) instead of
+// Ping. `call_stream` is WorkerOptions::call_stream (--no_call_stream).
+std::unique_ptr<System> MakeOursSystem(std::string worker, bool inline_ping, bool call_stream);
+// "grpc": `server` is grpc_baseline_server; sockets go to `socket_dir`.
+std::unique_ptr<System> MakeGrpcSystem(std::string server, std::string socket_dir);
+// "floor": `server` is uds_floor_server; sockets go to `socket_dir`.
+std::unique_ptr<System> MakeFloorSystem(std::string server, std::string socket_dir);
+
+// Starts `n` workers of `sys` in parallel (one thread each).
+std::vector<std::unique_ptr<Conn>> StartMany(System& sys, int n);
+// Closes all of `conns` in parallel and clears it.
+void CloseMany(std::vector<std::unique_ptr<Conn>>& conns);
+
+}  // namespace harness
+}  // namespace iwbench
+
+#endif  // IW_BENCH_SYSTEM_H_
