@@ -69,6 +69,8 @@ set(IW_RUNTIME_SOURCES
   runtime/worker/call_stream.h
   runtime/worker/dispatcher.cc
   runtime/worker/dispatcher.h
+  runtime/worker/executor.cc
+  runtime/worker/executor.h
   runtime/worker/overrun_watchdog.cc
   runtime/worker/overrun_watchdog.h
   runtime/worker/process_tuning.cc
