@@ -59,10 +59,8 @@ TEST_CASE("BatchQueue: an entry larger than the bound gets a batch of its own",
   CHECK(Drain(queue) == std::vector<Batch>{{"a"}, {"oversized"}, {"b"}});
 }
 
-TEST_CASE(
-    "BatchQueue: batches come out oldest first, entries in the order they were "
-    "added",
-    "[runtime][batch_queue]") {
+TEST_CASE("BatchQueue: batches come out oldest first, entries in the order they were added",
+          "[runtime][batch_queue]") {
   BatchQueue<Batch> queue(2);
   for (int i = 0; i < 6; ++i) Add(queue, std::to_string(i));
   REQUIRE_FALSE(queue.empty());
@@ -72,10 +70,8 @@ TEST_CASE(
   CHECK(queue.empty());
 }
 
-TEST_CASE(
-    "BatchQueue: taking the front batch leaves the last batch open for more "
-    "entries",
-    "[runtime][batch_queue]") {
+TEST_CASE("BatchQueue: taking the front batch leaves the last batch open for more entries",
+          "[runtime][batch_queue]") {
   BatchQueue<Batch> queue(4);
   Add(queue, "aaa");
   Add(queue, "bb");  // second batch, 2 bytes
@@ -84,10 +80,8 @@ TEST_CASE(
   CHECK(Drain(queue) == std::vector<Batch>{{"bb", "cc"}});
 }
 
-TEST_CASE(
-    "BatchQueue: after the last batch is taken, the next entry starts a fresh "
-    "batch",
-    "[runtime][batch_queue]") {
+TEST_CASE("BatchQueue: after the last batch is taken, the next entry starts a fresh batch",
+          "[runtime][batch_queue]") {
   BatchQueue<Batch> queue(4);
   Add(queue, "aaa");
   CHECK(queue.TakeFront() == Batch{"aaa"});

@@ -19,10 +19,8 @@ using iw::testing::BoundedThread;
 using iw::testing::kLongWait;
 using iw::testing::StatusIs;
 
-TEST_CASE(
-    "CloseOnce: the first Run closes and every later Run returns the same "
-    "result",
-    "[runtime][close_once]") {
+TEST_CASE("CloseOnce: the first Run closes and every later Run returns the same result",
+          "[runtime][close_once]") {
   CloseOnce once;
   int closes = 0;
   auto close = [&] {
@@ -36,10 +34,8 @@ TEST_CASE(
   CHECK(closes == 1);
 }
 
-TEST_CASE(
-    "CloseOnce: concurrent callers wait for the close in progress and share "
-    "its result",
-    "[runtime][close_once]") {
+TEST_CASE("CloseOnce: concurrent callers wait for the close in progress and share its result",
+          "[runtime][close_once]") {
   constexpr int kWaiters = 8;
   CloseOnce once;
   std::atomic<int> closes{0};
@@ -110,10 +106,8 @@ TEST_CASE("CloseOnce: a Run from within the close on the same thread fails at on
   CHECK_THAT(once.Run([] { return absl::OkStatus(); }), StatusIs(absl::StatusCode::kCancelled));
 }
 
-TEST_CASE(
-    "CloseOnce: a result set before any Run is what Run returns, without "
-    "closing",
-    "[runtime][close_once]") {
+TEST_CASE("CloseOnce: a result set before any Run is what Run returns, without closing",
+          "[runtime][close_once]") {
   CloseOnce once;
   once.SetResult(absl::InternalError("failed to start"));
   bool closed = false;

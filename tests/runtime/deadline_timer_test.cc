@@ -50,20 +50,25 @@ class RunLog {
 class Gate {
  public:
   Gate() {
-    Timer().Schedule(absl::InfinitePast(), [this] {
-      entered_.Notify();
-      (void)open_.WaitForNotificationWithTimeout(kLongWait);
+    // Shared with the callback: the timer thread may still be inside its
+    // wait on `open` when the Gate is gone.
+    Timer().Schedule(absl::InfinitePast(), [state = state_] {
+      state->entered.Notify();
+      (void)state->open.WaitForNotificationWithTimeout(kLongWait);
     });
-    REQUIRE(entered_.WaitForNotificationWithTimeout(kLongWait));
+    REQUIRE(state_->entered.WaitForNotificationWithTimeout(kLongWait));
   }
   ~Gate() { Open(); }
   void Open() {
-    if (!open_.HasBeenNotified()) open_.Notify();
+    if (!state_->open.HasBeenNotified()) state_->open.Notify();
   }
 
  private:
-  absl::Notification entered_;
-  absl::Notification open_;
+  struct State {
+    absl::Notification entered;
+    absl::Notification open;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
 // Schedules a callback due at `when` and waits for it: every callback due
@@ -94,10 +99,8 @@ TEST_CASE("DeadlineTimer: a callback runs at its deadline, not before",
   CHECK(absl::FromUnixNanos(ran_at_ns) >= when);
 }
 
-TEST_CASE(
-    "DeadlineTimer: due callbacks run in deadline order, not in the order "
-    "scheduled",
-    "[runtime][deadline_timer]") {
+TEST_CASE("DeadlineTimer: due callbacks run in deadline order, not in the order scheduled",
+          "[runtime][deadline_timer]") {
   RunLog log;
   const absl::Time now = absl::Now();
   {
@@ -110,10 +113,8 @@ TEST_CASE(
   CHECK(log.names() == std::vector<std::string>{"first", "second", "third"});
 }
 
-TEST_CASE(
-    "DeadlineTimer: callbacks with the same deadline run in the order "
-    "scheduled",
-    "[runtime][deadline_timer]") {
+TEST_CASE("DeadlineTimer: callbacks with the same deadline run in the order scheduled",
+          "[runtime][deadline_timer]") {
   RunLog log;
   const absl::Time when = absl::Now() - absl::Seconds(1);
   {
@@ -124,10 +125,8 @@ TEST_CASE(
   CHECK(log.names() == std::vector<std::string>{"a", "b", "c", "d", "e"});
 }
 
-TEST_CASE(
-    "DeadlineTimer: an earlier deadline wakes the timer waiting for a later "
-    "one",
-    "[runtime][deadline_timer]") {
+TEST_CASE("DeadlineTimer: an earlier deadline wakes the timer waiting for a later one",
+          "[runtime][deadline_timer]") {
   RunLog log;
   DeadlineTimer::Handle later =
       Timer().Schedule(absl::Now() + absl::Hours(1), log.Callback("later"));
@@ -156,10 +155,8 @@ TEST_CASE("DeadlineTimer: a cancelled callback never runs", "[runtime][deadline_
   CHECK(log.names() == std::vector<std::string>{"kept"});
 }
 
-TEST_CASE(
-    "DeadlineTimer: Cancel is false for a callback that ran or never was "
-    "scheduled",
-    "[runtime][deadline_timer]") {
+TEST_CASE("DeadlineTimer: Cancel is false for a callback that ran or never was scheduled",
+          "[runtime][deadline_timer]") {
   absl::Notification ran;
   DeadlineTimer::Handle handle = Timer().Schedule(absl::InfinitePast(), [&] { ran.Notify(); });
   REQUIRE(ran.WaitForNotificationWithTimeout(kLongWait));
@@ -167,10 +164,8 @@ TEST_CASE(
   CHECK_FALSE(Timer().Cancel(DeadlineTimer::Handle{}));
 }
 
-TEST_CASE(
-    "DeadlineTimer: Cancel of a running callback is false and does not wait "
-    "for it",
-    "[runtime][deadline_timer]") {
+TEST_CASE("DeadlineTimer: Cancel of a running callback is false and does not wait for it",
+          "[runtime][deadline_timer]") {
   absl::Notification running;
   absl::Notification release;
   DeadlineTimer::Handle handle = Timer().Schedule(absl::InfinitePast(), [&] {
@@ -183,10 +178,8 @@ TEST_CASE(
   REQUIRE(Flush());
 }
 
-TEST_CASE(
-    "DeadlineTimer: a callback may cancel and schedule callbacks (re-arm) "
-    "itself",
-    "[runtime][deadline_timer]") {
+TEST_CASE("DeadlineTimer: a callback may cancel and schedule callbacks (re-arm) itself",
+          "[runtime][deadline_timer]") {
   RunLog log;
   DeadlineTimer::Handle old_deadline =
       Timer().Schedule(absl::Now() + absl::Hours(1), log.Callback("old deadline"));
@@ -201,10 +194,8 @@ TEST_CASE(
   CHECK(log.names().empty());
 }
 
-TEST_CASE(
-    "DeadlineTimer: concurrent producers' callbacks each run exactly once "
-    "unless cancelled",
-    "[runtime][deadline_timer]") {
+TEST_CASE("DeadlineTimer: concurrent producers' callbacks each run exactly once unless cancelled",
+          "[runtime][deadline_timer]") {
   constexpr int kProducers = 4;
   constexpr int kPerProducer = 200;
   constexpr int kTotal = kProducers * kPerProducer;

@@ -63,10 +63,8 @@ TEST_CASE("Executor: SubmitAll of no task does nothing", "[runtime][executor]") 
   CHECK(executor.WaitIdle(absl::Now()));
 }
 
-TEST_CASE(
-    "Executor: WaitIdle is false while a task runs or waits, true once all "
-    "finished",
-    "[runtime][executor]") {
+TEST_CASE("Executor: WaitIdle is false while a task runs or waits, true once all finished",
+          "[runtime][executor]") {
   Executor executor(1);
   CHECK(executor.WaitIdle(absl::InfinitePast()));  // idle from the start
 
@@ -141,10 +139,8 @@ TEST_CASE("Executor: destruction runs every task already submitted, then joins",
   CHECK(ran == 51);
 }
 
-TEST_CASE(
-    "Executor: a task submitted by a running task during destruction still "
-    "runs",
-    "[runtime][executor]") {
+TEST_CASE("Executor: a task submitted by a running task during destruction still runs",
+          "[runtime][executor]") {
   auto executor = std::make_unique<Executor>(2);
   absl::Notification running;
   absl::Notification release;

@@ -150,10 +150,8 @@ TEST_CASE("OutputCapture: a line longer than the byte bound keeps only its end",
   CHECK(tail == line.substr(line.size() - OutputCapture::kTailBytes));
 }
 
-TEST_CASE(
-    "OutputCapture: the whole tail stays within the byte bound, keeping the "
-    "newest bytes",
-    "[runtime][output_capture]") {
+TEST_CASE("OutputCapture: the whole tail stays within the byte bound, keeping the newest bytes",
+          "[runtime][output_capture]") {
   Started started = Start(OutputMode::kDiscard, STDERR_FILENO);
   std::string all;
   for (int i = 0; i < OutputCapture::kTailLines; ++i) {
@@ -166,10 +164,8 @@ TEST_CASE(
   CHECK(tail == all.substr(all.size() - OutputCapture::kTailBytes));
 }
 
-TEST_CASE(
-    "OutputCapture: Tail returns at its deadline while a writer keeps the "
-    "stream open",
-    "[runtime][output_capture]") {
+TEST_CASE("OutputCapture: Tail returns at its deadline while a writer keeps the stream open",
+          "[runtime][output_capture]") {
   Started started = Start(OutputMode::kDiscard, STDERR_FILENO);
   started.Write("still running\n");
   const absl::Time start = absl::Now();
@@ -182,10 +178,8 @@ TEST_CASE(
   CHECK(started.EndAndTail() == "still running");
 }
 
-TEST_CASE(
-    "OutputCapture: kInherit copies the bytes unchanged to the forward "
-    "descriptor",
-    "[runtime][output_capture]") {
+TEST_CASE("OutputCapture: kInherit copies the bytes unchanged to the forward descriptor",
+          "[runtime][output_capture]") {
   ForwardPipe forward;
   Started started = Start(OutputMode::kInherit, forward.write_end.get());
   started.Write("one\ntwo");
@@ -205,10 +199,8 @@ TEST_CASE("OutputCapture: kDiscard neither forwards nor logs, but keeps the tail
   CHECK(log.Lines().empty());
 }
 
-TEST_CASE(
-    "OutputCapture: kCapture logs each line at info level, tagged with worker "
-    "and stream",
-    "[runtime][output_capture]") {
+TEST_CASE("OutputCapture: kCapture logs each line at info level, tagged with worker and stream",
+          "[runtime][output_capture]") {
   LogCollector log;
   SECTION("stderr") {
     Started started = Start(OutputMode::kCapture, STDERR_FILENO);
@@ -226,10 +218,8 @@ TEST_CASE(
   }
 }
 
-TEST_CASE(
-    "OutputCapture: destruction returns while a grandchild still holds the "
-    "stream open",
-    "[runtime][output_capture]") {
+TEST_CASE("OutputCapture: destruction returns while a grandchild still holds the stream open",
+          "[runtime][output_capture]") {
   Started started = Start(OutputMode::kDiscard, STDERR_FILENO);
   started.Write("orphaned\n");
   BoundedThread destroy([&] { started.capture.reset(); });

@@ -47,8 +47,7 @@ class Reports {
 
 std::string Description(const std::string& method, const std::string& grace) {
   return "the handler of " + method + " was still running " + grace +
-         " after its deadline (DEADLINE_REPLACE_WORKER); the worker was "
-         "replaced";
+         " after its deadline (DEADLINE_REPLACE_WORKER); the worker was replaced";
 }
 
 TEST_CASE("OverrunWatchdog: a call still armed after deadline plus grace is reported",
@@ -82,10 +81,8 @@ TEST_CASE("OverrunWatchdog: a disarmed call is never reported", "[runtime][overr
   CHECK(reports.descriptions() == std::vector<std::string>{Description("/t.S/Sentinel", "0")});
 }
 
-TEST_CASE(
-    "OverrunWatchdog: of several overrunning calls, the earliest is reported, "
-    "once",
-    "[runtime][overrun_watchdog]") {
+TEST_CASE("OverrunWatchdog: of several overrunning calls, the earliest is reported, once",
+          "[runtime][overrun_watchdog]") {
   Reports reports;
   {
     OverrunWatchdog watchdog(reports.Callback());
@@ -98,10 +95,8 @@ TEST_CASE(
   CHECK(reports.descriptions() == std::vector<std::string>{Description("/t.S/First", "1s")});
 }
 
-TEST_CASE(
-    "OverrunWatchdog: an earlier call wakes the watchdog waiting for a later "
-    "one",
-    "[runtime][overrun_watchdog]") {
+TEST_CASE("OverrunWatchdog: an earlier call wakes the watchdog waiting for a later one",
+          "[runtime][overrun_watchdog]") {
   Reports reports;
   OverrunWatchdog watchdog(reports.Callback());
   (void)watchdog.Arm(absl::Now() + absl::Hours(1), absl::Seconds(1), "/t.S/Later");
@@ -110,10 +105,8 @@ TEST_CASE(
   CHECK(reports.descriptions() == std::vector<std::string>{Description("/t.S/Sooner", "10ms")});
 }
 
-TEST_CASE(
-    "OverrunWatchdog: destruction with calls still armed returns at once, "
-    "reporting nothing",
-    "[runtime][overrun_watchdog]") {
+TEST_CASE("OverrunWatchdog: destruction with calls still armed returns at once, reporting nothing",
+          "[runtime][overrun_watchdog]") {
   Reports reports;
   auto watchdog = std::make_unique<OverrunWatchdog>(reports.Callback());
   (void)watchdog->Arm(absl::Now() + absl::Hours(1), absl::Seconds(1), "/t.S/Pending");
