@@ -33,27 +33,58 @@ TEST_CASE("Executor: one thread runs the tasks in the order they were submitted"
   CHECK(order == expected);
 }
 
-TEST_CASE("Executor: as many tasks run at once as there are threads", "[runtime][executor]") {
-  constexpr int kThreads = 4;
-  Executor executor(kThreads);
-  Countdown all_started(kThreads);
+// Submits `n` tasks that each wait for all `n` to have started (only
+// possible if `n` threads run them at the same time); true if every one saw
+// all start.
+bool RunAtOnce(Executor& executor, int n, bool as_batch) {
+  Countdown all_started(n);
   std::atomic<int> saw_all{0};
-  // Each task waits for all of them to have started: only possible if every
-  // thread runs one at the same time.
   auto task = [&] {
     all_started.Decrement();
     if (all_started.WaitFor(kLongWait)) ++saw_all;
   };
-  SECTION("submitted one by one") {
-    for (int i = 0; i < kThreads; ++i) executor.Submit(task);
-  }
-  SECTION("submitted as one batch") {
-    std::vector<std::function<void()>> tasks(kThreads, task);
+  if (as_batch) {
+    std::vector<std::function<void()>> tasks(n, task);
     executor.SubmitAll(&tasks);
     CHECK(tasks.empty());
+  } else {
+    for (int i = 0; i < n; ++i) executor.Submit(task);
   }
+  // The tasks refer to this frame: wait for them all to finish.
   REQUIRE(executor.WaitIdle(Soon()));
-  CHECK(saw_all == kThreads);
+  return saw_all == n;
+}
+
+TEST_CASE("Executor: as many tasks run at once as there are threads", "[runtime][executor]") {
+  constexpr int kThreads = 4;
+  Executor executor(kThreads);
+  // The first round may be taken by threads that are still starting; after
+  // it, every thread is idle and must be woken by the submission.
+  const bool as_batch = GENERATE(false, true);
+  INFO((as_batch ? "SubmitAll" : "Submit"));
+  CHECK(RunAtOnce(executor, kThreads, as_batch));
+  CHECK(RunAtOnce(executor, kThreads, as_batch));
+}
+
+TEST_CASE("Executor: tasks beyond the number of threads wait for a free one",
+          "[runtime][executor]") {
+  Executor executor(2);
+  absl::Notification release;
+  Countdown two_running(2);
+  std::atomic<int> started{0};
+  for (int i = 0; i < 3; ++i) {
+    executor.Submit([&] {
+      ++started;
+      two_running.Decrement();
+      (void)release.WaitForNotificationWithTimeout(kLongWait);
+    });
+  }
+  REQUIRE(two_running.WaitFor(kLongWait));
+  CHECK_FALSE(executor.WaitIdle(absl::Now() + absl::Milliseconds(20)));
+  CHECK(started == 2);
+  release.Notify();
+  REQUIRE(executor.WaitIdle(Soon()));
+  CHECK(started == 3);
 }
 
 TEST_CASE("Executor: SubmitAll of no task does nothing", "[runtime][executor]") {
@@ -63,11 +94,30 @@ TEST_CASE("Executor: SubmitAll of no task does nothing", "[runtime][executor]") 
   CHECK(executor.WaitIdle(absl::Now()));
 }
 
-TEST_CASE("Executor: WaitIdle is false while a task runs or waits, true once all finished",
+TEST_CASE("Executor: WaitIdle is false while a task runs, true once it finished",
           "[runtime][executor]") {
   Executor executor(1);
   CHECK(executor.WaitIdle(absl::InfinitePast()));  // idle from the start
 
+  absl::Notification running;
+  absl::Notification release;
+  std::atomic<int> ran{0};
+  executor.Submit([&] {
+    running.Notify();
+    (void)release.WaitForNotificationWithTimeout(kLongWait);
+    ++ran;
+  });
+  // Nothing queued, one task running.
+  REQUIRE(running.WaitForNotificationWithTimeout(kLongWait));
+  CHECK_FALSE(executor.WaitIdle(absl::Now() + absl::Milliseconds(20)));
+
+  release.Notify();
+  CHECK(executor.WaitIdle(absl::InfiniteFuture()));
+  CHECK(ran == 1);
+}
+
+TEST_CASE("Executor: WaitIdle is false while a task waits in the queue", "[runtime][executor]") {
+  Executor executor(1);
   absl::Notification release;
   std::atomic<int> ran{0};
   executor.Submit([&] {
@@ -79,7 +129,7 @@ TEST_CASE("Executor: WaitIdle is false while a task runs or waits, true once all
   CHECK(ran == 0);
 
   release.Notify();
-  CHECK(executor.WaitIdle(absl::InfiniteFuture()));
+  CHECK(executor.WaitIdle(Soon()));
   CHECK(ran == 2);
 }
 

@@ -33,7 +33,9 @@ class Reports {
       if (!first_.HasBeenNotified()) first_.Notify();
     };
   }
-  bool WaitForFirst() { return first_.WaitForNotificationWithTimeout(kLongWait); }
+  bool WaitForFirst(absl::Duration timeout = kLongWait) {
+    return first_.WaitForNotificationWithTimeout(timeout);
+  }
   std::vector<std::string> descriptions() {
     absl::MutexLock lock(&mu_);
     return descriptions_;
@@ -100,6 +102,8 @@ TEST_CASE("OverrunWatchdog: an earlier call wakes the watchdog waiting for a lat
   Reports reports;
   OverrunWatchdog watchdog(reports.Callback());
   (void)watchdog.Arm(absl::Now() + absl::Hours(1), absl::Seconds(1), "/t.S/Later");
+  // Nothing is due for an hour; meanwhile the watchdog goes to sleep.
+  CHECK_FALSE(reports.WaitForFirst(absl::Milliseconds(20)));
   (void)watchdog.Arm(absl::Now(), absl::Milliseconds(10), "/t.S/Sooner");
   REQUIRE(reports.WaitForFirst());
   CHECK(reports.descriptions() == std::vector<std::string>{Description("/t.S/Sooner", "10ms")});
