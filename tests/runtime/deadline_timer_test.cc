@@ -7,6 +7,7 @@
 #include "runtime/internal/deadline_timer.h"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,7 +23,6 @@ namespace {
 
 using iw::internal::DeadlineTimer;
 using iw::testing::BoundedThread;
-using iw::testing::Countdown;
 using iw::testing::kLongWait;
 
 DeadlineTimer& Timer() { return DeadlineTimer::Get(); }
