@@ -9,6 +9,7 @@
 set(IW_RUNTIME_SOURCES
   runtime/host.cc
   runtime/internal/batch_queue.h
+  runtime/internal/call_failure.cc
   runtime/internal/call_stream.cc
   runtime/internal/call_stream.h
   runtime/internal/call_stream_protocol.h
@@ -77,6 +78,7 @@ set(IW_RUNTIME_PUBLIC_HEADERS
   runtime/codegen_support/host_stub_base.h
   runtime/codegen_support/service_info.h
   runtime/host.h
+  runtime/internal/call_failure.h
   runtime/internal/connection.h
   runtime/internal/timeouts.h
   runtime/logging.h
