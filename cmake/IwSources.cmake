@@ -24,6 +24,8 @@ set(IW_RUNTIME_SOURCES
   runtime/internal/grpc_config.h
   runtime/internal/grpc_endpoint.cc
   runtime/internal/grpc_endpoint.h
+  runtime/internal/grpc_failure.cc
+  runtime/internal/grpc_failure.h
   runtime/internal/grpc_workarounds.cc
   runtime/internal/grpc_workarounds.h
   runtime/internal/inprocess_endpoint.cc

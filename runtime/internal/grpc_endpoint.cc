@@ -7,24 +7,20 @@
 #include <grpcpp/support/client_callback.h>
 
 #include <atomic>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/internal/call_failure.h"
 #include "runtime/internal/call_stream_protocol.h"
 #include "runtime/internal/control_protocol.h"
+#include "runtime/internal/grpc_failure.h"
 #include "runtime/internal/middleware_chain.h"
 #include "runtime/internal/overrun_watchdog.h"
-#include "runtime/internal/status_conversion.h"
 
 namespace iw::internal {
 
@@ -94,31 +90,6 @@ namespace {
 // the deadline's (a handler's status, or a timer that fired a hair before
 // absl::Now() agrees).
 constexpr absl::Duration kDeadlineSlack = absl::Milliseconds(5);
-
-// gRPC's own message size checks (RESOURCE_EXHAUSTED it produced, not the
-// worker). A request over the limit this host configured is recognised by
-// its size: gRPC checks what it sends first. A message gRPC refused to
-// receive is recognised by gRPC's words, "Received message larger than max
-// (<size> vs. <limit>)": the size it refused is nowhere else. This is the
-// one place where the runtime reads a status message, and only gRPC's.
-std::optional<absl::Status> GrpcSizeLimit(absl::string_view method, absl::string_view message,
-                                          size_t request_size, int max_request) {
-  if (request_size > static_cast<size_t>(max_request)) {
-    return MessageTooLarge(FailureCause::kRequestTooLarge, method, request_size, max_request);
-  }
-  if (!absl::ConsumePrefix(&message, "Received message larger than max (") ||
-      !absl::ConsumeSuffix(&message, ")")) {
-    return std::nullopt;
-  }
-  const std::vector<absl::string_view> numbers = absl::StrSplit(message, " vs. ");
-  uint64_t size;
-  int64_t limit;
-  if (numbers.size() != 2 || !absl::SimpleAtoi(numbers[0], &size) ||
-      !absl::SimpleAtoi(numbers[1], &limit)) {
-    return std::nullopt;
-  }
-  return MessageTooLarge(FailureCause::kReplyTooLarge, method, size, limit);
-}
 
 // Deadline, per-call policy and metadata of one call.
 void Prepare(const CallTiming& timing, grpc::ClientContext* context) {
@@ -236,25 +207,8 @@ absl::Status GrpcEndpoint::FromUnaryCall(int method_index, const grpc::Status& s
                                          const grpc::ClientContext& context,
                                          size_t request_size) const {
   if (status.ok()) return absl::OkStatus();
-  absl::Status result = FromGrpcStatus(status);
-  if (StatusFromWorker(context)) return TrustedFromWorker(std::move(result));
-  // gRPC produced it, at either end.
-  switch (status.error_code()) {
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      // Its deadline is this call's: the one we set.
-      return WithCause(std::move(result), FailureCause::kCallDeadline);
-    case grpc::StatusCode::UNAVAILABLE:
-      return WithCause(std::move(result), FailureCause::kTransportFailed);
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      if (std::optional<absl::Status> too_large =
-              GrpcSizeLimit(MethodDisplayName(service_, method_index), status.error_message(),
-                            request_size, max_request_)) {
-        return *std::move(too_large);
-      }
-      return result;
-    default:
-      return result;
-  }
+  return FromGrpcCall(status, StatusFromWorker(context), MethodDisplayName(service_, method_index),
+                      request_size, max_request_);
 }
 
 absl::Status GrpcEndpoint::Finish(int method_index, const CallTiming& timing,
