@@ -27,6 +27,8 @@ set(IW_RUNTIME_SOURCES
   runtime/host/endpoint.h
   runtime/host/grpc_endpoint.cc
   runtime/host/grpc_endpoint.h
+  runtime/host/grpc_failure.cc
+  runtime/host/grpc_failure.h
   runtime/host/inprocess_endpoint.cc
   runtime/host/inprocess_endpoint.h
   runtime/host/output_capture.cc
@@ -55,6 +57,8 @@ set(IW_RUNTIME_SOURCES
   runtime/transport/unix_socket_path.cc
   runtime/transport/unix_socket_path.h
   runtime/wire/batch_queue.h
+  runtime/wire/call_failure.cc
+  runtime/wire/call_failure.h
   runtime/wire/call_stream_protocol.h
   runtime/wire/control_protocol.h
   runtime/wire/grpc_config.cc

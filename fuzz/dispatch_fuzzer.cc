@@ -41,14 +41,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   grpc::ByteBuffer request(&slice, 1);
   grpc::ByteBuffer response;
   iw::CallContext context(method.path, absl::InfiniteFuture());
-  grpc::Status status =
+  absl::Status status =
       iw::internal::DecodeAndInvoke(binding, method_index, context, &request, &response);
   if (status.ok()) {
     iw::fuzz::Check(response.Length() <=
               static_cast<size_t>(iw::internal::MaxResponseBytes(*binding.service)),
           "an OK reply is within max_response_bytes");
   } else {
-    const int code = static_cast<int>(status.error_code());
+    const int code = static_cast<int>(status.code());
     iw::fuzz::Check(code >= 1 && code <= 16, "an error has a canonical gRPC code");
   }
   return 0;

@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/wire/call_failure.h"
 #include "runtime/wire/call_stream_protocol.h"
 #include "runtime/wire/control_protocol.h"
+#include "runtime/wire/status_conversion.h"
 
 namespace iw::internal {
 CallStream::CallStream(std::shared_ptr<grpc::Channel> channel, size_t max_batch_bytes)
@@ -42,10 +44,9 @@ std::shared_ptr<CallStream> CallStream::Open(std::shared_ptr<grpc::Channel> chan
   return stream;
 }
 
-uint64_t CallStream::Start(int method_index, size_t request_size,
-                           absl::FunctionRef<void(std::string*)> write_request,
-                           const CallTiming& timing, bool arm_deadline, Done* done) {
-  if (!ready() || request_size > kStreamMaxRequestBytes) return 0;
+uint64_t CallStream::Start(int method_index, std::string* request, const CallTiming& timing,
+                           bool arm_deadline, Done* done) {
+  if (!ready() || request->size() > kStreamMaxRequestBytes) return 0;
   StreamCall call;
   if (timing.deadline != absl::InfiniteFuture()) {
     const int64_t left_us = absl::ToInt64Microseconds(timing.deadline - absl::Now());
@@ -56,7 +57,7 @@ uint64_t CallStream::Start(int method_index, size_t request_size,
   const uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
   call.set_id(id);
   call.set_method(static_cast<uint32_t>(method_index));
-  write_request(call.mutable_request());
+  *call.mutable_request() = std::move(*request);
   if (timing.replace_after) {
     call.set_replace_after_ms_plus_one(
         static_cast<uint64_t>(std::max<int64_t>(0, absl::ToInt64Milliseconds(*timing.replace_after))) + 1);
@@ -74,7 +75,10 @@ uint64_t CallStream::Start(int method_index, size_t request_size,
   bool start_write;
   {
     absl::MutexLock lock(&mu_);
-    if (!ready() || closing_ || stopping_ || size > queue_.max_batch_bytes()) return 0;
+    if (!ready() || closing_ || stopping_ || size > queue_.max_batch_bytes()) {
+      *request = std::move(*call.mutable_request());  // for the unary call
+      return 0;
+    }
     pending_[id].done = std::move(*done);
     start_write = EnqueueLocked(std::move(call), size);
   }
@@ -82,8 +86,8 @@ uint64_t CallStream::Start(int method_index, size_t request_size,
     DeadlineTimer::Handle timer = DeadlineTimer::Get().Schedule(
         timing.deadline, [weak = weak_self_, id] {
           if (std::shared_ptr<CallStream> stream = weak.lock()) {
-            stream->Abandon(id, grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                             "Deadline Exceeded"));
+            stream->Abandon(id, WithCause(absl::DeadlineExceededError("deadline passed"),
+                                          FailureCause::kCallDeadline));
           }
         });
     absl::MutexLock lock(&mu_);
@@ -115,7 +119,7 @@ bool CallStream::TakeNextBatchLocked() {
   return true;
 }
 
-void CallStream::Abandon(uint64_t id, grpc::Status status) {
+void CallStream::Abandon(uint64_t id, absl::Status status) {
   Pending pending;
   bool start_write;
   {
@@ -224,11 +228,9 @@ void CallStream::OnReadDone(bool ok) {
   for (auto& [pending, reply] : answered) {
     DeadlineTimer::Get().Cancel(pending.timer);
     Reply result;
-    result.from_worker = true;
     if (reply->code() != 0) {
-      result.status = grpc::Status(static_cast<grpc::StatusCode>(reply->code()),
-                                   std::move(*reply->mutable_message()),
-                                   std::move(*reply->mutable_details()));
+      result.status = TrustedFromWorker(
+          FromStatusFields(static_cast<int>(reply->code()), reply->message(), reply->details()));
     }
     result.response = std::move(*reply->mutable_response());
     for (StreamMetadataEntry& entry : *reply->mutable_metadata()) {
@@ -280,8 +282,8 @@ void CallStream::OnDone(const grpc::Status& status) {
       status.ok() ? "the worker ended it" : absl::StrCat(status.error_message());
   for (auto& [id, pending] : orphans) {
     DeadlineTimer::Get().Cancel(pending.timer);
-    pending.done(Reply{grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                    absl::StrCat("call stream closed: ", why)),
+    pending.done(Reply{WithCause(absl::UnavailableError(absl::StrCat("call stream closed: ", why)),
+                                 FailureCause::kTransportFailed),
                        {}, {}});
   }
   absl::MutexLock lock(&mu_);

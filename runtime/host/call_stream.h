@@ -25,7 +25,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -42,13 +42,14 @@ class CallStream final : public grpc::ClientBidiReactor<CallBatch, ReplyBatch> {
  public:
   // What the worker answered (or why there is no answer).
   struct Reply {
-    grpc::Status status;
+    // The worker's status (only the causes it can know: TrustedFromWorker()),
+    // or the stream's own with its cause: kCallDeadline, kCancelledByHost
+    // (Abandon()), kTransportFailed (the stream ended).
+    absl::Status status;
     // The serialized response message (status OK only).
     std::string response;
     // The user metadata the worker sent back.
     Metadata metadata;
-    // The worker answered (rather than the stream failing the call).
-    bool from_worker = false;
   };
   using Done = std::function<void(Reply)>;
 
@@ -64,22 +65,21 @@ class CallStream final : public grpc::ClientBidiReactor<CallBatch, ReplyBatch> {
   // Waits until the worker accepted or refused the stream; returns ready().
   bool WaitReady(absl::Time deadline);
 
-  // Sends one call, unless the stream is not ready, the request is over
-  // kStreamMaxRequestBytes or the call's deadline has passed: then returns
-  // 0 and does nothing (send it as a unary call). `write_request` appends
-  // the serialized request (`request_size` bytes) to its argument.
+  // Sends one call, unless the stream is not ready, the serialized
+  // `*request` is over kStreamMaxRequestBytes or the call's deadline has
+  // passed: then returns 0 and leaves `*request` as it was (send it as a
+  // unary call). Otherwise `*request` is moved into the call (no copy).
   //
   // `*done` is taken only if the call is (returns non-zero). It runs
   // exactly once: on a gRPC thread with the worker's reply; on
   // the timer thread with DEADLINE_EXCEEDED if `arm_deadline` and the
   // deadline passes first; in Abandon(); or with UNAVAILABLE when the
   // stream ends before the reply.
-  uint64_t Start(int method_index, size_t request_size,
-                 absl::FunctionRef<void(std::string*)> write_request, const CallTiming& timing,
+  uint64_t Start(int method_index, std::string* request, const CallTiming& timing,
                  bool arm_deadline, Done* done);
   // Completes call `id` with `status` now, unless its reply came first, and
   // tells the worker to stop it.
-  void Abandon(uint64_t id, grpc::Status status);
+  void Abandon(uint64_t id, absl::Status status);
   // Half-closes the stream and waits until it ends: the worker answers the
   // calls on it first. After `patience`, cancels it (calls still on it fail
   // with UNAVAILABLE).

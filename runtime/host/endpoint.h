@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "runtime/call_handle.h"
 #include "runtime/common/timeouts.h"
+#include "runtime/wire/call_failure.h"
 #include "runtime/metadata.h"
 #include "runtime/options.h"
 #include "runtime/worker_crash.h"
@@ -20,10 +21,6 @@
 namespace google::protobuf {
 class MessageLite;
 }  // namespace google::protobuf
-
-namespace grpc {
-class ByteBuffer;
-}  // namespace grpc
 
 namespace iw::internal {
 
@@ -44,13 +41,6 @@ struct CallTiming {
   Metadata* response_metadata = nullptr;
 };
 
-// Payload an endpoint puts on an UNAVAILABLE for a call lost with one of the
-// several workers it reaches (a remote endpoint: gRPC's load balancer moves
-// later calls to another worker). The call's crash policy applies, but the
-// endpoint stays in rotation. The pool removes the payload before the
-// status reaches the caller.
-inline constexpr char kCallLostPayload[] = "type.isolated-workers.internal/CallLost";
-
 // One worker, as the pool sees it. Thread-safe.
 class WorkerEndpoint {
  public:
@@ -64,20 +54,25 @@ class WorkerEndpoint {
   virtual bool crashed() const = 0;
   // True while small calls go over the multiplexed call stream.
   virtual bool streaming() const { return false; }
-  // How it died: "worker Ping#1 (pid 42) crashed: exit code 3; last stderr
-  // lines: ...". May wait briefly for the last output.
-  virtual std::string DescribeDeath() = 0;
+  // How it died: "worker Ping#1 (pid 42) crashed: exit code 3", and the
+  // last stderr lines. May wait briefly for the last output.
+  virtual FailureDescription DescribeDeath() = 0;
 
   // One call. Returns the handler's status unchanged, or DEADLINE_EXCEEDED /
-  // CANCELLED / UNAVAILABLE with a message naming the method and the cause.
+  // CANCELLED / UNAVAILABLE / RESOURCE_EXHAUSTED with a message naming the
+  // method, and the cause as a value (call_failure.h; a call lost with one
+  // of the several workers an endpoint reaches has kCallLost: its crash
+  // policy applies, but the endpoint stays in rotation). The pool removes
+  // the internal payloads before the status reaches the caller.
   virtual absl::Status Call(int method_index,
                             const google::protobuf::MessageLite& request,
                             google::protobuf::MessageLite* response,
                             const CallTiming& timing) = 0;
-  // The same, asynchronously, with the request already serialized. `done`
-  // runs exactly once on a framework thread; `response` must live until then.
+  // The same, asynchronously, with the request already serialized (the
+  // bytes are sent as they are, without another copy). `done` runs exactly
+  // once on a framework thread; `response` must live until then.
   virtual std::shared_ptr<PendingCall> CallAsync(
-      int method_index, const grpc::ByteBuffer& request,
+      int method_index, std::string request,
       google::protobuf::MessageLite* response, const CallTiming& timing,
       std::function<void(absl::Status)> done) = 0;
 

@@ -12,14 +12,16 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "google/protobuf/message_lite.h"
-#include "runtime/wire/control_protocol.h"
 #include "runtime/common/middleware_chain.h"
-#include "runtime/worker/overrun_watchdog.h"
+#include "runtime/host/grpc_failure.h"
+#include "runtime/wire/call_failure.h"
+#include "runtime/wire/call_stream_protocol.h"
+#include "runtime/wire/control_protocol.h"
 #include "runtime/wire/status_conversion.h"
+#include "runtime/worker/overrun_watchdog.h"
 
 namespace iw::internal {
 
@@ -29,7 +31,7 @@ using google::protobuf::MessageLite;
 // completion callback.
 class GrpcEndpoint::AsyncCall final : public PendingCall {
  public:
-  explicit AsyncCall(const grpc::ByteBuffer& request_bytes) : request(request_bytes) {}
+  explicit AsyncCall(std::string request_bytes) : request(Wrap(std::move(request_bytes))) {}
   void Cancel() override {
     cancelled_.store(true, std::memory_order_release);
     context.TryCancel();
@@ -37,9 +39,18 @@ class GrpcEndpoint::AsyncCall final : public PendingCall {
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
 
   grpc::ClientContext context;
-  grpc::ByteBuffer request;  // shares the slices: no copy of the payload
+  grpc::ByteBuffer request;
 
  private:
+  // A buffer whose one slice owns `bytes`: gRPC sends them where they are.
+  static grpc::ByteBuffer Wrap(std::string bytes) {
+    auto* owned = new std::string(std::move(bytes));
+    grpc::Slice slice(
+        owned->data(), owned->size(), [](void* data) { delete static_cast<std::string*>(data); },
+        owned);
+    return grpc::ByteBuffer(&slice, 1);
+  }
+
   std::atomic<bool> cancelled_{false};
 };
 
@@ -64,7 +75,8 @@ class GrpcEndpoint::StreamAsyncCall final : public PendingCall {
  private:
   void Abandon(uint64_t id) {
     if (std::shared_ptr<CallStream> stream = stream_.lock()) {
-      stream->Abandon(id, grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"));
+      stream->Abandon(id, WithCause(absl::CancelledError("cancelled"),
+                                    FailureCause::kCancelledByHost));
     }
   }
 
@@ -75,15 +87,10 @@ class GrpcEndpoint::StreamAsyncCall final : public PendingCall {
 
 namespace {
 
-// Whether a DEADLINE_EXCEEDED is this call's deadline (rather than a status a
-// handler returned): gRPC's own timers (ours or the worker's, which can fire
-// a hair before absl::Now() agrees), or the worker's late-reply marker.
-bool IsDeadlineOfCall(const absl::Status& status, absl::Time deadline) {
-  if (status.code() != absl::StatusCode::kDeadlineExceeded) return false;
-  return absl::Now() >= deadline - absl::Milliseconds(5) ||
-         status.message() == "Deadline Exceeded" ||
-         status.message() == kDeadlinePassedInWorker;
-}
+// A DEADLINE_EXCEEDED returned this close to the call's deadline counts as
+// the deadline's (a handler's status, or a timer that fired a hair before
+// absl::Now() agrees).
+constexpr absl::Duration kDeadlineSlack = absl::Milliseconds(5);
 
 // Deadline, per-call policy and metadata of one call.
 void Prepare(const CallTiming& timing, grpc::ClientContext* context) {
@@ -125,6 +132,7 @@ void GrpcEndpoint::AttachChannel(std::shared_ptr<grpc::Channel> channel,
                                  const HostMessageLimits& limits, bool call_stream,
                                  absl::Time deadline) {
   channel_ = std::move(channel);
+  max_request_ = limits.max_request;
   max_reply_ = limits.max_reply;
   rpc_methods_.clear();
   for (int i = 0; i < service_.method_count; ++i) {
@@ -196,66 +204,55 @@ void GrpcEndpoint::Release() {
   --in_flight_;
 }
 
+absl::Status GrpcEndpoint::FromUnaryCall(int method_index, const grpc::Status& status,
+                                         const grpc::ClientContext& context,
+                                         size_t request_size) const {
+  if (status.ok()) return absl::OkStatus();
+  return FromGrpcCall(status, StatusFromWorker(context), MethodDisplayName(service_, method_index),
+                      request_size, max_request_);
+}
+
 absl::Status GrpcEndpoint::Finish(int method_index, const CallTiming& timing,
-                                  bool cancelled_by_host, absl::Status status,
-                                  bool from_worker) {
+                                  bool cancelled_by_host, absl::Status status) {
   if (status.ok()) return status;
+  const FailureCause cause = CauseOf(status);
   if (status.code() == absl::StatusCode::kCancelled && cancelled_by_host) {
-    return absl::CancelledError(
-        absl::StrCat(MethodDisplayName(service_, method_index), ": cancelled by the host"));
+    return WithCause(absl::CancelledError(absl::StrCat(MethodDisplayName(service_, method_index),
+                                                       ": cancelled by the host")),
+                     FailureCause::kCancelledByHost);
   }
-  if (IsDeadlineOfCall(status, timing.deadline)) {
-    return DeadlineExceeded(service_, method_index, timing.timeout);
+  if (cause == FailureCause::kCallDeadline ||
+      (status.code() == absl::StatusCode::kDeadlineExceeded &&
+       absl::Now() >= timing.deadline - kDeadlineSlack)) {
+    return WithCause(DeadlineExceeded(service_, method_index, timing.timeout),
+                     FailureCause::kCallDeadline);
   }
-  if (status.code() == absl::StatusCode::kUnavailable && !from_worker) {
-    return ExplainUnavailable(method_index, status);
-  }
-  if (status.code() == absl::StatusCode::kResourceExhausted) {
-    // gRPC's own size checks: "Sent message larger than max (2005 vs. 1024)".
-    absl::string_view message = status.message();
-    struct Limit {
-      absl::string_view prefix;
-      absl::string_view what;
-      absl::string_view option;  // the field that sets it (.proto and WorkerOptions)
-    };
-    for (const Limit& limit :
-         {Limit{"Sent message larger than max ", "request", "max_request_bytes"},
-          Limit{"Received message larger than max ", "reply", "max_response_bytes"}}) {
-      if (absl::StartsWith(message, limit.prefix)) {
-        message.remove_prefix(limit.prefix.size());
-        return absl::ResourceExhaustedError(absl::StrCat(
-            MethodDisplayName(service_, method_index), ": the ", limit.what,
-            " is over the message size limit ", message, " bytes; see ", limit.option));
-      }
-    }
-  }
-  // A status the handler returned travels unchanged.
+  if (cause == FailureCause::kTransportFailed) return ExplainUnavailable(method_index, status);
+  // A status the handler returned travels unchanged; so does one that is
+  // final already (a message over the size limit).
   return status;
 }
 
-grpc::Status GrpcEndpoint::CheckReplySize(const MessageLite& response) const {
+absl::Status GrpcEndpoint::CheckReplySize(int method_index, const MessageLite& response) const {
   const size_t size = response.ByteSizeLong();
-  if (size <= static_cast<size_t>(max_reply_)) return grpc::Status::OK;
+  if (size <= static_cast<size_t>(max_reply_)) return absl::OkStatus();
   // The channel accepts a little more (the call stream's framing).
-  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      absl::StrCat("Received message larger than max (", size, " vs. ",
-                                   max_reply_, ")"));
+  return MessageTooLarge(FailureCause::kReplyTooLarge, MethodDisplayName(service_, method_index),
+                         size, max_reply_);
 }
 
 absl::Status GrpcEndpoint::FinishStreamCall(int method_index, const CallTiming& timing,
                                             bool cancelled_by_host, MessageLite* response,
                                             CallStream::Reply reply) {
   if (reply.status.ok() && !response->ParseFromString(reply.response)) {
-    reply.status = grpc::Status(
-        grpc::StatusCode::INTERNAL,
+    reply.status = absl::InternalError(
         absl::StrCat(MethodDisplayName(service_, method_index),
                      ": the worker's reply is not a valid ", response->GetTypeName()));
   }
   if (timing.response_metadata != nullptr) {
     *timing.response_metadata = std::move(reply.metadata);
   }
-  return Finish(method_index, timing, cancelled_by_host, FromGrpcStatus(reply.status),
-                reply.from_worker);
+  return Finish(method_index, timing, cancelled_by_host, std::move(reply.status));
 }
 
 absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request,
@@ -263,25 +260,22 @@ absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request,
   absl::Status refusal;
   std::shared_ptr<CallStream> stream;
   if (!Admit(method_index, &refusal, &stream)) return refusal;
-  if (stream != nullptr) {
-    const size_t size = request.ByteSizeLong();
+  const size_t size = stream != nullptr ? request.ByteSizeLong() : 0;
+  if (stream != nullptr && size <= kStreamMaxRequestBytes) {
+    std::string bytes(size, '\0');
+    request.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(bytes.data()));
     absl::Notification answered;
     CallStream::Reply reply;
     CallStream::Done done = [&reply, &answered](CallStream::Reply r) {
       reply = std::move(r);
       answered.Notify();
     };
-    const uint64_t id = stream->Start(
-        method_index, size,
-        [&request, size](std::string* bytes) {
-          bytes->resize(size);
-          request.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(bytes->data()));
-        },
-        timing, /*arm_deadline=*/false, &done);
+    const uint64_t id =
+        stream->Start(method_index, &bytes, timing, /*arm_deadline=*/false, &done);
     if (id != 0) {
       if (!answered.WaitForNotificationWithDeadline(timing.deadline)) {
-        stream->Abandon(id, grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                         "Deadline Exceeded"));
+        stream->Abandon(id, WithCause(absl::DeadlineExceededError("deadline passed"),
+                                      FailureCause::kCallDeadline));
         answered.WaitForNotification();
       }
       absl::Status result =
@@ -294,16 +288,18 @@ absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request,
   Prepare(timing, &context);
   grpc::Status status = grpc::internal::BlockingUnaryCall<MessageLite, MessageLite>(
       channel_.get(), *rpc_methods_[method_index], &context, request, response);
-  if (status.ok()) status = CheckReplySize(*response);
+  absl::Status result =
+      status.ok() ? CheckReplySize(method_index, *response)
+                  : FromUnaryCall(method_index, status, context,
+                                  size != 0 ? size : request.ByteSizeLong());
   CollectResponseMetadata(timing, context);
-  absl::Status result = Finish(method_index, timing, false, FromGrpcStatus(status),
-                               StatusFromWorker(context));
+  result = Finish(method_index, timing, false, std::move(result));
   Release();
   return result;
 }
 
 std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(
-    int method_index, const grpc::ByteBuffer& request, MessageLite* response,
+    int method_index, std::string request, MessageLite* response,
     const CallTiming& timing, std::function<void(absl::Status)> done) {
   absl::Status refusal;
   std::shared_ptr<CallStream> stream;
@@ -320,16 +316,8 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(
                                     std::move(reply)));
       Release();  // after `done`: WaitForCalls() covers the callback too
     };
-    const uint64_t id = stream->Start(
-        method_index, request.Length(),
-        [&request](std::string* bytes) {
-          std::vector<grpc::Slice> slices;
-          (void)request.Dump(&slices);
-          for (const grpc::Slice& slice : slices) {
-            bytes->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-          }
-        },
-        timing, /*arm_deadline=*/true, &on_reply);
+    const uint64_t id =
+        stream->Start(method_index, &request, timing, /*arm_deadline=*/true, &on_reply);
     if (id != 0) {
       call->Started(id);
       return call;
@@ -337,16 +325,19 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(
     // Not taken (stream ended, request too large, deadline passed): unary.
     done = std::move(*user_done);
   }
-  auto call = std::make_shared<AsyncCall>(request);
+  const size_t request_size = request.size();
+  auto call = std::make_shared<AsyncCall>(std::move(request));
   Prepare(timing, &call->context);
   grpc::internal::CallbackUnaryCall<grpc::ByteBuffer, MessageLite>(
       channel_.get(), *rpc_methods_[method_index], &call->context, &call->request,
       response,
-      [this, call, method_index, timing, response, done = std::move(done)](grpc::Status status) {
-        if (status.ok()) status = CheckReplySize(*response);
+      [this, call, method_index, timing, response, request_size,
+       done = std::move(done)](grpc::Status status) {
+        absl::Status result =
+            status.ok() ? CheckReplySize(method_index, *response)
+                        : FromUnaryCall(method_index, status, call->context, request_size);
         CollectResponseMetadata(timing, call->context);
-        absl::Status result = Finish(method_index, timing, call->cancelled(),
-                                     FromGrpcStatus(status), StatusFromWorker(call->context));
+        result = Finish(method_index, timing, call->cancelled(), std::move(result));
         done(std::move(result));
         Release();  // after `done`: WaitForCalls() covers the callback too
       });

@@ -8,6 +8,7 @@
 #define IW_RUNTIME_HOST_GRPC_ENDPOINT_H_
 
 #include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
 #include <grpcpp/impl/rpc_method.h>
 
 #include <memory>
@@ -32,8 +33,7 @@ class GrpcEndpoint : public WorkerEndpoint {
   absl::Status Call(int method_index, const google::protobuf::MessageLite& request,
                     google::protobuf::MessageLite* response,
                     const CallTiming& timing) override;
-  std::shared_ptr<PendingCall> CallAsync(int method_index,
-                                         const grpc::ByteBuffer& request,
+  std::shared_ptr<PendingCall> CallAsync(int method_index, std::string request,
                                          google::protobuf::MessageLite* response,
                                          const CallTiming& timing,
                                          std::function<void(absl::Status)> done) override;
@@ -59,8 +59,9 @@ class GrpcEndpoint : public WorkerEndpoint {
   // Waits until no admitted call is in flight.
   bool WaitForCalls(absl::Time deadline);
 
-  // Rewrites an UNAVAILABLE from the transport into a status that says what
-  // happened to the worker (crash, kill, close).
+  // Rewrites a failure of the transport (kTransportFailed) into a status
+  // that says what happened to the worker (crash, kill, close, lost
+  // connection), with that cause (call_failure.h).
   virtual absl::Status ExplainUnavailable(int method_index,
                                           const absl::Status& transport) = 0;
 
@@ -71,11 +72,18 @@ class GrpcEndpoint : public WorkerEndpoint {
   // Counts the call in; `stream` gets the call stream if it is usable.
   bool Admit(int method_index, absl::Status* refusal, std::shared_ptr<CallStream>* stream);
   void Release();
-  // `from_worker`: the worker produced `status` (not the transport).
+  // The gRPC boundary of a unary call: the status gRPC reported, with its
+  // cause when gRPC (not the worker) produced it. `request_size`: the
+  // serialized request's size.
+  absl::Status FromUnaryCall(int method_index, const grpc::Status& status,
+                             const grpc::ClientContext& context, size_t request_size) const;
+  // The status the caller gets: by cause, the call's deadline, cancellation
+  // or what happened to the worker; a handler's status unchanged.
   absl::Status Finish(int method_index, const CallTiming& timing,
-                      bool cancelled_by_host, absl::Status status, bool from_worker);
-  // A unary reply over max_reply_ fails the call as gRPC would have.
-  grpc::Status CheckReplySize(const google::protobuf::MessageLite& response) const;
+                      bool cancelled_by_host, absl::Status status);
+  // A unary reply over max_reply_ fails the call (kReplyTooLarge).
+  absl::Status CheckReplySize(int method_index,
+                              const google::protobuf::MessageLite& response) const;
   // The end of a call that went over the stream.
   absl::Status FinishStreamCall(int method_index, const CallTiming& timing,
                                 bool cancelled_by_host, google::protobuf::MessageLite* response,
@@ -85,6 +93,7 @@ class GrpcEndpoint : public WorkerEndpoint {
   std::string id_;
   std::shared_ptr<grpc::Channel> channel_;
   std::vector<std::unique_ptr<grpc::internal::RpcMethod>> rpc_methods_;
+  int max_request_ = 0;
   int max_reply_ = 0;
 
   mutable absl::Mutex mu_;

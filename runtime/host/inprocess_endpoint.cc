@@ -12,12 +12,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/message_lite.h"
-#include "runtime/wire/control_protocol.h"
+#include "runtime/codegen_support/host_support.h"
 #include "runtime/host/crash_details.h"
+#include "runtime/host/worker_pool.h"
+#include "runtime/wire/call_failure.h"
+#include "runtime/wire/control_protocol.h"
 #include "runtime/wire/grpc_config.h"
 #include "runtime/wire/grpc_workarounds.h"
-#include "runtime/codegen_support/host_support.h"
-#include "runtime/host/worker_pool.h"
 #include "runtime/logging.h"
 #include "runtime/process/subprocess.h"
 
@@ -144,7 +145,7 @@ absl::Status InProcessEndpoint::InvokeHooked(void* hooked, ::iw::CallContext& co
     }
     if (absl::Now() >= context.deadline()) {
       // Like a slow handler: the host's own deadline has fired (or is about to).
-      return absl::DeadlineExceededError(kDeadlinePassedInWorker);
+      return DeadlinePassedInWorker();
     }
     if (context.IsCancelled()) {
       return absl::CancelledError(
@@ -181,19 +182,19 @@ bool InProcessEndpoint::crashed() const {
   return crashed_;
 }
 
-std::string InProcessEndpoint::DescribeDeath() {
+FailureDescription InProcessEndpoint::DescribeDeath() {
   absl::MutexLock lock(&mu_);
   return DescribeDeathLocked();
 }
 
-std::string InProcessEndpoint::DescribeDeathLocked() const {
+FailureDescription InProcessEndpoint::DescribeDeathLocked() const {
   if (!kill_reason_.empty()) {
-    return absl::StrCat("worker ", id(), " was killed by the host: ", kill_reason_);
+    return {absl::StrCat("worker ", id(), " was killed by the host: ", kill_reason_), ""};
   }
   if (!replaced_reason_.empty()) {
-    return absl::StrCat("worker ", id(), " exited: ", replaced_reason_);
+    return {absl::StrCat("worker ", id(), " exited: ", replaced_reason_), ""};
   }
-  return absl::StrCat("worker ", id(), " crashed: ", crashed_ ? death_ : "still running");
+  return {absl::StrCat("worker ", id(), " crashed: ", crashed_ ? death_ : "still running"), ""};
 }
 
 void InProcessEndpoint::SetRecycleCallback(std::function<void(const std::string&)> callback) {
@@ -231,17 +232,18 @@ std::optional<absl::Status> InProcessEndpoint::BrokenLocked(int method_index) co
     WorkerCrash crash = CrashDetailsLocked();
     crash.set_method(method);
     if (crashed_ || !kill_reason_.empty()) {
-      return WithCrash(absl::UnavailableError(absl::StrCat(method, ": ", DescribeDeathLocked())),
+      return WithCrash(CallFailed(absl::StatusCode::kUnavailable, FailureCause::kWorkerDied,
+                                  method, DescribeDeathLocked()),
                        crash);
     }
-    return WithCrash(absl::UnavailableError(absl::StrCat(method, ": connection to worker ", id(),
-                                                         " failed: ", kDroppedTransportMessage)),
-                     crash);
+    return WithCrash(
+        CallFailed(absl::StatusCode::kUnavailable, FailureCause::kConnectionLost, method,
+                   {absl::StrCat("connection to worker ", id(), " failed: ",
+                                 kDroppedTransportMessage),
+                    ""}),
+        crash);
   }
-  if (closed_mid_call_) {
-    return absl::UnavailableError(
-        absl::StrCat(method, ": worker ", id(), " was closed while the call was in flight"));
-  }
+  if (closed_mid_call_) return ClosedMidCall(method);
   return std::nullopt;
 }
 
@@ -250,16 +252,19 @@ absl::Status InProcessEndpoint::ExplainUnavailable(int method_index,
   absl::MutexLock lock(&mu_);
   if (std::optional<absl::Status> broken = BrokenLocked(method_index)) return *broken;
   const std::string method = MethodDisplayName(service(), method_index);
-  if (closing_) {
-    return absl::UnavailableError(
-        absl::StrCat(method, ": worker ", id(), " was closed while the call was in flight"));
-  }
-  return absl::UnavailableError(
-      absl::StrCat(method, ": connection to worker ", id(), " failed: ", transport.message()));
+  if (closing_) return ClosedMidCall(method);
+  return CallFailed(absl::StatusCode::kUnavailable, FailureCause::kConnectionLost, method,
+                    {absl::StrCat("connection to worker ", id(), " failed: ", transport.message()),
+                     ""});
+}
+
+absl::Status InProcessEndpoint::ClosedMidCall(const std::string& method) const {
+  return CallFailed(absl::StatusCode::kUnavailable, FailureCause::kWorkerClosed, method,
+                    {absl::StrCat("worker ", id(), " was closed while the call was in flight"), ""});
 }
 
 std::shared_ptr<InProcessEndpoint::Op> InProcessEndpoint::StartOp(
-    int method_index, const grpc::ByteBuffer& request, const CallTiming& timing,
+    int method_index, std::string request, const CallTiming& timing,
     MessageLite* target, std::function<void(absl::Status)> done) {
   auto op = std::make_shared<Op>();
   op->method_index = method_index;
@@ -280,7 +285,7 @@ std::shared_ptr<InProcessEndpoint::Op> InProcessEndpoint::StartOp(
     ++completions_pending_;
   }
   std::shared_ptr<PendingCall> pending = GrpcEndpoint::CallAsync(
-      method_index, request, op->reply.get(), tracked, [this, op](absl::Status status) {
+      method_index, std::move(request), op->reply.get(), tracked, [this, op](absl::Status status) {
         CompleteOp(op, std::move(status));
         absl::MutexLock lock(&mu_);
         --completions_pending_;
@@ -317,16 +322,13 @@ void InProcessEndpoint::CompleteOp(const std::shared_ptr<Op>& op, absl::Status s
 
 absl::Status InProcessEndpoint::Call(int method_index, const MessageLite& request,
                                      MessageLite* response, const CallTiming& timing) {
-  grpc::ByteBuffer bytes;
-  bool own_buffer = false;
-  grpc::Status serialized =
-      grpc::SerializationTraits<MessageLite>::Serialize(request, &bytes, &own_buffer);
-  if (!serialized.ok()) {
-    return absl::InternalError(
-        absl::StrCat(MethodDisplayName(service(), method_index),
-                     ": could not serialize the request: ", serialized.error_message()));
+  std::string bytes;
+  if (!request.SerializeToString(&bytes)) {
+    return absl::InternalError(absl::StrCat(MethodDisplayName(service(), method_index),
+                                            ": could not serialize the request: ",
+                                            kSerializeFailedMessage));
   }
-  std::shared_ptr<Op> op = StartOp(method_index, bytes, timing, response, nullptr);
+  std::shared_ptr<Op> op = StartOp(method_index, std::move(bytes), timing, response, nullptr);
   absl::Status status;
   {
     absl::MutexLock lock(&mu_);
@@ -343,11 +345,12 @@ absl::Status InProcessEndpoint::Call(int method_index, const MessageLite& reques
 }
 
 std::shared_ptr<PendingCall> InProcessEndpoint::CallAsync(int method_index,
-                                                          const grpc::ByteBuffer& request,
+                                                          std::string request,
                                                           MessageLite* response,
                                                           const CallTiming& timing,
                                                           std::function<void(absl::Status)> done) {
-  std::shared_ptr<Op> op = StartOp(method_index, request, timing, response, std::move(done));
+  std::shared_ptr<Op> op =
+      StartOp(method_index, std::move(request), timing, response, std::move(done));
   std::function<void(absl::Status)> refused;
   {
     absl::MutexLock lock(&mu_);
@@ -370,10 +373,11 @@ void InProcessEndpoint::BreakLocked(std::function<void()> then) {
   std::vector<Failed> failed;
   for (const std::shared_ptr<Op>& op : ops_) {
     op->finished = true;
-    op->status =
-        BrokenLocked(op->method_index)
-            .value_or(absl::UnavailableError(absl::StrCat(
-                MethodDisplayName(service(), op->method_index), ": worker ", id(), " is gone")));
+    op->status = BrokenLocked(op->method_index)
+                     .value_or(CallFailed(absl::StatusCode::kUnavailable,
+                                          FailureCause::kWorkerDied,
+                                          MethodDisplayName(service(), op->method_index),
+                                          {absl::StrCat("worker ", id(), " is gone"), ""}));
     failed.push_back({op->pending, std::move(op->done), op->status});
   }
   ops_.clear();
@@ -398,7 +402,7 @@ void InProcessEndpoint::ReportDeath() {
   if (on_death) {
     on_death();  // the owner reports it
   } else {
-    Log(LogLevel::kError, id(), DescribeDeath());
+    Log(LogLevel::kError, id(), DescribeDeath().ToString());
   }
 }
 
@@ -508,7 +512,7 @@ absl::Status InProcessEndpoint::Close(const CloseOptions& options) {
   server_.reset();
   dispatcher_.reset();
   absl::MutexLock lock(&mu_);
-  if (crashed_) result = absl::UnavailableError(DescribeDeathLocked());
+  if (crashed_) result = absl::UnavailableError(DescribeDeathLocked().ToString());
   close_result_ = result;
   Log(LogLevel::kDebug, id(), "closed");
   return result;

@@ -53,10 +53,10 @@ class InProcessEndpoint final : public GrpcEndpoint, public InProcessWorker {
   const std::string& id() const override { return GrpcEndpoint::id(); }
   int pid() const override { return 0; }
   bool crashed() const override;
-  std::string DescribeDeath() override;
+  FailureDescription DescribeDeath() override;
   absl::Status Call(int method_index, const google::protobuf::MessageLite& request,
                     google::protobuf::MessageLite* response, const CallTiming& timing) override;
-  std::shared_ptr<PendingCall> CallAsync(int method_index, const grpc::ByteBuffer& request,
+  std::shared_ptr<PendingCall> CallAsync(int method_index, std::string request,
                                          google::protobuf::MessageLite* response,
                                          const CallTiming& timing,
                                          std::function<void(absl::Status)> done) override;
@@ -98,11 +98,13 @@ class InProcessEndpoint final : public GrpcEndpoint, public InProcessWorker {
   // nullopt while it is healthy.
   std::optional<absl::Status> BrokenLocked(int method_index) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::shared_ptr<Op> StartOp(int method_index, const grpc::ByteBuffer& request,
+  std::shared_ptr<Op> StartOp(int method_index, std::string request,
                               const CallTiming& timing, google::protobuf::MessageLite* target,
                               std::function<void(absl::Status)> done);
   void CompleteOp(const std::shared_ptr<Op>& op, absl::Status status);
-  std::string DescribeDeathLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  FailureDescription DescribeDeathLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // UNAVAILABLE kWorkerClosed: closed while the call was in flight.
+  absl::Status ClosedMidCall(const std::string& method) const;
   WorkerCrash CrashDetailsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells the supervisor (the death callback) that the worker died.
   void ReportDeath();

@@ -28,13 +28,14 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "runtime/codegen_support/host_support.h"
+#include "runtime/common/status_macros.h"
 #include "runtime/host/crash_details.h"
+#include "runtime/host/worker_pool.h"
+#include "runtime/wire/call_failure.h"
 #include "runtime/wire/grpc_config.h"
 #include "runtime/wire/grpc_workarounds.h"
 #include "runtime/wire/schema.h"
 #include "runtime/wire/status_conversion.h"
-#include "runtime/common/status_macros.h"
-#include "runtime/host/worker_pool.h"
 #include "runtime/transport/network_address.h"
 
 namespace iw::internal {
@@ -404,8 +405,8 @@ absl::StatusOr<std::unique_ptr<RemoteEndpoint>> RemoteEndpoint::Connect(
   return endpoint;
 }
 
-std::string RemoteEndpoint::DescribeDeath() {
-  return absl::StrCat("worker ", id(), " is unreachable");
+FailureDescription RemoteEndpoint::DescribeDeath() {
+  return {absl::StrCat("worker ", id(), " is unreachable"), ""};
 }
 
 absl::Status RemoteEndpoint::ExplainUnavailable(int method_index,
@@ -414,13 +415,14 @@ absl::Status RemoteEndpoint::ExplainUnavailable(int method_index,
   crash.set_cause(WorkerCrash::CONNECTION_LOST);
   crash.set_worker_id(id());
   crash.set_method(MethodDisplayName(service(), method_index));
-  absl::Status lost = WithCrash(
-      absl::UnavailableError(absl::StrCat(MethodDisplayName(service(), method_index),
-                                          ": connection to worker ", id(),
-                                          " failed: ", transport.message())),
+  // Lost with one of the workers the target reaches (gRPC's load balancer
+  // moves later calls to another): kCallLost, the endpoint stays.
+  return WithCrash(
+      CallFailed(absl::StatusCode::kUnavailable, FailureCause::kCallLost,
+                 MethodDisplayName(service(), method_index),
+                 {absl::StrCat("connection to worker ", id(), " failed: ", transport.message()),
+                  ""}),
       crash);
-  lost.SetPayload(kCallLostPayload, absl::Cord());
-  return lost;
 }
 
 absl::Status RemoteEndpoint::Close(const CloseOptions& options) {

@@ -10,7 +10,7 @@
 // workers serve) keeps a worker out of rotation while it is not SERVING
 // (draining after SIGTERM). The endpoint is therefore never "crashed" and
 // never replaced; a call lost with one worker is UNAVAILABLE and marked
-// with kCallLostPayload so that the method's crash policy decides about a
+// with the cause kCallLost (call_failure.h) so that the method's crash policy decides about a
 // retry.
 #ifndef IW_RUNTIME_HOST_REMOTE_ENDPOINT_H_
 #define IW_RUNTIME_HOST_REMOTE_ENDPOINT_H_
@@ -60,7 +60,7 @@ class RemoteEndpoint final : public GrpcEndpoint {
 
   int pid() const override { return 0; }
   bool crashed() const override { return false; }
-  std::string DescribeDeath() override;
+  FailureDescription DescribeDeath() override;
   absl::Status Close(const CloseOptions& options) override;
   void Kill(const std::string& reason) override;
   void SetDeathCallback(std::function<void()> /*callback*/) override {}

@@ -1,7 +1,5 @@
 #include "runtime/host/worker_pool.h"
 
-#include <grpcpp/impl/codegen/proto_utils.h>
-#include <grpcpp/support/byte_buffer.h>
 
 #include <unistd.h>
 
@@ -15,10 +13,11 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
-#include "runtime/host/crash_details.h"
 #include "runtime/common/handler_concurrency.h"
-#include "runtime/common/status_macros.h"
 #include "runtime/common/middleware_chain.h"
+#include "runtime/common/status_macros.h"
+#include "runtime/host/crash_details.h"
+#include "runtime/wire/call_failure.h"
 #include "runtime/logging.h"
 
 namespace iw::internal {
@@ -58,18 +57,10 @@ std::string Mebibytes(int64_t bytes) {
   return absl::StrCat(bytes / (1024 * 1024), " MiB");
 }
 
-// Appends `suffix` to a status message, but before a trailing stderr tail
-// (which must stay the worker's own words).
-std::string WithSuffix(absl::string_view message, absl::string_view suffix) {
-  size_t tail = message.find("; last stderr lines:");
-  if (tail == absl::string_view::npos) return absl::StrCat(message, suffix);
-  return absl::StrCat(message.substr(0, tail), suffix, message.substr(tail));
-}
-
-// "pkg.Service.Method: worker ... crashed" → "worker ... crashed".
-absl::string_view WithoutMethod(absl::string_view message) {
-  size_t colon = message.find(": ");
-  return colon == absl::string_view::npos ? message : message.substr(colon + 2);
+// What the endpoint said happened, without the "<method>: " of the message
+// ("worker ... crashed: ..."; the whole message if it kept no description).
+FailureDescription DescriptionOrMessage(const absl::Status& status) {
+  return DescriptionOf(status).value_or(FailureDescription{std::string(status.message()), ""});
 }
 
 void RunAll(std::vector<std::function<void()>>& later) {
@@ -168,7 +159,7 @@ class WorkerPool::AsyncOp final : public PendingCall {
   MessageLite* const response;
   std::function<void(absl::Status)> done;
   const int max_attempts;
-  grpc::ByteBuffer request;
+  std::string request;  // serialized once; the last attempt takes it
   int attempt = 1;
 
   absl::Mutex mu;
@@ -385,7 +376,7 @@ bool WorkerPool::Release(const std::shared_ptr<Slot>& slot, const absl::Status& 
     // Lost with one of a remote endpoint's workers: retried per the crash
     // policy, but the endpoint (its other workers) stays in rotation.
     const bool lost =
-        unavailable && !slot->dead && status.GetPayload(kCallLostPayload).has_value();
+        unavailable && !slot->dead && CauseOf(status) == FailureCause::kCallLost;
     died = unavailable && (slot->dead || slot->worker->crashed() || lost);
     if (!died) ++slot->calls_done;
     if (died) {
@@ -393,9 +384,8 @@ bool WorkerPool::Release(const std::shared_ptr<Slot>& slot, const absl::Status& 
     }
     // Mark it now, before the death callback: a retry must not pick it.
     if (died && !slot->dead && !lost) {
-      // The call's status already tells how the worker died; drop the
-      // "<method>: " prefix.
-      MarkDeadLocked(*slot, std::string(WithoutMethod(status.message())), &later);
+      // The call's status already tells how the worker died.
+      MarkDeadLocked(*slot, DescriptionOrMessage(status), &later);
     }
     // DEADLINE_REPLACE_WORKER: its handler may still run, and the worker
     // exits once the grace is over unless it returns: no new call goes there.
@@ -459,12 +449,11 @@ void WorkerPool::FailQueuedLocked(const absl::Status& status,
 
 absl::Status WorkerPool::Conclude(int method_index, int attempt, int max_attempts, bool died,
                                   absl::Status status) {
-  status.ErasePayload(kCallLostPayload);  // internal only
   if (died && max_attempts > 1) {
-    status = WithMessage(status, WithSuffix(status.message(), absl::StrCat(" (attempt ", attempt,
-                                                                           " of ", max_attempts,
-                                                                           ")")));
+    status = WithSuffix(status, MethodDisplayName(service_, method_index),
+                        absl::StrCat(" (attempt ", attempt, " of ", max_attempts, ")"));
   }
+  status = WithoutInternalPayloads(std::move(status));
   if (std::optional<WorkerCrash> crash = WorkerCrashOf(status)) {
     crash->set_method(MethodDisplayName(service_, method_index));
     crash->set_attempt(attempt);
@@ -560,7 +549,7 @@ absl::Status WorkerPool::CallWithRetries(int method_index, const MessageLite& re
       Log(LogLevel::kWarning, (*slot)->id,
           absl::StrCat("retrying ", MethodDisplayName(service_, method_index),
                        " on a fresh worker (attempt ", attempt + 1, " of ", max_attempts,
-                       ") after: ", WithoutMethod(status.message())));
+                       ") after: ", DescriptionOrMessage(status).ToString()));
       response->Clear();
       continue;
     }
@@ -620,13 +609,10 @@ CallHandle WorkerPool::CallAsyncWithRetries(int method_index, const MessageLite&
                                       std::move(done), MaxAttempts(method_index));
   // Serialize now, on the caller's thread: the caller may destroy `request`
   // as soon as this returns, and a retry sends the same bytes again.
-  bool own_buffer = false;
-  grpc::Status serialized =
-      grpc::SerializationTraits<MessageLite>::Serialize(request, &op->request, &own_buffer);
-  if (!serialized.ok()) {
+  if (!request.SerializeToString(&op->request)) {
     op->done(absl::InternalError(absl::StrCat(MethodDisplayName(service_, method_index),
                                               ": could not serialize the request: ",
-                                              serialized.error_message())));
+                                              kSerializeFailedMessage)));
     return CallHandle();
   }
   {
@@ -652,8 +638,11 @@ void WorkerPool::StartAsync(const std::shared_ptr<AsyncOp>& op) {
 }
 
 void WorkerPool::IssueAsync(const std::shared_ptr<AsyncOp>& op, std::shared_ptr<Slot> slot) {
+  // Only a retry needs the bytes again: the last attempt takes them.
+  std::string request =
+      op->attempt < op->max_attempts ? op->request : std::move(op->request);
   std::shared_ptr<PendingCall> call = slot->worker->CallAsync(
-      op->method_index, op->request, op->response, op->timing,
+      op->method_index, std::move(request), op->response, op->timing,
       [this, op, slot](absl::Status status) {
         bool died = Release(slot, status, op->timing);
         bool cancelled;
@@ -667,7 +656,8 @@ void WorkerPool::IssueAsync(const std::shared_ptr<AsyncOp>& op, std::shared_ptr<
           Log(LogLevel::kWarning, slot->id,
               absl::StrCat("retrying ", MethodDisplayName(service_, op->method_index),
                            " on a fresh worker (attempt ", op->attempt + 1, " of ",
-                           op->max_attempts, ") after: ", WithoutMethod(status.message())));
+                           op->max_attempts, ") after: ",
+                           DescriptionOrMessage(status).ToString()));
           ++op->attempt;
           op->response->Clear();
           StartAsync(op);
@@ -694,8 +684,8 @@ void WorkerPool::SetStateLocked(WorkerState state, const std::string& id,
 }
 
 absl::Status WorkerPool::NeverRespawnedLocked() const {
-  absl::Status status =
-      absl::UnavailableError(WithSuffix(last_death_, " (RespawnPolicy::kNever)"));
+  absl::Status status = absl::UnavailableError(
+      absl::StrCat(last_death_.what, " (RespawnPolicy::kNever)", last_death_.stderr_tail));
   if (last_crash_) status = WithCrash(std::move(status), *last_crash_);
   return status;
 }
@@ -709,10 +699,12 @@ void WorkerPool::NoteEarlyFailureLocked(Seat& seat) {
                                    kFirstBackoff * (1 << std::min(seat.young_deaths - 2, 10)));
 }
 
-void WorkerPool::MarkDeadLocked(Slot& slot, std::string description,
+void WorkerPool::MarkDeadLocked(Slot& slot, FailureDescription description,
                                 std::vector<std::function<void()>>* later) {
   slot.dead = true;
-  later->push_back([id = slot.id, description] { Log(LogLevel::kError, id, description); });
+  later->push_back([id = slot.id, text = description.ToString()] {
+    Log(LogLevel::kError, id, text);
+  });
   last_death_ = std::move(description);
   ++counters_.workers_crashed;
   if (slot.seat >= 0) {
@@ -760,7 +752,7 @@ void WorkerPool::RecycleLocked(Slot& slot, const std::string& reason) {
 void WorkerPool::OnDeath(const std::weak_ptr<Slot>& weak) {
   std::shared_ptr<Slot> slot = weak.lock();
   if (!slot) return;
-  std::string description = slot->worker->DescribeDeath();  // may wait for stderr
+  FailureDescription description = slot->worker->DescribeDeath();  // may wait for stderr
   std::vector<std::function<void()>> later;
   {
     absl::MutexLock lock(&mu_);

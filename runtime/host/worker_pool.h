@@ -165,7 +165,7 @@ class WorkerPool final {
   void OnRecycleRequest(const std::weak_ptr<Slot>& slot, const std::string& reason);
   // Takes a dead worker out of rotation (it leaves once idle) and schedules
   // its replacement; its seat backs off if it died young.
-  void MarkDeadLocked(Slot& slot, std::string description,
+  void MarkDeadLocked(Slot& slot, FailureDescription description,
                       std::vector<std::function<void()>>* later)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Out of rotation now; it closes once its calls are done; a replacement
@@ -208,7 +208,7 @@ class WorkerPool final {
   int failed_starts_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status last_spawn_error_ ABSL_GUARDED_BY(mu_);
   absl::Time next_rss_check_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  std::string last_death_ ABSL_GUARDED_BY(mu_);
+  FailureDescription last_death_ ABSL_GUARDED_BY(mu_);
   std::optional<WorkerCrash> last_crash_ ABSL_GUARDED_BY(mu_);
   WorkerState state_ ABSL_GUARDED_BY(mu_) = WorkerState::kStarting;
   std::string current_id_ ABSL_GUARDED_BY(mu_);

@@ -16,13 +16,14 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "runtime/wire/control_protocol.h"
+#include "runtime/common/status_macros.h"
 #include "runtime/host/crash_details.h"
+#include "runtime/host/spawn_environment.h"
+#include "runtime/wire/call_failure.h"
+#include "runtime/wire/control_protocol.h"
 #include "runtime/wire/grpc_config.h"
 #include "runtime/wire/grpc_workarounds.h"
 #include "runtime/wire/schema.h"
-#include "runtime/host/spawn_environment.h"
-#include "runtime/common/status_macros.h"
 #include "runtime/logging.h"
 #include "runtime/transport/fd_transport.h"
 #include "runtime/transport/peer_credentials.h"
@@ -284,7 +285,7 @@ void WorkerProcess::Monitor() {
     if (on_death) {
       on_death();  // the owner reports it
     } else {
-      Log(LogLevel::kError, id(), DescribeDeath());
+      Log(LogLevel::kError, id(), DescribeDeath().ToString());
     }
     return;
   }
@@ -364,7 +365,7 @@ std::optional<WorkerCrash> WorkerProcess::CrashDetails() {
   return crash;
 }
 
-std::string WorkerProcess::DescribeDeath() {
+FailureDescription WorkerProcess::DescribeDeath() {
   std::optional<ExitStatus> status = process_->exit_status();
   std::string kill_reason;
   {
@@ -372,16 +373,16 @@ std::string WorkerProcess::DescribeDeath() {
     kill_reason = kill_reason_;
   }
   if (!kill_reason.empty()) {
-    return absl::StrCat("worker ", id(), " was killed by the host: ", kill_reason);
+    return {absl::StrCat("worker ", id(), " was killed by the host: ", kill_reason), ""};
   }
   std::string replaced;
   {
     absl::MutexLock lock(&mu_);
     replaced = replaced_reason_;
   }
-  if (!replaced.empty()) return absl::StrCat("worker ", id(), " exited: ", replaced);
-  return absl::StrCat("worker ", id(), " crashed: ",
-                      status ? status->ToString() : "still running", StderrTail());
+  if (!replaced.empty()) return {absl::StrCat("worker ", id(), " exited: ", replaced), ""};
+  return {absl::StrCat("worker ", id(), " crashed: ", status ? status->ToString() : "still running"),
+          StderrTail()};
 }
 
 absl::Status WorkerProcess::ExplainUnavailable(int method_index,
@@ -396,9 +397,11 @@ absl::Status WorkerProcess::ExplainUnavailable(int method_index,
     crash.set_worker_id(id());
     crash.set_pid(process_->pid());
     crash.set_method(method);
-    return WithCrash(absl::UnavailableError(absl::StrCat(method, ": connection to worker ", id(),
-                                                         " failed: ", transport.message())),
-                     crash);
+    return WithCrash(
+        CallFailed(absl::StatusCode::kUnavailable, FailureCause::kConnectionLost, method,
+                   {absl::StrCat("connection to worker ", id(), " failed: ", transport.message()),
+                    ""}),
+        crash);
   }
   bool closing;
   {
@@ -408,11 +411,13 @@ absl::Status WorkerProcess::ExplainUnavailable(int method_index,
     closing = !NoteExitLocked() && kill_reason_.empty();
   }
   if (closing) {
-    return absl::UnavailableError(absl::StrCat(method, ": worker ", id(),
-                                               " was closed while the call was in flight (",
-                                               status->ToString(), ")"));
+    return CallFailed(absl::StatusCode::kUnavailable, FailureCause::kWorkerClosed, method,
+                      {absl::StrCat("worker ", id(), " was closed while the call was in flight (",
+                                    status->ToString(), ")"),
+                       ""});
   }
-  absl::Status died = absl::UnavailableError(absl::StrCat(method, ": ", DescribeDeath()));
+  absl::Status died =
+      CallFailed(absl::StatusCode::kUnavailable, FailureCause::kWorkerDied, method, DescribeDeath());
   WorkerCrash crash = *CrashDetails();
   crash.set_method(method);
   return WithCrash(std::move(died), crash);
@@ -484,7 +489,7 @@ absl::Status WorkerProcess::CloseNow(const CloseOptions& options) {
           absl::FormatDuration(options.term_timeout), "); killed with SIGKILL"));
     }
   } else if (was_crashed) {
-    result = WithCrash(absl::UnavailableError(DescribeDeath()), *CrashDetails());
+    result = WithCrash(absl::UnavailableError(DescribeDeath().ToString()), *CrashDetails());
   }
   // The worker is gone, so every call still in flight fails promptly.
   if (!WaitForCalls(absl::Now() + absl::Seconds(10))) {

@@ -48,7 +48,7 @@ class WorkerProcess final : public GrpcEndpoint {
   void SetRecycleCallback(std::function<void(const std::string&)> callback) override;
   std::optional<WorkerCrash> CrashDetails() override;
 
-  std::string DescribeDeath() override;
+  FailureDescription DescribeDeath() override;
 
  private:
   WorkerProcess(const codegen::ServiceInfo& service, const WorkerOptions& options);

@@ -28,8 +28,9 @@ inline constexpr int kWorkerControlFd = 4;
 
 // The status message of a call whose handler returned after the call's
 // deadline: the worker sends DEADLINE_EXCEEDED with it instead of the reply,
-// so a late reply never looks like a success, and the host reports it like
-// its own deadline.
+// so a late reply never looks like a success. The host knows it by its
+// cause (kCallDeadline, call_failure.h), not by this text, and reports it
+// like its own deadline.
 inline constexpr char kDeadlinePassedInWorker[] =
     "the call's deadline passed before its handler returned";
 

@@ -21,11 +21,17 @@ const std::string kWorkerCrashTypeUrl = DetailsTypeUrl("iw.WorkerCrash");
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
-  absl::Status result(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
-  if (!status.error_details().empty()) {
+  return FromStatusFields(static_cast<int>(status.error_code()), status.error_message(),
+                          status.error_details());
+}
+
+absl::Status FromStatusFields(int code, absl::string_view message,
+                              const std::string& serialized_details) {
+  if (code == 0) return absl::OkStatus();
+  absl::Status result(static_cast<absl::StatusCode>(code), message);
+  if (!serialized_details.empty()) {
     RpcStatus details;
-    if (details.ParseFromString(status.error_details())) {
+    if (details.ParseFromString(serialized_details)) {
       for (const google::protobuf::Any& any : details.details()) {
         // Only the host reports crashes: a worker cannot make its own
         // status look like one.

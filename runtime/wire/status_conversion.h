@@ -6,12 +6,23 @@
 
 #include <grpcpp/support/status.h>
 
+#include <string>
+
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace iw::internal {
 
+// Called only where a status crosses gRPC: a reactor's Finish(), a
+// ClientContext's result, a call stream reply. Payloads travel as the
+// status details (see status_details.h).
 absl::Status FromGrpcStatus(const grpc::Status& status);
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// The same for a status carried in a message's fields (the call stream's
+// replies): the numeric code, the message and the serialized details.
+absl::Status FromStatusFields(int code, absl::string_view message,
+                              const std::string& details);
 
 }  // namespace iw::internal
 

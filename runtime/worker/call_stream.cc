@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -21,11 +22,14 @@
 #include "google/protobuf/message_lite.h"
 #include "isolated_workers/internal/call_stream.pb.h"
 #include "runtime/call_context.h"
-#include "runtime/wire/batch_queue.h"
-#include "runtime/wire/call_stream_protocol.h"
-#include "runtime/worker/dispatcher.h"
-#include "runtime/wire/grpc_config.h"
 #include "runtime/common/middleware_chain.h"
+#include "runtime/common/timeouts.h"
+#include "runtime/wire/batch_queue.h"
+#include "runtime/wire/call_failure.h"
+#include "runtime/wire/call_stream_protocol.h"
+#include "runtime/wire/grpc_config.h"
+#include "runtime/wire/status_conversion.h"
+#include "runtime/worker/dispatcher.h"
 
 namespace iw::internal {
 namespace {
@@ -68,15 +72,15 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
   void OnReadDone(bool ok) override {
     if (!ok) {
       // The host half-closed the stream (or it broke).
-      EndReads(grpc::Status::OK);
+      EndReads(absl::OkStatus());
       return;
     }
     CallBatch batch;
     {
       grpc::ProtoBufferReader reader(&in_);
       if (!batch.ParseFromZeroCopyStream(&reader)) {
-        EndReads(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                              "malformed call stream batch: not a valid iw.internal.CallBatch"));
+        EndReads(absl::InvalidArgumentError(
+            "malformed call stream batch: not a valid iw.internal.CallBatch"));
         return;
       }
     }
@@ -137,7 +141,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
       finish = !start_write && ShouldFinishLocked();
     }
     if (start_write) Write();
-    if (finish) Finish(status_);
+    if (finish) Finish(ToGrpcStatus(status_));
   }
 
   void OnCancel() override {
@@ -156,7 +160,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     shutting_down_ = true;
     return ShouldFinishLocked();
   }
-  void FinishNow() override { Finish(status_); }
+  void FinishNow() override { Finish(ToGrpcStatus(status_)); }
 
  private:
   struct Call {
@@ -241,7 +245,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     StreamReply reply;
     reply.set_id(call->id);
     Metadata metadata;
-    grpc::Status status = dispatcher_->Execute(
+    absl::Status status = dispatcher_->Execute(
         call->method_index, call->context, call->replace_after,
         [call](google::protobuf::MessageLite* request) {
           const bool parsed = request->ParseFromString(call->request);
@@ -251,24 +255,25 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
         [this, call, &reply](const google::protobuf::MessageLite& response) {
           const size_t size = response.ByteSizeLong();
           if (size > max_reply_bytes_) {
-            // What the host's gRPC would say about a unary reply this big.
-            return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                absl::StrCat("Received message larger than max (", size,
-                                             " vs. ", max_reply_bytes_, ")"));
+            // Over the host's limit (it told us): the host's own answer for
+            // a unary reply this big.
+            return MessageTooLarge(
+                FailureCause::kReplyTooLarge,
+                MethodDisplayName(*dispatcher_->binding().service, call->method_index), size,
+                static_cast<int64_t>(max_reply_bytes_));
           }
           if (!response.SerializeToString(reply.mutable_response())) {
-            return SerializeFailed(call->context, response,
-                                   grpc::Status(grpc::StatusCode::INTERNAL,
-                                                "SerializeToString failed"));
+            return SerializeFailed(call->context, response, "SerializeToString failed");
           }
-          return grpc::Status::OK;
+          return absl::OkStatus();
         },
         &metadata);
     if (!status.ok()) {
+      const grpc::Status wire = ToGrpcStatus(status);
       reply.clear_response();
-      reply.set_code(status.error_code());
-      reply.set_message(status.error_message());
-      reply.set_details(status.error_details());
+      reply.set_code(wire.error_code());
+      reply.set_message(wire.error_message());
+      reply.set_details(wire.error_details());
     }
     for (auto& [key, value] : metadata) {
       StreamMetadataEntry* entry = reply.add_metadata();
@@ -298,7 +303,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
       finish = !start_write && ShouldFinishLocked();
     }
     if (start_write) Write();
-    if (finish) Finish(status_);
+    if (finish) Finish(ToGrpcStatus(status_));
   }
 
   // Serializes the next waiting batch into out_ if no write is in flight;
@@ -316,8 +321,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
       // stream once the calls are done rather than lose replies silently.
       write_failed_ = true;
       queue_.Clear();
-      status_ = grpc::Status(
-          grpc::StatusCode::INTERNAL,
+      status_ = absl::InternalError(
           absl::StrCat("could not serialize a reply batch: ", serialized.error_message()));
       for (auto& [id, call] : active_) call->context.MarkCancelled();
       return false;
@@ -329,7 +333,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
   void Write() { StartWrite(&out_); }
 
   // No read will start again. Ends the stream once every call is answered.
-  void EndReads(grpc::Status status) {
+  void EndReads(absl::Status status) {
     bool finish;
     {
       absl::MutexLock lock(&mu_);
@@ -340,7 +344,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
       }
       finish = ShouldFinishLocked();
     }
-    if (finish) Finish(status_);
+    if (finish) Finish(ToGrpcStatus(status_));
   }
 
   // True (once) when the stream may end now.
@@ -376,7 +380,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   // How the stream ends (set before finished_).
-  grpc::Status status_;
+  absl::Status status_;
 };
 
 }  // namespace

@@ -23,16 +23,17 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
-#include "runtime/wire/call_stream_protocol.h"
-#include "runtime/wire/grpc_config.h"
-#include "runtime/worker/call_stream.h"
-#include "runtime/wire/control_protocol.h"
 #include "runtime/common/deadline_timer.h"
 #include "runtime/common/handler_concurrency.h"
 #include "runtime/common/middleware_chain.h"
+#include "runtime/common/timeouts.h"
+#include "runtime/wire/call_failure.h"
+#include "runtime/wire/call_stream_protocol.h"
+#include "runtime/wire/control_protocol.h"
+#include "runtime/wire/grpc_config.h"
 #include "runtime/wire/schema.h"
 #include "runtime/wire/status_conversion.h"
-#include "runtime/common/timeouts.h"
+#include "runtime/worker/call_stream.h"
 #include "runtime/logging.h"
 
 namespace iw::internal {
@@ -106,10 +107,8 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
       const codegen::ServiceInfo& service = *dispatcher_->binding().service;
       // Tells a connecting host which service (and schema) this is.
       context->AddTrailingMetadata(kSchemaMetadataKey, EncodeSchema(SchemaOf(service)));
-      FinishOnce(grpc::Status(
-          grpc::StatusCode::UNIMPLEMENTED,
-          absl::StrCat("unknown method ", context->method(),
-                       "; this worker serves ", service.full_name)));
+      FinishOnce(absl::UnimplementedError(absl::StrCat(
+          "unknown method ", context->method(), "; this worker serves ", service.full_name)));
       return;
     }
     StartRead(&request_bytes_);
@@ -117,9 +116,8 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                              absl::StrCat(context_.method(),
-                                           ": the call ended before its request arrived")));
+      FinishOnce(absl::InvalidArgumentError(
+          absl::StrCat(context_.method(), ": the call ended before its request arrived")));
       return;
     }
     refs_.fetch_add(1, std::memory_order_relaxed);  // Run()'s
@@ -144,7 +142,7 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
   // Runs on an executor thread.
   void Run() {
     Metadata response_metadata;
-    grpc::Status status = dispatcher_->Execute(
+    absl::Status status = dispatcher_->Execute(
         method_index_, context_, replace_after_,
         [this](google::protobuf::MessageLite* request) {
           grpc::ProtoBufferReader reader(&request_bytes_);
@@ -157,7 +155,9 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
           grpc::Status serialized =
               grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
                   response, &response_bytes_, &own_buffer);
-          return serialized.ok() ? serialized : SerializeFailed(context_, response, serialized);
+          return serialized.ok()
+                     ? absl::OkStatus()
+                     : SerializeFailed(context_, response, serialized.error_message());
         },
         &response_metadata);
     const bool bounded = bound_timer_.id != 0;
@@ -172,7 +172,7 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
       }
       if (!status.ok()) {
         server_context_->AddTrailingMetadata(kWorkerStatusMetadata, "1");
-        Finish(status);
+        Finish(ToGrpcStatus(status));
       } else {
         StartWriteAndFinish(&response_bytes_, grpc::WriteOptions(), grpc::Status::OK);
       }
@@ -188,17 +188,16 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
     context_.MarkCancelled();
     if (claimed) {
       server_context_->AddTrailingMetadata(kWorkerStatusMetadata, "1");
-      Finish(BoundExceeded());
+      Finish(ToGrpcStatus(BoundExceeded()));
     }
     Unref();
   }
 
   // The answer of a call that reached the .proto's bound.
-  grpc::Status BoundExceeded() const {
+  absl::Status BoundExceeded() const {
     const codegen::ServiceInfo& service = *dispatcher_->binding().service;
     const codegen::MethodInfo& method = service.methods[method_index_];
-    return grpc::Status(
-        grpc::StatusCode::DEADLINE_EXCEEDED,
+    return absl::DeadlineExceededError(
         absl::StrCat(MethodDisplayName(service, method_index_), ": deadline exceeded after ",
                      method.timeout_ms > 0 ? method.timeout_ms : service.default_timeout_ms,
                      "ms (", method.timeout_ms > 0 ? "(iw.method).timeout_ms"
@@ -208,8 +207,8 @@ class WorkerCall final : public grpc::ServerGenericBidiReactor {
 
   // The call is answered once: by its handler's result or at its bound.
   bool ClaimFinish() { return !finish_claimed_.exchange(true, std::memory_order_acq_rel); }
-  void FinishOnce(const grpc::Status& status) {
-    if (ClaimFinish()) Finish(status);
+  void FinishOnce(const absl::Status& status) {
+    if (ClaimFinish()) Finish(ToGrpcStatus(status));
   }
   void Unref() {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
@@ -237,7 +236,7 @@ namespace {
 
 // Parses the request, runs middleware and the handler, checks the reply's
 // size. On OK, *response_out holds the reply.
-grpc::Status InvokeMethod(const codegen::ServiceBinding& binding, int method_index, CallContext& context,
+absl::Status InvokeMethod(const codegen::ServiceBinding& binding, int method_index, CallContext& context,
                           absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
                           const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware,
                           std::unique_ptr<google::protobuf::MessageLite>* response_out) {
@@ -247,10 +246,8 @@ grpc::Status InvokeMethod(const codegen::ServiceBinding& binding, int method_ind
   auto display_name = [&] { return MethodDisplayName(*binding.service, method_index); };
   std::unique_ptr<google::protobuf::MessageLite> request(method.request_prototype->New());
   if (!parse(request.get())) {
-    return grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat(display_name(), ": malformed request: not a valid ",
-                     request->GetTypeName()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        display_name(), ": malformed request: not a valid ", request->GetTypeName()));
   }
   std::unique_ptr<google::protobuf::MessageLite> response(
       method.response_prototype->New());
@@ -270,36 +267,34 @@ grpc::Status InvokeMethod(const codegen::ServiceBinding& binding, int method_ind
     const int code = static_cast<int>(status.code());
     if (code < 1 || code > 16) {
       // absl::Status accepts any int; gRPC's wire format does not.
-      return grpc::Status(grpc::StatusCode::UNKNOWN,
-                          absl::StrCat(display_name(),
-                                       ": the handler returned the non-canonical status code ",
-                                       code, ": ", status.message()));
+      return absl::UnknownError(absl::StrCat(display_name(),
+                                             ": the handler returned the non-canonical status code ",
+                                             code, ": ", status.message()));
     }
-    return ToGrpcStatus(status);
+    return status;
   }
   const size_t size = response->ByteSizeLong();
   const int limit = MaxResponseBytes(*binding.service);
   if (size > static_cast<size_t>(limit)) {
-    return grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat(display_name(), ": the ", response->GetTypeName(), " reply is ",
-                     size, " bytes, over the limit of ", limit,
-                     " bytes ((iw.service).max_response_bytes of ",
-                     binding.service->full_name, ")"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(display_name(), ": the ", response->GetTypeName(), " reply is ", size,
+                     " bytes, over the limit of ", limit,
+                     " bytes ((iw.service).max_response_bytes of ", binding.service->full_name,
+                     ")"));
   }
   *response_out = std::move(response);
-  return grpc::Status::OK;
+  return absl::OkStatus();
 }
 
 
 }  // namespace
 
-grpc::Status DecodeAndInvoke(const codegen::ServiceBinding& binding, int method_index,
+absl::Status DecodeAndInvoke(const codegen::ServiceBinding& binding, int method_index,
                              CallContext& context, grpc::ByteBuffer* request_bytes,
                              grpc::ByteBuffer* response_bytes,
                              const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware) {
   std::unique_ptr<google::protobuf::MessageLite> response;
-  grpc::Status status = InvokeMethod(
+  absl::Status status = InvokeMethod(
       binding, method_index, context,
       [request_bytes](google::protobuf::MessageLite* request) {
         grpc::ProtoBufferReader reader(request_bytes);
@@ -313,29 +308,27 @@ grpc::Status DecodeAndInvoke(const codegen::ServiceBinding& binding, int method_
   grpc::Status serialized =
       grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
           *response, response_bytes, &own_buffer);
-  if (!serialized.ok()) return SerializeFailed(context, *response, serialized);
-  return grpc::Status::OK;
+  if (!serialized.ok()) return SerializeFailed(context, *response, serialized.error_message());
+  return absl::OkStatus();
 }
 
-grpc::Status Dispatcher::Execute(
+absl::Status Dispatcher::Execute(
     int method_index, CallContext& context, std::optional<absl::Duration> replace_after,
     absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
-    absl::FunctionRef<grpc::Status(const google::protobuf::MessageLite&)> serialize,
+    absl::FunctionRef<absl::Status(const google::protobuf::MessageLite&)> serialize,
     Metadata* response_metadata) {
   if (context.IsCancelled()) {
     // The host stopped waiting while the call was queued: skip the handler.
-    if (absl::Now() >= context.deadline()) {
-      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, kDeadlinePassedInWorker);
-    }
-    return grpc::Status(grpc::StatusCode::CANCELLED,
-                        absl::StrCat(context.method(), ": cancelled before the handler started"));
+    if (absl::Now() >= context.deadline()) return DeadlinePassedInWorker();
+    return absl::CancelledError(
+        absl::StrCat(context.method(), ": cancelled before the handler started"));
   }
   uint64_t watch = 0;
   if (replace_after && context.deadline() != absl::InfiniteFuture()) {
     watch = watchdog_->Arm(context.deadline(), *replace_after, context.method());
   }
   std::unique_ptr<google::protobuf::MessageLite> response;
-  grpc::Status status =
+  absl::Status status =
       InvokeMethod(binding_, method_index, context, parse, config_.middleware, &response);
   if (watch != 0) watchdog_->Disarm(watch);
   if (context.recycle_requested() && on_recycle_ && !recycle_requested_.exchange(true)) {
@@ -347,8 +340,7 @@ grpc::Status Dispatcher::Execute(
     absl::Status valid = ValidateMetadataEntry(key, value);
     if (!valid.ok()) {
       if (status.ok()) {
-        status = grpc::Status(
-            grpc::StatusCode::INTERNAL,
+        status = absl::InternalError(
             absl::StrCat(context.method(), ": bad response metadata: ", valid.message()));
       }
       continue;
@@ -359,17 +351,16 @@ grpc::Status Dispatcher::Execute(
   if (absl::Now() >= context.deadline()) {
     // Too late: the host has given up (or is about to). Never let a late
     // reply pass for a success.
-    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, kDeadlinePassedInWorker);
+    return DeadlinePassedInWorker();
   }
   return serialize(*response);
 }
 
-grpc::Status SerializeFailed(const CallContext& context,
+absl::Status SerializeFailed(const CallContext& context,
                              const google::protobuf::MessageLite& response,
-                             const grpc::Status& why) {
-  return grpc::Status(grpc::StatusCode::INTERNAL,
-                      absl::StrCat(context.method(), ": could not serialize the ",
-                                   response.GetTypeName(), " reply: ", why.error_message()));
+                             absl::string_view why) {
+  return absl::InternalError(absl::StrCat(context.method(), ": could not serialize the ",
+                                          response.GetTypeName(), " reply: ", why));
 }
 
 Dispatcher::Dispatcher(const codegen::ServiceBinding& binding, std::string worker_id,

@@ -27,6 +27,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runtime/codegen_support/handler_adapter.h"
@@ -49,7 +51,7 @@ namespace iw::internal {
 // - INTERNAL if the reply cannot be serialized.
 // `middleware` runs around the handler (after parsing, before the size
 // check; see middleware.h). Never throws; `request_bytes` is consumed.
-grpc::Status DecodeAndInvoke(const codegen::ServiceBinding& binding, int method_index,
+absl::Status DecodeAndInvoke(const codegen::ServiceBinding& binding, int method_index,
                              CallContext& context, grpc::ByteBuffer* request_bytes,
                              grpc::ByteBuffer* response_bytes,
                              const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware = {});
@@ -72,9 +74,9 @@ std::string ClientMetadataValue(const grpc::GenericCallbackServerContext& contex
 
 // INTERNAL naming the method and the reply type: `response` could not be
 // serialized (`why`).
-grpc::Status SerializeFailed(const CallContext& context,
+absl::Status SerializeFailed(const CallContext& context,
                              const google::protobuf::MessageLite& response,
-                             const grpc::Status& why);
+                             absl::string_view why);
 
 // Serves every method of one bound handler. Thread-safe.
 class Dispatcher final : public grpc::CallbackGenericService {
@@ -103,13 +105,13 @@ class Dispatcher final : public grpc::CallbackGenericService {
   // overrun watchdog for `replace_after`, parses the request with `parse`,
   // runs middleware and the handler, moves the valid response metadata to
   // `response_metadata`, turns a reply after the deadline into
-  // DEADLINE_EXCEEDED (kDeadlinePassedInWorker), and on success hands the
-  // reply to `serialize`, whose status is the call's. Runs on the calling
-  // thread.
-  grpc::Status Execute(
+  // DEADLINE_EXCEEDED (kDeadlinePassedInWorker, cause kCallDeadline: the
+  // host reports it as its own deadline), and on success hands the reply to
+  // `serialize`, whose status is the call's. Runs on the calling thread.
+  absl::Status Execute(
       int method_index, CallContext& context, std::optional<absl::Duration> replace_after,
       absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
-      absl::FunctionRef<grpc::Status(const google::protobuf::MessageLite&)> serialize,
+      absl::FunctionRef<absl::Status(const google::protobuf::MessageLite&)> serialize,
       Metadata* response_metadata);
 
   // Streams register while they live; false once shutting down (the

@@ -1,0 +1,33 @@
+// FOR INTERNAL USE. The gRPC boundary of a host's unary call: where the
+// status gRPC reported becomes an absl::Status with its cause
+// (call_failure.h). Called once per failed call, by GrpcEndpoint.
+#ifndef IW_RUNTIME_HOST_GRPC_FAILURE_H_
+#define IW_RUNTIME_HOST_GRPC_FAILURE_H_
+
+#include <grpcpp/support/status.h>
+
+#include <cstddef>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace iw::internal {
+
+// `status`, failed, as the host's call of `method` (display name) got it.
+// `from_worker`: the worker produced it (its trailing metadata says so);
+// then only the causes a worker can know are kept (TrustedFromWorker()).
+// Otherwise gRPC produced it, at either end, and its code tells the cause:
+// - DEADLINE_EXCEEDED: kCallDeadline (gRPC's deadline is the call's);
+// - UNAVAILABLE: kTransportFailed (the endpoint says what happened);
+// - RESOURCE_EXHAUSTED: a message over a size limit, rewritten by
+//   MessageTooLarge(): the request if `request_size` is over `max_request`
+//   (the limit the channel was given; gRPC checks what it sends first),
+//   else the reply gRPC refused to receive;
+// - anything else: no cause.
+absl::Status FromGrpcCall(const grpc::Status& status, bool from_worker,
+                          absl::string_view method, size_t request_size,
+                          int max_request);
+
+}  // namespace iw::internal
+
+#endif  // IW_RUNTIME_HOST_GRPC_FAILURE_H_
