@@ -80,6 +80,10 @@ set(IW_RUNTIME_SOURCES
   runtime/worker/process_tuning.cc
   runtime/worker/process_tuning.h
   runtime/worker/serve.cc
+  runtime/worker/service.cc
+  runtime/worker/service.h
+  runtime/worker/unary_call.cc
+  runtime/worker/unary_call.h
   runtime/worker_crash.cc
   runtime/worker_state.cc
 )

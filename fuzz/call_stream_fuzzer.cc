@@ -26,6 +26,7 @@
 #include "fuzz/fuzz_target.h"
 #include "fuzz/safe_handlers.h"
 #include "runtime/worker/dispatcher.h"
+#include "runtime/worker/service.h"
 #include "runtime/wire/grpc_config.h"
 
 namespace {
@@ -38,7 +39,8 @@ struct Worker {
     dispatcher = std::make_unique<iw::internal::Dispatcher>(binding, "fuzz");
     grpc::ServerBuilder builder;
     iw::internal::ConfigureServer(*binding.service, builder);
-    builder.RegisterCallbackGenericService(dispatcher.get());
+    service = std::make_unique<iw::internal::WorkerService>(dispatcher.get());
+    builder.RegisterCallbackGenericService(service.get());
     server = builder.BuildAndStart();
     Check(server != nullptr, "the server starts");
     grpc::ChannelArguments args;
@@ -47,6 +49,7 @@ struct Worker {
   iw::fuzz::SafeTestHandler handler;
   iw::codegen::ServiceBinding binding;
   std::unique_ptr<iw::internal::Dispatcher> dispatcher;
+  std::unique_ptr<iw::internal::WorkerService> service;
   std::unique_ptr<grpc::Server> server;
   std::shared_ptr<grpc::Channel> channel;
 };

@@ -19,6 +19,7 @@
 #include "fuzz/call_stream_input.h"
 #include "google/protobuf/stubs/logging.h"
 #include "runtime/worker/dispatcher.h"
+#include "runtime/worker/service.h"
 #include "runtime/wire/grpc_config.h"
 
 namespace iw::fuzz {
@@ -61,7 +62,8 @@ struct ServiceFuzzer::Server {
     });
     grpc::ServerBuilder builder;
     internal::ConfigureServer(*binding.service, builder);
-    builder.RegisterCallbackGenericService(dispatcher.get());
+    service = std::make_unique<internal::WorkerService>(dispatcher.get());
+    builder.RegisterCallbackGenericService(service.get());
     server = builder.BuildAndStart();
     Check(server != nullptr, "the in-process server starts");
     grpc::ChannelArguments args;
@@ -76,6 +78,7 @@ struct ServiceFuzzer::Server {
 
   const iw::codegen::ServiceBinding binding;
   std::unique_ptr<internal::Dispatcher> dispatcher;
+  std::unique_ptr<internal::WorkerService> service;
   std::unique_ptr<grpc::Server> server;
   std::shared_ptr<grpc::Channel> channel;
   std::vector<std::unique_ptr<grpc::internal::RpcMethod>> methods;

@@ -112,7 +112,8 @@ absl::Status InProcessEndpoint::StartServer(const WorkerOptions& options) {
   });
   grpc::ServerBuilder builder;
   ConfigureServer(service, builder);
-  builder.RegisterCallbackGenericService(dispatcher_.get());
+  service_ = std::make_unique<WorkerService>(dispatcher_.get());
+  builder.RegisterCallbackGenericService(service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr) {
     return absl::InternalError(
@@ -510,6 +511,7 @@ absl::Status InProcessEndpoint::Close(const CloseOptions& options) {
   }
   DetachChannel();
   server_.reset();
+  service_.reset();
   dispatcher_.reset();
   absl::MutexLock lock(&mu_);
   if (crashed_) result = absl::UnavailableError(DescribeDeathLocked().ToString());

@@ -24,6 +24,7 @@
 #include "runtime/in_process.h"
 #include "runtime/host/worker_pool.h"
 #include "runtime/worker/dispatcher.h"
+#include "runtime/worker/service.h"
 #include "runtime/host/grpc_endpoint.h"
 #include "runtime/process/subprocess.h"
 
@@ -117,6 +118,7 @@ class InProcessEndpoint final : public GrpcEndpoint, public InProcessWorker {
   HookedHandler hooked_;
   std::vector<codegen::MethodHandler> hooked_methods_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<WorkerService> service_;  // routes the server's calls to dispatcher_
   std::unique_ptr<grpc::Server> server_;
 
   mutable absl::Mutex mu_;

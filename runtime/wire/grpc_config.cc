@@ -1,5 +1,7 @@
 #include "runtime/wire/grpc_config.h"
 
+#include <grpcpp/generic/async_generic_service.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -62,6 +64,14 @@ grpc::ChannelArguments HostChannelArguments(const HostMessageLimits& limits) {
 void ConfigureServer(const codegen::ServiceInfo& service, grpc::ServerBuilder& builder) {
   builder.SetMaxReceiveMessageSize(MaxRequestBytes(service));
   builder.SetMaxSendMessageSize(WithFramingSlack(MaxResponseBytes(service)));
+}
+
+std::string ClientMetadataValue(const grpc::GenericCallbackServerContext& context,
+                                absl::string_view key) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
+  if (it == metadata.end()) return "";
+  return std::string(it->second.data(), it->second.size());
 }
 
 }  // namespace iw::internal

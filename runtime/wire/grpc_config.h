@@ -3,10 +3,14 @@
 #ifndef IW_RUNTIME_WIRE_GRPC_CONFIG_H_
 #define IW_RUNTIME_WIRE_GRPC_CONFIG_H_
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/channel_arguments.h>
 
 #include <cstdint>
+#include <string>
+
+#include "absl/strings/string_view.h"
 
 #include "runtime/codegen_support/service_info.h"
 #include "runtime/options.h"
@@ -50,6 +54,10 @@ grpc::ChannelArguments HostChannelArguments(const HostMessageLimits& limits);
 // MaxRequestBytes; sends messages up to MaxResponseBytes plus
 // kStreamFramingSlack (the reply limit itself is checked by the dispatcher).
 void ConfigureServer(const codegen::ServiceInfo& service, grpc::ServerBuilder& builder);
+
+// The value the client sent as metadata `key`, or "" if none.
+std::string ClientMetadataValue(const grpc::GenericCallbackServerContext& context,
+                                absl::string_view key);
 
 }  // namespace iw::internal
 

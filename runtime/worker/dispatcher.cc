@@ -2,11 +2,6 @@
 
 #include <cxxabi.h>
 
-#include <grpcpp/support/byte_buffer.h>
-#include <grpcpp/support/proto_buffer_reader.h>
-#include <grpcpp/impl/codegen/proto_utils.h>
-#include <grpcpp/support/proto_buffer_writer.h>
-#include <grpcpp/support/time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -33,7 +28,6 @@
 #include "runtime/wire/grpc_config.h"
 #include "runtime/wire/schema.h"
 #include "runtime/wire/status_conversion.h"
-#include "runtime/worker/call_stream.h"
 #include "runtime/logging.h"
 
 namespace iw::internal {
@@ -45,14 +39,6 @@ std::string Demangle(const char* name) {
   std::string result = (status == 0 && demangled) ? demangled : name;
   std::free(demangled);
   return result;
-}
-
-absl::Time DeadlineOf(const grpc::GenericCallbackServerContext& context) {
-  std::chrono::system_clock::time_point deadline = context.deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) {
-    return absl::InfiniteFuture();
-  }
-  return absl::FromChrono(deadline);
 }
 
 // Runs the handler, turning a C++ exception into INTERNAL (framework code may
@@ -81,158 +67,6 @@ absl::Status InvokeHandler(const codegen::MethodHandler& method, void* handler,
   }
 }
 
-// The DEADLINE_REPLACE_WORKER grace the host sent with the call, if any.
-std::optional<absl::Duration> ReplaceAfter(const grpc::GenericCallbackServerContext& context) {
-  int64_t ms;
-  if (!absl::SimpleAtoi(ClientMetadataValue(context, kReplaceAfterMetadata), &ms) || ms < 0) {
-    return std::nullopt;
-  }
-  return absl::Milliseconds(ms);
-}
-
-// One unary call on the worker. Deletes itself once gRPC is done with it
-// (OnDone) and neither its handler nor its bound timer still uses it.
-class WorkerCall final : public grpc::ServerGenericBidiReactor {
- public:
-  WorkerCall(Dispatcher* dispatcher, grpc::GenericCallbackServerContext* context)
-      : dispatcher_(dispatcher),
-        server_context_(context),
-        method_index_(dispatcher->FindMethod(context->method())),
-        caller_deadline_(DeadlineOf(*context)),
-        context_(context->method(), dispatcher->BoundedDeadline(method_index_, caller_deadline_),
-                 UserMetadata(context->client_metadata()),
-                 ClientMetadataValue(*context, kRequestIdMetadataKey)),
-        replace_after_(dispatcher->BoundedReplaceAfter(method_index_, ReplaceAfter(*context))) {
-    if (method_index_ < 0) {
-      const codegen::ServiceInfo& service = *dispatcher_->binding().service;
-      // Tells a connecting host which service (and schema) this is.
-      context->AddTrailingMetadata(kSchemaMetadataKey, EncodeSchema(SchemaOf(service)));
-      FinishOnce(absl::UnimplementedError(absl::StrCat(
-          "unknown method ", context->method(), "; this worker serves ", service.full_name)));
-      return;
-    }
-    StartRead(&request_bytes_);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      FinishOnce(absl::InvalidArgumentError(
-          absl::StrCat(context_.method(), ": the call ended before its request arrived")));
-      return;
-    }
-    refs_.fetch_add(1, std::memory_order_relaxed);  // Run()'s
-    if (context_.deadline() < caller_deadline_) {
-      // The .proto bounds this call more tightly than its caller did
-      // (Dispatcher::BoundCallsByProto): answer at the bound even if the
-      // handler is still running.
-      refs_.fetch_add(1, std::memory_order_relaxed);  // the timer's
-      bound_timer_ = DeadlineTimer::Get().Schedule(context_.deadline(), [this] { OnBound(); });
-    }
-    if (dispatcher_->binding().service->methods[method_index_].inline_handler) {
-      Run();  // (iw.method).inline_handler: on this gRPC thread
-      return;
-    }
-    dispatcher_->executor().Submit([this] { Run(); });
-  }
-
-  void OnCancel() override { context_.MarkCancelled(); }
-  void OnDone() override { Unref(); }
-
- private:
-  // Runs on an executor thread.
-  void Run() {
-    Metadata response_metadata;
-    absl::Status status = dispatcher_->Execute(
-        method_index_, context_, replace_after_,
-        [this](google::protobuf::MessageLite* request) {
-          grpc::ProtoBufferReader reader(&request_bytes_);
-          const bool parsed = request->ParseFromZeroCopyStream(&reader);
-          request_bytes_.Clear();
-          return parsed;
-        },
-        [this](const google::protobuf::MessageLite& response) {
-          bool own_buffer = false;
-          grpc::Status serialized =
-              grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
-                  response, &response_bytes_, &own_buffer);
-          return serialized.ok()
-                     ? absl::OkStatus()
-                     : SerializeFailed(context_, response, serialized.error_message());
-        },
-        &response_metadata);
-    const bool bounded = bound_timer_.id != 0;
-    if (bounded && DeadlineTimer::Get().Cancel(bound_timer_)) Unref();
-    // The handler failed once the .proto's bound had passed (it saw the
-    // cancellation before the bound's timer answered): the bound's answer.
-    if (bounded && !status.ok() && absl::Now() >= context_.deadline()) status = BoundExceeded();
-    if (ClaimFinish()) {
-      // Sent as trailing metadata, with any status.
-      for (auto& [key, value] : response_metadata) {
-        server_context_->AddTrailingMetadata(key, value);
-      }
-      if (!status.ok()) {
-        server_context_->AddTrailingMetadata(kWorkerStatusMetadata, "1");
-        Finish(ToGrpcStatus(status));
-      } else {
-        StartWriteAndFinish(&response_bytes_, grpc::WriteOptions(), grpc::Status::OK);
-      }
-    }
-    Unref();  // may delete this
-  }
-
-  // On the timer thread, at the .proto's bound.
-  void OnBound() {
-    // Claim the answer before telling the handler: a handler that stops as
-    // soon as it sees the cancellation must not answer first.
-    const bool claimed = ClaimFinish();
-    context_.MarkCancelled();
-    if (claimed) {
-      server_context_->AddTrailingMetadata(kWorkerStatusMetadata, "1");
-      Finish(ToGrpcStatus(BoundExceeded()));
-    }
-    Unref();
-  }
-
-  // The answer of a call that reached the .proto's bound.
-  absl::Status BoundExceeded() const {
-    const codegen::ServiceInfo& service = *dispatcher_->binding().service;
-    const codegen::MethodInfo& method = service.methods[method_index_];
-    return absl::DeadlineExceededError(
-        absl::StrCat(MethodDisplayName(service, method_index_), ": deadline exceeded after ",
-                     method.timeout_ms > 0 ? method.timeout_ms : service.default_timeout_ms,
-                     "ms (", method.timeout_ms > 0 ? "(iw.method).timeout_ms"
-                                                  : "(iw.service).default_timeout_ms",
-                     " of the worker, which bounds every call by its .proto)"));
-  }
-
-  // The call is answered once: by its handler's result or at its bound.
-  bool ClaimFinish() { return !finish_claimed_.exchange(true, std::memory_order_acq_rel); }
-  void FinishOnce(const absl::Status& status) {
-    if (ClaimFinish()) Finish(ToGrpcStatus(status));
-  }
-  void Unref() {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
-  }
-
-  Dispatcher* const dispatcher_;
-  grpc::GenericCallbackServerContext* const server_context_;
-  const int method_index_;
-  const absl::Time caller_deadline_;
-  CallContext context_;
-  // Set when the host asked to replace the worker if the handler overruns
-  // its deadline by this much.
-  const std::optional<absl::Duration> replace_after_;
-  grpc::ByteBuffer request_bytes_;
-  grpc::ByteBuffer response_bytes_;
-  // OnDone()'s, plus Run()'s and the bound timer's while they may run.
-  std::atomic<int> refs_{1};
-  std::atomic<bool> finish_claimed_{false};
-  DeadlineTimer::Handle bound_timer_;  // set before Run() starts
-};
-
-}  // namespace
-
-namespace {
 
 // Parses the request, runs middleware and the handler, checks the reply's
 // size. On OK, *response_out holds the reply.
@@ -285,32 +119,7 @@ absl::Status InvokeMethod(const codegen::ServiceBinding& binding, int method_ind
   *response_out = std::move(response);
   return absl::OkStatus();
 }
-
-
 }  // namespace
-
-absl::Status DecodeAndInvoke(const codegen::ServiceBinding& binding, int method_index,
-                             CallContext& context, grpc::ByteBuffer* request_bytes,
-                             grpc::ByteBuffer* response_bytes,
-                             const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware) {
-  std::unique_ptr<google::protobuf::MessageLite> response;
-  absl::Status status = InvokeMethod(
-      binding, method_index, context,
-      [request_bytes](google::protobuf::MessageLite* request) {
-        grpc::ProtoBufferReader reader(request_bytes);
-        const bool parsed = request->ParseFromZeroCopyStream(&reader);
-        request_bytes->Clear();
-        return parsed;
-      },
-      middleware, &response);
-  if (!status.ok()) return status;
-  bool own_buffer = false;
-  grpc::Status serialized =
-      grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
-          *response, response_bytes, &own_buffer);
-  if (!serialized.ok()) return SerializeFailed(context, *response, serialized.error_message());
-  return absl::OkStatus();
-}
 
 absl::Status Dispatcher::Execute(
     int method_index, CallContext& context, std::optional<absl::Duration> replace_after,
@@ -413,14 +222,6 @@ void Dispatcher::SetOverrunHandler(OverrunWatchdog::OnOverrun on_overrun) {
   watchdog_ = std::make_unique<OverrunWatchdog>(std::move(on_overrun));
 }
 
-std::string ClientMetadataValue(const grpc::GenericCallbackServerContext& context,
-                                absl::string_view key) {
-  const auto& metadata = context.client_metadata();
-  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
-  if (it == metadata.end()) return "";
-  return std::string(it->second.data(), it->second.size());
-}
-
 bool Dispatcher::RegisterStream(WorkerStream* stream) {
   absl::MutexLock lock(&streams_mu_);
   if (shutting_down_) return false;
@@ -450,12 +251,6 @@ void Dispatcher::BeginShutdown() {
 int Dispatcher::FindMethod(absl::string_view path) const {
   auto it = methods_by_path_.find(path);
   return it == methods_by_path_.end() ? -1 : it->second;
-}
-
-grpc::ServerGenericBidiReactor* Dispatcher::CreateReactor(
-    grpc::GenericCallbackServerContext* context) {
-  if (context->method() == kCallStreamMethod) return NewWorkerCallStream(this, context);
-  return new WorkerCall(this, context);
 }
 
 }  // namespace iw::internal

@@ -1,16 +1,15 @@
-// FOR INTERNAL USE. The worker side of a call: a gRPC generic callback service
-// that looks the method up in the generated method table, parses the request,
-// runs the user's handler on a bounded pool of threads and sends the reply.
+// FOR INTERNAL USE. The worker side of a call, whatever carried it: looks the
+// method up in the generated method table, parses the request, runs
+// middleware and the user's handler on a bounded pool of threads
+// (Dispatcher::Execute) and hands the reply back to the carrier. The carriers
+// are worker/unary_call.h and worker/call_stream.h; worker/service.h routes
+// gRPC calls to them. No gRPC type here.
 //
 // Handlers never run on gRPC's own threads: a CPU-heavy or blocking handler
 // cannot stall the transport, and `max_concurrent_calls` bounds how many run
 // at once (further calls wait in a FIFO queue, still bound by their deadline).
 #ifndef IW_RUNTIME_WORKER_DISPATCHER_H_
 #define IW_RUNTIME_WORKER_DISPATCHER_H_
-
-#include <grpcpp/generic/async_generic_service.h>
-#include <grpcpp/support/byte_buffer.h>
-#include <grpcpp/support/status.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -39,23 +38,6 @@
 
 namespace iw::internal {
 
-// The body of one call, apart from gRPC's reactor plumbing (also the entry
-// point of fuzz/dispatch_fuzzer.cc): parses `request_bytes` as the request
-// of method `method_index` of `binding`, runs the handler and serializes its
-// reply into `response_bytes`. Returns:
-// - INVALID_ARGUMENT for bytes that do not parse as the request type;
-// - the handler's own status (a thrown exception becomes INTERNAL, a
-//   std::bad_alloc RESOURCE_EXHAUSTED);
-// - RESOURCE_EXHAUSTED for a reply larger than the service's
-//   max_response_bytes (naming both sizes);
-// - INTERNAL if the reply cannot be serialized.
-// `middleware` runs around the handler (after parsing, before the size
-// check; see middleware.h). Never throws; `request_bytes` is consumed.
-absl::Status DecodeAndInvoke(const codegen::ServiceBinding& binding, int method_index,
-                             CallContext& context, grpc::ByteBuffer* request_bytes,
-                             grpc::ByteBuffer* response_bytes,
-                             const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware = {});
-
 // A long-lived stream of calls (the worker end of the call stream), which
 // must end by itself when the worker shuts down.
 class WorkerStream {
@@ -68,10 +50,6 @@ class WorkerStream {
   virtual void FinishNow() = 0;
 };
 
-// The value the client sent as metadata `key`, or "" if none.
-std::string ClientMetadataValue(const grpc::GenericCallbackServerContext& context,
-                                absl::string_view key);
-
 // INTERNAL naming the method and the reply type: `response` could not be
 // serialized (`why`).
 absl::Status SerializeFailed(const CallContext& context,
@@ -79,16 +57,13 @@ absl::Status SerializeFailed(const CallContext& context,
                              absl::string_view why);
 
 // Serves every method of one bound handler. Thread-safe.
-class Dispatcher final : public grpc::CallbackGenericService {
+class Dispatcher final {
  public:
   // `worker_id` names this worker in logs; `config.middleware` runs around
   // every handler.
   Dispatcher(const codegen::ServiceBinding& binding, std::string worker_id,
              WorkerConfig config = WorkerConfig());
-  ~Dispatcher() override;
-
-  grpc::ServerGenericBidiReactor* CreateReactor(
-      grpc::GenericCallbackServerContext* context) override;
+  ~Dispatcher();
 
   // Waits until no handler is queued or running; false if `deadline` passed.
   bool WaitIdle(absl::Time deadline) { return executor_.WaitIdle(deadline); }

@@ -36,6 +36,7 @@
 #include "runtime/codegen_support/handler_adapter.h"
 #include "runtime/wire/control_protocol.h"
 #include "runtime/worker/dispatcher.h"
+#include "runtime/worker/service.h"
 #include "runtime/worker/process_tuning.h"
 #include "runtime/wire/grpc_config.h"
 #include "runtime/wire/schema.h"
@@ -65,6 +66,7 @@ constexpr absl::Duration kNotServingGrace = absl::Milliseconds(500);
 // destroyed (see the end of RunWorker), kept reachable for leak checkers.
 grpc::Server* g_finished_server = nullptr;
 Dispatcher* g_finished_dispatcher = nullptr;
+WorkerService* g_finished_service = nullptr;
 
 // Written by the SIGTERM/SIGINT handler; read by the main loop.
 int g_signal_pipe_write = -1;
@@ -292,7 +294,8 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
     // added behind the name are found.
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, kMaxConnectionAgeMs);
   }
-  builder.RegisterCallbackGenericService(dispatcher.get());
+  auto service_routes = std::make_unique<WorkerService>(dispatcher.get());
+  builder.RegisterCallbackGenericService(service_routes.get());
   int selected_port = 0;
   if (!args.listen.empty()) {
     absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
@@ -371,6 +374,7 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
   // Kept reachable (leak checkers) until the process exits.
   g_finished_server = server.release();
   g_finished_dispatcher = dispatcher.release();
+  g_finished_service = service_routes.release();
   std::fflush(nullptr);
   return 0;
 }
