@@ -33,8 +33,14 @@ set(IW_RUNTIME_SOURCES
   runtime/internal/output_capture.h
   runtime/internal/overrun_watchdog.cc
   runtime/internal/overrun_watchdog.h
+  runtime/internal/pool_admission.cc
+  runtime/internal/pool_admission.h
+  runtime/internal/pool_supervisor.cc
+  runtime/internal/pool_supervisor.h
   runtime/internal/remote_endpoint.cc
   runtime/internal/remote_endpoint.h
+  runtime/internal/retry_policy.cc
+  runtime/internal/retry_policy.h
   runtime/internal/schema.cc
   runtime/internal/schema.h
   runtime/internal/spawn.cc
