@@ -71,9 +71,8 @@ class FakeFramework {
       std::function<void()> next;
       {
         absl::MutexLock lock(&mu_);
-        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return stop_ || !work_.empty();
-        };
+        auto ready = [this]()
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !work_.empty(); };
         mu_.Await(absl::Condition(&ready));
         if (work_.empty()) return;  // stopping, and nothing left
         next = std::move(work_.front());
@@ -92,9 +91,9 @@ class FakeFramework {
 // One call that reached a fake worker.
 class FakeCall final : public PendingCall {
  public:
-  FakeCall(FakeFramework* framework, std::string worker_id, int method_index,
-           std::string request, const CallTiming& timing,
-           google::protobuf::MessageLite* response, std::function<void(absl::Status)> done)
+  FakeCall(FakeFramework* framework, std::string worker_id, int method_index, std::string request,
+           const CallTiming& timing, google::protobuf::MessageLite* response,
+           std::function<void(absl::Status)> done)
       : worker_id_(std::move(worker_id)),
         method_index_(method_index),
         request_(std::move(request)),
@@ -213,9 +212,8 @@ class FakeWorker : public std::enable_shared_from_this<FakeWorker> {
 
   // The status of a call lost with this worker when it crashed.
   absl::Status Death(int method_index) const {
-    absl::Status status = absl::UnavailableError(
-        absl::StrCat(MethodDisplayName(*service_, method_index), ": worker ", id_,
-                     " crashed: exit code 3"));
+    absl::Status status = absl::UnavailableError(absl::StrCat(
+        MethodDisplayName(*service_, method_index), ": worker ", id_, " crashed: exit code 3"));
     WorkerCrash crash;
     crash.set_cause(WorkerCrash::EXITED);
     crash.set_exit_code(3);
@@ -340,9 +338,8 @@ class FakeWorkers {
   // Waits until the pool closed `n` workers, ever.
   bool WaitForCloses(int n, absl::Duration timeout = kWait) {
     absl::MutexLock lock(&closes_.mu);
-    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(closes_.mu) {
-      return closes_.count >= n;
-    };
+    auto reached = [this, n]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(closes_.mu) { return closes_.count >= n; };
     return closes_.mu.AwaitWithTimeout(absl::Condition(&reached), timeout);
   }
   // Waits until `n` calls reached workers, ever.
@@ -443,11 +440,9 @@ class FakeEndpoint final : public WorkerEndpoint {
   }
 
   absl::Status Call(int method_index, const google::protobuf::MessageLite& request,
-                    google::protobuf::MessageLite* response,
-                    const CallTiming& timing) override {
+                    google::protobuf::MessageLite* response, const CallTiming& timing) override {
     auto call = std::make_shared<FakeCall>(&workers_->framework_, worker_->id(), method_index,
-                                           request.SerializeAsString(), timing, response,
-                                           nullptr);
+                                           request.SerializeAsString(), timing, response, nullptr);
     workers_->Received(*worker_, call);
     return call->Wait();
   }

@@ -96,9 +96,8 @@ class AsyncResults {
   }
   bool WaitFor(int callbacks, absl::Duration timeout = kWait) {
     absl::MutexLock lock(&mu_);
-    auto reached = [this, callbacks]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return callbacks_ >= callbacks;
-    };
+    auto reached = [this, callbacks]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return callbacks_ >= callbacks; };
     return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
   }
   int count(int64_t tag) {
@@ -140,8 +139,7 @@ TEST_CASE("Pool: a blocking call runs on the caller's thread and returns the wor
   CHECK(stats.calls_in_flight == 0);
 }
 
-TEST_CASE("Pool: each call goes to the least-loaded worker, not round robin",
-          "[runtime][pool]") {
+TEST_CASE("Pool: each call goes to the least-loaded worker, not round robin", "[runtime][pool]") {
   FakeWorkers workers(kService);
   auto pool = StartOrDie(workers, Pool(2, 2, 10));
   REQUIRE(workers.workers() == 2);
@@ -171,9 +169,10 @@ TEST_CASE("Pool: each call goes to the least-loaded worker, not round robin",
   CHECK(pool->stats().calls_completed == 5);
 }
 
-TEST_CASE("Pool: calls beyond the workers' limit wait in FIFO order, and one more than the "
-          "queue holds fails at once with RESOURCE_EXHAUSTED",
-          "[runtime][pool]") {
+TEST_CASE(
+    "Pool: calls beyond the workers' limit wait in FIFO order, and one more than the "
+    "queue holds fails at once with RESOURCE_EXHAUSTED",
+    "[runtime][pool]") {
   FakeWorkers workers(kService);
   iw::PoolOptions options = Pool(1, 1, 1);
   options.max_queued_calls = 3;
@@ -214,16 +213,15 @@ TEST_CASE("Pool: a queued call fails with DEADLINE_EXCEEDED at its own deadline"
 
   SECTION("blocking") {
     absl::Status status = pool->Call(kReject, Tag(1), &reply, Within(absl::Milliseconds(20)));
-    CHECK_THAT(status, StatusIs(absl::StatusCode::kDeadlineExceeded,
-                                "while waiting for a free worker"));
+    CHECK_THAT(status,
+               StatusIs(absl::StatusCode::kDeadlineExceeded, "while waiting for a free worker"));
     CHECK_THAT(status, StatusIs(absl::StatusCode::kDeadlineExceeded, "CallOptions::timeout"));
   }
   SECTION("async") {
-    pool->CallAsync(kReject, Tag(1), &reply, Within(absl::Milliseconds(20)),
-                    results.Callback(1));
+    pool->CallAsync(kReject, Tag(1), &reply, Within(absl::Milliseconds(20)), results.Callback(1));
     REQUIRE(results.WaitFor(1));
-    CHECK_THAT(results.status(1), StatusIs(absl::StatusCode::kDeadlineExceeded,
-                                           "while waiting for a free worker"));
+    CHECK_THAT(results.status(1),
+               StatusIs(absl::StatusCode::kDeadlineExceeded, "while waiting for a free worker"));
   }
   // It never reached the worker, and left the queue.
   CHECK(workers.calls() == 1);
@@ -254,9 +252,10 @@ TEST_CASE("Pool: under CrashPolicy::kReject a call lost with its worker fails wi
   CHECK(workers.calls() == 1);  // not run again
 }
 
-TEST_CASE("Pool: under CrashPolicy::kRetry a call lost with its worker runs again on a fresh "
-          "worker, up to max_attempts",
-          "[runtime][pool]") {
+TEST_CASE(
+    "Pool: under CrashPolicy::kRetry a call lost with its worker runs again on a fresh "
+    "worker, up to max_attempts",
+    "[runtime][pool]") {
   FakeWorkers workers(kService);
   auto pool = StartOrDie(workers, Pool(1, 1, 0));
   Int64Value reply;
@@ -317,8 +316,7 @@ TEST_CASE("Pool: under CrashPolicy::kRetry a call lost with its worker runs agai
   if (caller.joinable()) caller.join();
 }
 
-TEST_CASE("Pool: a call whose worker died after its deadline is not run again",
-          "[runtime][pool]") {
+TEST_CASE("Pool: a call whose worker died after its deadline is not run again", "[runtime][pool]") {
   FakeWorkers workers(kService);
   auto pool = StartOrDie(workers, Pool(1, 1, 0));
   AsyncResults results;
@@ -335,9 +333,10 @@ TEST_CASE("Pool: a call whose worker died after its deadline is not run again",
   CHECK(workers.calls() == 1);
 }
 
-TEST_CASE("Pool: Close fails queued calls, ends the calls in flight, and returns after every "
-          "callback ran",
-          "[runtime][pool]") {
+TEST_CASE(
+    "Pool: Close fails queued calls, ends the calls in flight, and returns after every "
+    "callback ran",
+    "[runtime][pool]") {
   FakeWorkers workers(kService);
   auto pool = StartOrDie(workers, Pool(1, 1, 2));
   AsyncResults results;
