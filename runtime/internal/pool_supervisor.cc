@@ -127,45 +127,43 @@ std::shared_ptr<Supervisor::Slot> Supervisor::AddSlotLocked(std::unique_ptr<Work
   return slot;
 }
 
-bool Supervisor::ReleaseLocked(Slot& slot_ref, const absl::Status& status, const CallTiming& timing,
+bool Supervisor::ReleaseLocked(Slot& slot, const absl::Status& status, const CallTiming& timing,
                                Later* later) {
-  Slot* const slot = &slot_ref;
-  --slot->in_flight;
+  --slot.in_flight;
   const bool unavailable = status.code() == absl::StatusCode::kUnavailable;
   // Lost with one of a remote endpoint's workers: retried per the crash
   // policy, but the endpoint (its other workers) stays in rotation.
-  const bool lost = unavailable && !slot->dead && status.GetPayload(kCallLostPayload).has_value();
-  const bool died = unavailable && (slot->dead || slot->worker->crashed() || lost);
-  if (!died) ++slot->calls_done;
+  const bool lost = unavailable && !slot.dead && status.GetPayload(kCallLostPayload).has_value();
+  const bool died = unavailable && (slot.dead || slot.worker->crashed() || lost);
+  if (!died) ++slot.calls_done;
   if (died) {
     if (std::optional<WorkerCrash> crash = WorkerCrashOf(status)) last_crash_ = crash;
   }
   // Mark it now, before the death callback: a retry must not pick it.
-  if (died && !slot->dead && !lost) {
+  if (died && !slot.dead && !lost) {
     // The call's status already tells how the worker died; drop the
     // "<method>: " prefix.
-    MarkDeadLocked(*slot, std::string(WithoutMethod(status.message())), later);
+    MarkDeadLocked(slot, std::string(WithoutMethod(status.message())), later);
   }
   // DEADLINE_REPLACE_WORKER: its handler may still run, and the worker
   // exits once the grace is over unless it returns: no new call goes there.
-  if (!slot->dead && timing.replace_after.has_value() &&
+  if (!slot.dead && timing.replace_after.has_value() &&
       status.code() == absl::StatusCode::kDeadlineExceeded) {
-    DrainLocked(*slot, "a DEADLINE_REPLACE_WORKER call overran its deadline on it");
+    DrainLocked(slot, "a DEADLINE_REPLACE_WORKER call overran its deadline on it");
   }
-  if (!slot->dead && pool_.recycle_after_calls > 0 &&
-      slot->calls_done >= pool_.recycle_after_calls) {
-    RecycleLocked(*slot, absl::StrCat("served ", slot->calls_done,
-                                      " calls (PoolOptions::recycle_after_calls)"));
+  if (!slot.dead && pool_.recycle_after_calls > 0 && slot.calls_done >= pool_.recycle_after_calls) {
+    RecycleLocked(slot, absl::StrCat("served ", slot.calls_done,
+                                     " calls (PoolOptions::recycle_after_calls)"));
   }
-  if (slot->in_flight == 0) {
-    slot->idle_since = absl::Now();
+  if (slot.in_flight == 0) {
+    slot.idle_since = absl::Now();
     // The supervisor times idle retirement (pools above their minimum).
     if (pool_.idle_timeout != absl::InfiniteDuration() &&
         static_cast<int>(slots_.size()) > pool_.min_workers) {
       wake_ = true;
     }
   }
-  if (slot->dead || slot->draining) {
+  if (slot.dead || slot.draining) {
     wake_ = true;  // the supervisor removes and replaces it
   }
   return died;

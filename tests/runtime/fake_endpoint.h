@@ -46,6 +46,17 @@ namespace iw::internal::testing {
 // How long a test waits for something that should happen at once.
 inline const absl::Duration kWait = absl::Seconds(10) * iw::testing::kSanitizerSlowdown;
 
+// Polls `condition` until it holds (kWait at most), for a state that
+// raises no event to wait on (e.g. PoolStats).
+inline bool Eventually(const std::function<bool()>& condition) {
+  const absl::Time give_up = absl::Now() + kWait;
+  while (!condition()) {
+    if (absl::Now() > give_up) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
 // Runs closures, in order, on one thread of its own: the fake's "framework
 // thread".
 class FakeFramework {

@@ -25,23 +25,13 @@ using iw::internal::MethodInfo;
 using iw::internal::RunAll;
 using iw::internal::ServiceInfo;
 using iw::internal::Supervisor;
+using iw::internal::testing::Eventually;
 using iw::internal::testing::FakeWorkers;
-using iw::internal::testing::kWait;
 using iw::testing::IsOk;
 using iw::testing::StatusIs;
 
 constexpr MethodInfo kMethods[] = {{"Run", "/t.Sup/Run"}};
 constexpr ServiceInfo kService = {"t.Sup", kMethods, 1};
-
-// Polls `condition` until it holds, for what has no event to wait on.
-bool Eventually(const std::function<bool()>& condition) {
-  const absl::Time give_up = absl::Now() + kWait;
-  while (!condition()) {
-    if (absl::Now() > give_up) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
-}
 
 // The queue as the supervisor sees it: a number of waiting calls the test
 // sets, and a record of what the supervisor asked of it.

@@ -26,6 +26,7 @@ using google::protobuf::Int64Value;
 using iw::internal::MethodInfo;
 using iw::internal::ServiceInfo;
 using iw::internal::WorkerPool;
+using iw::internal::testing::Eventually;
 using iw::internal::testing::FakeCall;
 using iw::internal::testing::FakeWorkers;
 using iw::internal::testing::kWait;
@@ -66,16 +67,6 @@ std::unique_ptr<WorkerPool> StartOrDie(FakeWorkers& workers, const iw::PoolOptio
   auto started = WorkerPool::Start(kService, std::move(options), {}, pool, workers.Factory());
   REQUIRE_THAT(started.status(), IsOk());
   return *std::move(started);
-}
-
-// Polls `condition` until it holds, for what has no event to wait on.
-bool Eventually(const std::function<bool()>& condition) {
-  const absl::Time give_up = absl::Now() + kWait;
-  while (!condition()) {
-    if (absl::Now() > give_up) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
 }
 
 iw::CallOptions Within(absl::Duration timeout) {
@@ -269,6 +260,16 @@ TEST_CASE(
     caller = std::thread([&] { sync_status = pool->Call(kRetry, Tag(7), &reply, {}); });
   }
 
+  // The call's final status, once it has one.
+  auto outcome = [&] {
+    if (async) {
+      REQUIRE(results.WaitFor(1));
+      return results.status(7);
+    }
+    caller.join();
+    return sync_status;
+  };
+
   SECTION("a retry that succeeds returns the answer as is") {
     REQUIRE(workers.WaitForCalls(1));
     reply.set_value(99);  // a partial answer of the lost attempt
@@ -279,14 +280,7 @@ TEST_CASE(
     CHECK(TagOf(*retry) == 7);  // the same request again
     CHECK(reply.value() == 0);  // cleared for the retry
     retry->Answer(absl::OkStatus());
-    absl::Status status;
-    if (async) {
-      REQUIRE(results.WaitFor(1));
-      status = results.status(7);
-    } else {
-      caller.join();
-      status = sync_status;
-    }
+    const absl::Status status = outcome();
     CHECK_THAT(status, IsOk());
   }
   SECTION("the last failure says which attempt it was") {
@@ -295,14 +289,7 @@ TEST_CASE(
       REQUIRE(workers.WaitForStarts(attempt));
       workers.worker(attempt - 1)->Crash();
     }
-    absl::Status status;
-    if (async) {
-      REQUIRE(results.WaitFor(1));
-      status = results.status(7);
-    } else {
-      caller.join();
-      status = sync_status;
-    }
+    const absl::Status status = outcome();
     CHECK_THAT(status, StatusIs(absl::StatusCode::kUnavailable,
                                 "t.Pool.Retry: worker Fake#3 crashed: exit code 3 "
                                 "(attempt 3 of 3)"));
