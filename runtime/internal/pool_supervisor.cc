@@ -353,8 +353,7 @@ void Supervisor::Supervise() {
     {
       absl::MutexLock lock(&mu_);
       // Sleep until there is something to do or a timer is due.
-      absl::Time wake_at = absl::InfiniteFuture();
-      wake_at = std::min(wake_at, queue_->NextExpiryLocked());
+      absl::Time wake_at = queue_->NextExpiryLocked();
       const absl::Time before_sleep = absl::Now();
       for (const Seat& seat : seats_) {
         if (!seat.occupied && seat.not_before > before_sleep) {
@@ -364,8 +363,9 @@ void Supervisor::Supervise() {
       if (pool_.idle_timeout != absl::InfiniteDuration() &&
           static_cast<int>(slots_.size()) > pool_.min_workers) {
         for (const auto& slot : slots_) {
-          if (slot->in_flight == 0)
+          if (slot->in_flight == 0) {
             wake_at = std::min(wake_at, slot->idle_since + pool_.idle_timeout);
+          }
         }
       }
       if (pool_.recycle_after_age != absl::InfiniteDuration()) {
@@ -378,8 +378,12 @@ void Supervisor::Supervise() {
       if (pool_.recycle_above_rss_bytes > 0) wake_at = std::min(wake_at, next_rss_check_);
       auto woken = [this]()
                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stop_supervisor_; };
+      // A start deferred by a backoff that ran out since the last pass (so
+      // the loop above no longer times it) is due now.
+      wake_at = std::min(wake_at, deferred_start_);
       mu_.AwaitWithDeadline(absl::Condition(&woken), wake_at);
       wake_ = false;
+      deferred_start_ = absl::InfiniteFuture();
       if (stop_supervisor_) break;
       const absl::Time now = absl::Now();
 
@@ -452,7 +456,13 @@ void Supervisor::Supervise() {
           if (seat.occupied || seat.not_before > now) continue;
           if (best < 0 || seat.young_deaths < seats_[best].young_deaths) best = i;
         }
-        if (best < 0) break;  // the rest wait for their seats' backoff
+        if (best < 0) {
+          // The rest wait for their seats' backoff.
+          for (const Seat& seat : seats_) {
+            if (!seat.occupied) deferred_start_ = std::min(deferred_start_, seat.not_before);
+          }
+          break;
+        }
         seats_[best].occupied = true;
         ++starting_;
         if (live == 0) SetStateLocked(WorkerState::kStarting, service_.full_name, &later);

@@ -237,6 +237,9 @@ class Supervisor {
   int failed_starts_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status last_spawn_error_ ABSL_GUARDED_BY(mu_);
   absl::Time next_rss_check_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // When a start the supervisor wanted but deferred for a seat's backoff is
+  // due (InfiniteFuture if none).
+  absl::Time deferred_start_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   std::string last_death_ ABSL_GUARDED_BY(mu_);
   std::optional<WorkerCrash> last_crash_ ABSL_GUARDED_BY(mu_);
   WorkerState state_ ABSL_GUARDED_BY(mu_) = WorkerState::kStarting;
