@@ -35,12 +35,14 @@ using iw::testing::StatusIs;
 
 constexpr int kReject = 0;
 constexpr int kRetry = 1;
+constexpr int kReplace = 2;
 constexpr MethodInfo kMethods[] = {
     {"Reject", "/t.Pool/Reject"},
     {"Retry", "/t.Pool/Retry", /*timeout_ms=*/0, /*on_deadline=*/0, /*deadline_grace_ms=*/-1,
      /*on_crash=*/1, /*max_attempts=*/3},
+    {"Replace", "/t.Pool/Replace", /*timeout_ms=*/0, /*on_deadline=*/1, /*deadline_grace_ms=*/0},
 };
-constexpr ServiceInfo kService = {"t.Pool", kMethods, 2};
+constexpr ServiceInfo kService = {"t.Pool", kMethods, 3};
 
 Int64Value Tag(int64_t tag) {
   Int64Value value;
@@ -318,6 +320,43 @@ TEST_CASE("Pool: a call whose worker died after its deadline is not run again", 
   REQUIRE(results.WaitFor(1));
   CHECK_THAT(results.status(0), StatusIs(absl::StatusCode::kUnavailable, "(attempt 1 of 3)"));
   CHECK(workers.calls() == 1);
+}
+
+TEST_CASE(
+    "Pool: under RespawnPolicy::kNever, calls after the last worker died fail with its "
+    "death",
+    "[runtime][pool]") {
+  FakeWorkers workers(kService);
+  iw::WorkerOptions options;
+  options.respawn = iw::RespawnPolicy::kNever;
+  auto pool = StartOrDie(workers, Pool(1, 1, 0), options);
+  workers.worker(0)->Crash();
+  REQUIRE(workers.WaitForCloses(1));  // the dead worker left the pool
+  Int64Value reply;
+  CHECK_THAT(pool->Call(kRetry, Tag(0), &reply, {}),
+             StatusIs(absl::StatusCode::kUnavailable,
+                      "t.Pool.Retry: worker Fake#1 crashed: exit code 3 (RespawnPolicy::kNever)"));
+  CHECK(workers.starts() == 1);
+  CHECK(workers.calls() == 0);
+  CHECK(pool->state() == iw::WorkerState::kCrashed);
+}
+
+TEST_CASE("Pool: a DEADLINE_REPLACE_WORKER call that overran moves later calls to a new worker",
+          "[runtime][pool]") {
+  FakeWorkers workers(kService);
+  auto pool = StartOrDie(workers, Pool(1, 1, 0));
+  workers.AnswerWith([](FakeCall& call) {
+    return call.worker_id() == "Fake#1" ? absl::DeadlineExceededError("t.Pool.Replace: overran")
+                                        : absl::OkStatus();
+  });
+  Int64Value reply;
+  CHECK_THAT(pool->Call(kReplace, Tag(0), &reply, {}),
+             StatusIs(absl::StatusCode::kDeadlineExceeded, "overran"));
+  // Drained: closed once idle (not counted as a crash), and replaced.
+  REQUIRE(workers.WaitForCloses(1));
+  CHECK_THAT(pool->Call(kReplace, Tag(1), &reply, {}), IsOk());
+  CHECK(workers.call(1)->worker_id() == "Fake#2");
+  CHECK(pool->stats().workers_crashed == 0);
 }
 
 TEST_CASE(
