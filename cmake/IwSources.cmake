@@ -33,8 +33,14 @@ set(IW_RUNTIME_SOURCES
   runtime/host/inprocess_endpoint.h
   runtime/host/output_capture.cc
   runtime/host/output_capture.h
+  runtime/host/pool_admission.cc
+  runtime/host/pool_admission.h
+  runtime/host/pool_supervisor.cc
+  runtime/host/pool_supervisor.h
   runtime/host/remote_endpoint.cc
   runtime/host/remote_endpoint.h
+  runtime/host/retry_policy.cc
+  runtime/host/retry_policy.h
   runtime/host/spawn.cc
   runtime/host/spawn_environment.cc
   runtime/host/spawn_environment.h
