@@ -1,6 +1,5 @@
 #include "runtime/internal/worker_pool.h"
 
-
 #include <unistd.h>
 
 #include <algorithm>
