@@ -50,8 +50,8 @@ std::string ServicePrefix(const ServiceDescriptor& service) {
 }
 
 std::string MethodPrefix(const MethodDescriptor& method) {
-  return absl::StrCat(method.service()->file()->name(), ": ",
-                      method.service()->name(), ".", method.name(), ": ");
+  return absl::StrCat(method.service()->file()->name(), ": ", method.service()->name(), ".",
+                      method.name(), ": ");
 }
 
 absl::Status WithPrefix(const std::string& prefix, const absl::Status& status) {
@@ -73,27 +73,24 @@ absl::Status CheckMethodNames(const MethodDescriptor& method) {
   const std::string prefix = MethodPrefix(method);
   if (IsCppKeyword(name)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(prefix, "method name `", name,
-                     "` is a C++ keyword; rename the method"));
+        absl::StrCat(prefix, "method name `", name, "` is a C++ keyword; rename the method"));
   }
   for (const std::string& generated : {name, AsyncMethodName(name)}) {
     if (const HostMember* member = FindHostMember(generated)) {
       const std::string host = HostClassName(service.name());
-      const std::string other =
-          member->owner.empty()
-              ? absl::StrCat("the generated factory `", host, "::Spawn()`")
-              : absl::StrCat("`", member->owner, "::", generated, "`");
-      return absl::InvalidArgumentError(
-          absl::StrCat(prefix, "generated method `", host, "::", generated,
-                       "` collides with ", other, "; rename the method"));
+      const std::string other = member->owner.empty()
+                                    ? absl::StrCat("the generated factory `", host, "::Spawn()`")
+                                    : absl::StrCat("`", member->owner, "::", generated, "`");
+      return absl::InvalidArgumentError(absl::StrCat(prefix, "generated method `", host,
+                                                     "::", generated, "` collides with ", other,
+                                                     "; rename the method"));
     }
     for (const std::string& class_name :
          {HostClassName(service.name()), HandlerClassName(service.name())}) {
       if (generated == class_name) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(prefix, "method name `", generated,
-                         "` is the name of the generated class `", class_name,
-                         "`; rename the method"));
+        return absl::InvalidArgumentError(absl::StrCat(prefix, "method name `", generated,
+                                                       "` is the name of the generated class `",
+                                                       class_name, "`; rename the method"));
       }
     }
   }
@@ -102,18 +99,15 @@ absl::Status CheckMethodNames(const MethodDescriptor& method) {
     const MethodDescriptor& other = *service.method(i);
     if (&other == &method) continue;
     if (AsyncMethodName(other.name()) == name) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(prefix, "method name `", name,
-                       "` collides with the generated asynchronous method of `",
-                       other.name(), "`; rename one of them"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          prefix, "method name `", name, "` collides with the generated asynchronous method of `",
+          other.name(), "`; rename one of them"));
     }
-    if (i < method.index() &&
-        MethodConfigFieldName(other.name()) == MethodConfigFieldName(name)) {
+    if (i < method.index() && MethodConfigFieldName(other.name()) == MethodConfigFieldName(name)) {
       return absl::InvalidArgumentError(
           absl::StrCat(prefix, "field `", MethodConfigFieldName(name), "` of `",
-                       MethodConfigStructName(service.name()),
-                       "` would be generated for both `", other.name(),
-                       "` and `", name, "`; rename one of them"));
+                       MethodConfigStructName(service.name()), "` would be generated for both `",
+                       other.name(), "` and `", name, "`; rename one of them"));
     }
   }
   return absl::OkStatus();
@@ -122,8 +116,7 @@ absl::Status CheckMethodNames(const MethodDescriptor& method) {
 // The file declaring `full_name` (a message, enum, enum value, service or
 // extension visible from `file`), or null. Each of these is a C++ name in the
 // package's namespace.
-const FileDescriptor* FindPackageSymbol(const FileDescriptor& file,
-                                        const std::string& full_name) {
+const FileDescriptor* FindPackageSymbol(const FileDescriptor& file, const std::string& full_name) {
   const google::protobuf::DescriptorPool& pool = *file.pool();
   if (const auto* d = pool.FindMessageTypeByName(full_name)) return d->file();
   if (const auto* d = pool.FindEnumTypeByName(full_name)) return d->file();
@@ -137,9 +130,8 @@ const FileDescriptor* FindPackageSymbol(const FileDescriptor& file,
 
 // Checks the namespace-level names generated for `service` against symbols
 // of the package and against names generated for earlier services.
-absl::Status CheckServiceNames(
-    const ServiceDescriptor& service,
-    std::map<std::string, std::string>* generated_by) {
+absl::Status CheckServiceNames(const ServiceDescriptor& service,
+                               std::map<std::string, std::string>* generated_by) {
   const FileDescriptor& file = *service.file();
   const std::string prefix = ServicePrefix(service);
   std::vector<std::string> names = {
@@ -148,33 +140,30 @@ absl::Status CheckServiceNames(
       RunWorkerFunctionName(service.name()),
   };
   for (int i = 0; i < service.method_count(); ++i) {
-    names.push_back(absl::StrCat(
-        "iw_internal::",
-        InvokeFunctionName(service.name(), service.method(i)->name())));
+    names.push_back(absl::StrCat("iw_internal::",
+                                 InvokeFunctionName(service.name(), service.method(i)->name())));
   }
   for (const std::string& name : names) {
     const std::string full_name =
         file.package().empty() ? name : absl::StrCat(file.package(), ".", name);
     const FileDescriptor* declared_in = FindPackageSymbol(file, full_name);
     if (declared_in != nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(prefix, "generated name `", name, "` collides with `",
-                       full_name, "` declared in ", declared_in->name(),
-                       "; rename the service or that declaration"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          prefix, "generated name `", name, "` collides with `", full_name, "` declared in ",
+          declared_in->name(), "; rename the service or that declaration"));
     }
     auto [it, inserted] = generated_by->emplace(name, service.name());
     if (!inserted) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          prefix, "generated name `", name, "` is also generated for service ",
-          it->second, "; rename one of the services"));
+      return absl::InvalidArgumentError(absl::StrCat(prefix, "generated name `", name,
+                                                     "` is also generated for service ", it->second,
+                                                     "; rename one of the services"));
     }
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<ServiceModel> BuildServiceModel(
-    const ServiceDescriptor& service,
-    std::map<std::string, std::string>* generated_by) {
+absl::StatusOr<ServiceModel> BuildServiceModel(const ServiceDescriptor& service,
+                                               std::map<std::string, std::string>* generated_by) {
   ServiceModel model;
   model.descriptor = &service;
   absl::StatusOr<ServiceConfig> config = ReadServiceConfig(service);
@@ -183,8 +172,8 @@ absl::StatusOr<ServiceModel> BuildServiceModel(
   for (int i = 0; i < service.method_count(); ++i) {
     const MethodDescriptor& method = *service.method(i);
     if (method.client_streaming() || method.server_streaming()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          MethodPrefix(method), "streaming methods are not supported yet"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(MethodPrefix(method), "streaming methods are not supported yet"));
     }
     absl::StatusOr<MethodConfig> method_config = ReadMethodConfig(method);
     if (!method_config.ok()) {
@@ -206,8 +195,7 @@ absl::StatusOr<FileModel> BuildFileModel(const FileDescriptor& file) {
   model.file = &file;
   std::map<std::string, std::string> generated_by;  // name -> service
   for (int i = 0; i < file.service_count(); ++i) {
-    absl::StatusOr<ServiceModel> service =
-        BuildServiceModel(*file.service(i), &generated_by);
+    absl::StatusOr<ServiceModel> service = BuildServiceModel(*file.service(i), &generated_by);
     if (!service.ok()) return service.status();
     model.services.push_back(*std::move(service));
   }

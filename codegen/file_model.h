@@ -51,8 +51,7 @@ struct FileModel {
 // Validates `file` and returns its model, or INVALID_ARGUMENT with a message
 // "<file.proto>: <Service>[.<Method>]: <what is wrong>" for the first
 // problem found (in declaration order).
-absl::StatusOr<FileModel> BuildFileModel(
-    const google::protobuf::FileDescriptor& file);
+absl::StatusOr<FileModel> BuildFileModel(const google::protobuf::FileDescriptor& file);
 
 }  // namespace iw::codegen
 

@@ -18,8 +18,7 @@ namespace {
 // the last item. Returns the lines joined by '\n', or "" if a line exceeds
 // kMaxColumns.
 std::string Fill(absl::string_view first_prefix, absl::string_view continuation,
-                 const std::vector<std::string>& items, absl::string_view close,
-                 int* line_count) {
+                 const std::vector<std::string>& items, absl::string_view close, int* line_count) {
   std::vector<std::string> lines = {std::string(first_prefix)};
   bool line_has_item = false;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -43,12 +42,9 @@ std::string Fill(absl::string_view first_prefix, absl::string_view continuation,
 
 }  // namespace
 
-std::string WrapList(absl::string_view indent, absl::string_view head,
-                     absl::string_view open,
-                     const std::vector<std::string>& items,
-                     absl::string_view close) {
-  const std::string one_line =
-      absl::StrCat(indent, head, open, absl::StrJoin(items, ", "), close);
+std::string WrapList(absl::string_view indent, absl::string_view head, absl::string_view open,
+                     const std::vector<std::string>& items, absl::string_view close) {
+  const std::string one_line = absl::StrCat(indent, head, open, absl::StrJoin(items, ", "), close);
   if (one_line.size() <= kMaxColumns || items.empty()) return one_line;
   // Items aligned after `open`.
   const std::string first = absl::StrCat(indent, head, open);
@@ -58,17 +54,14 @@ std::string WrapList(absl::string_view indent, absl::string_view head,
   // Break after `open`, items indented by 4.
   const std::string continuation = absl::StrCat(indent, "    ");
   int broken_lines = 0;
-  const std::string broken =
-      Fill(continuation, continuation, items, close, &broken_lines);
-  if (!aligned.empty() &&
-      (broken.empty() || aligned_lines <= broken_lines + 1)) {
+  const std::string broken = Fill(continuation, continuation, items, close, &broken_lines);
+  if (!aligned.empty() && (broken.empty() || aligned_lines <= broken_lines + 1)) {
     return aligned;
   }
   if (!broken.empty()) return absl::StrCat(first, "\n", broken);
   // Some item is too long for any layout: one item per line.
   return absl::StrCat(first, "\n", continuation,
-                      absl::StrJoin(items, absl::StrCat(",\n", continuation)),
-                      close);
+                      absl::StrJoin(items, absl::StrCat(",\n", continuation)), close);
 }
 
 std::string WrapComment(absl::string_view indent, absl::string_view text) {
@@ -76,8 +69,7 @@ std::string WrapComment(absl::string_view indent, absl::string_view text) {
   std::string out;
   std::string line = prefix;
   for (absl::string_view word : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
-    if (line.size() > prefix.size() &&
-        line.size() + 1 + word.size() > kMaxColumns) {
+    if (line.size() > prefix.size() && line.size() + 1 + word.size() > kMaxColumns) {
       absl::StrAppend(&out, line, "\n");
       line = prefix;
     }

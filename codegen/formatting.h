@@ -31,10 +31,8 @@ inline constexpr int kMaxColumns = 80;
 // filled into lines aligned after `open`, or, when that takes two or more
 // extra lines, filled after a break behind `open` at indent + 4 spaces. No
 // trailing newline.
-std::string WrapList(absl::string_view indent, absl::string_view head,
-                     absl::string_view open,
-                     const std::vector<std::string>& items,
-                     absl::string_view close);
+std::string WrapList(absl::string_view indent, absl::string_view head, absl::string_view open,
+                     const std::vector<std::string>& items, absl::string_view close);
 
 // Word-wraps `text` (a single paragraph) into `//` comment lines of at most
 // kMaxColumns, each prefixed with `indent` and ending in '\n'.
@@ -49,8 +47,7 @@ std::string CommentLines(absl::string_view indent, absl::string_view comment);
 // CommentLines() of the leading comment of a service or method (or "" when
 // the descriptor has no source info).
 template <typename Descriptor>
-std::string LeadingComment(const Descriptor& descriptor,
-                           absl::string_view indent) {
+std::string LeadingComment(const Descriptor& descriptor, absl::string_view indent) {
   google::protobuf::SourceLocation location;
   if (!descriptor.GetSourceLocation(&location)) return "";
   return CommentLines(indent, location.leading_comments);

@@ -18,21 +18,17 @@
 
 namespace iw::codegen {
 
-absl::StatusOr<GeneratorOptions> ParseGeneratorOptions(
-    absl::string_view parameter) {
+absl::StatusOr<GeneratorOptions> ParseGeneratorOptions(absl::string_view parameter) {
   std::vector<std::pair<std::string, std::string>> pairs;
-  google::protobuf::compiler::ParseGeneratorParameter(std::string(parameter),
-                                                      &pairs);
+  google::protobuf::compiler::ParseGeneratorParameter(std::string(parameter), &pairs);
   if (!pairs.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown parameter \"", pairs.front().first,
-                     "\" (protoc-gen-iw takes no parameters)"));
+    return absl::InvalidArgumentError(absl::StrCat("unknown parameter \"", pairs.front().first,
+                                                   "\" (protoc-gen-iw takes no parameters)"));
   }
   return GeneratorOptions{};
 }
 
-bool Generator::Generate(const google::protobuf::FileDescriptor* file,
-                         const std::string& parameter,
+bool Generator::Generate(const google::protobuf::FileDescriptor* file, const std::string& parameter,
                          google::protobuf::compiler::GeneratorContext* context,
                          std::string* error) const {
   absl::StatusOr<GeneratorOptions> options = ParseGeneratorOptions(parameter);

@@ -33,20 +33,16 @@ namespace iw::codegen {
 struct GeneratorOptions {};
 
 // Parses the parameter string protoc passes to the generator.
-absl::StatusOr<GeneratorOptions> ParseGeneratorOptions(
-    absl::string_view parameter);
+absl::StatusOr<GeneratorOptions> ParseGeneratorOptions(absl::string_view parameter);
 
 // Stateless; thread-compatible.
 class Generator : public google::protobuf::compiler::CodeGenerator {
  public:
-  bool Generate(const google::protobuf::FileDescriptor* file,
-                const std::string& parameter,
+  bool Generate(const google::protobuf::FileDescriptor* file, const std::string& parameter,
                 google::protobuf::compiler::GeneratorContext* context,
                 std::string* error) const override;
 
-  uint64_t GetSupportedFeatures() const override {
-    return FEATURE_PROTO3_OPTIONAL;
-  }
+  uint64_t GetSupportedFeatures() const override { return FEATURE_PROTO3_OPTIONAL; }
 };
 
 }  // namespace iw::codegen

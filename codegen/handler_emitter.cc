@@ -66,8 +66,7 @@ void EmitHandlerInterface(const ServiceModel& service, Printer* printer) {
         absl::StrCat("virtual ::absl::StatusOr<", method_vars["response"], "> ",
                      method_vars["method"]),
         "(",
-        {"::iw::CallContext& context",
-         absl::StrCat("const ", method_vars["request"], "& request")},
+        {"::iw::CallContext& context", absl::StrCat("const ", method_vars["request"], "& request")},
         ") = 0;");
     printer->Print(method_vars,
                    "\n"
@@ -79,38 +78,34 @@ void EmitHandlerInterface(const ServiceModel& service, Printer* printer) {
 
 void EmitWorkerDeclarations(const ServiceModel& service, Printer* printer) {
   Vars vars = ServiceVars(*service.descriptor);
-  vars["bind_declaration"] = WrapList(
-      "", absl::StrCat("::iw::codegen::ServiceBinding ", vars["bind"]), "(",
-      {absl::StrCat(vars["handler_class"], "& handler")}, ");");
+  vars["bind_declaration"] =
+      WrapList("", absl::StrCat("::iw::codegen::ServiceBinding ", vars["bind"]), "(",
+               {absl::StrCat(vars["handler_class"], "& handler")}, ");");
   vars["run_declaration"] =
       WrapList("", absl::StrCat("int ", vars["run_worker"]), "(",
-               {"int argc", "char** argv",
-                absl::StrCat(vars["handler_class"], "& handler")},
-               ");");
+               {"int argc", "char** argv", absl::StrCat(vars["handler_class"], "& handler")}, ");");
   vars["run_config_declaration"] =
       WrapList("", absl::StrCat("int ", vars["run_worker"]), "(",
-               {"int argc", "char** argv",
-                absl::StrCat(vars["handler_class"], "& handler"),
+               {"int argc", "char** argv", absl::StrCat(vars["handler_class"], "& handler"),
                 "const ::iw::WorkerConfig& config"},
                ");");
-  printer->Print(
-      vars,
-      "// Binds `handler` to the $service$ method table (for the runtime and\n"
-      "// tests). `handler` must outlive every use of the binding.\n"
-      "$bind_declaration$\n"
-      "\n"
-      "// Worker entry point: call from the worker binary's main(). Serves\n"
-      "// `handler` until the host closes the worker; returns the process "
-      "exit code.\n"
-      "$run_declaration$\n"
-      "// The same, with worker-side middleware and other settings.\n"
-      "$run_config_declaration$\n"
-      "\n"
-      "namespace iw_internal {\n"
-      "// Static description of the $service$ service (generated; do not use\n"
-      "// directly).\n"
-      "extern const ::iw::codegen::ServiceInfo $service_info$;\n"
-      "}  // namespace iw_internal\n");
+  printer->Print(vars,
+                 "// Binds `handler` to the $service$ method table (for the runtime and\n"
+                 "// tests). `handler` must outlive every use of the binding.\n"
+                 "$bind_declaration$\n"
+                 "\n"
+                 "// Worker entry point: call from the worker binary's main(). Serves\n"
+                 "// `handler` until the host closes the worker; returns the process "
+                 "exit code.\n"
+                 "$run_declaration$\n"
+                 "// The same, with worker-side middleware and other settings.\n"
+                 "$run_config_declaration$\n"
+                 "\n"
+                 "namespace iw_internal {\n"
+                 "// Static description of the $service$ service (generated; do not use\n"
+                 "// directly).\n"
+                 "extern const ::iw::codegen::ServiceInfo $service_info$;\n"
+                 "}  // namespace iw_internal\n");
 }
 
 void EmitServiceTables(const ServiceModel& service, Printer* printer) {
@@ -124,55 +119,46 @@ void EmitServiceTables(const ServiceModel& service, Printer* printer) {
                    "{\n");
     for (const MethodModel& method : service.methods) {
       const MethodDescriptor& descriptor = *method.descriptor;
-      const std::string path =
-          GrpcMethodPath(descriptor.service()->full_name(), descriptor.name());
+      const std::string path = GrpcMethodPath(descriptor.service()->full_name(), descriptor.name());
       printer->PrintRaw(absl::StrCat(
-          WrapList("    ", "", "{",
-                   {absl::StrCat("\"", descriptor.name(), "\""),
-                    absl::StrCat("\"", path, "\""),
-                    absl::StrCat("/*timeout_ms=*/",
-                                 method.config.timeout_ms.value_or(0)),
-                    absl::StrCat("/*on_deadline=*/",
-                                 method.config.on_deadline.value_or(0)),
-                    absl::StrCat("/*deadline_grace_ms=*/",
-                                 method.config.deadline_grace_ms.value_or(-1)),
-                    absl::StrCat("/*on_crash=*/",
-                                 method.config.on_crash.value_or(0)),
-                    absl::StrCat("/*max_attempts=*/",
-                                 method.config.max_attempts.value_or(0)),
-                    absl::StrCat("/*inline_handler=*/",
-                                 method.config.inline_handler ? "true" : "false")},
-                   "},"),
+          WrapList(
+              "    ", "", "{",
+              {absl::StrCat("\"", descriptor.name(), "\""), absl::StrCat("\"", path, "\""),
+               absl::StrCat("/*timeout_ms=*/", method.config.timeout_ms.value_or(0)),
+               absl::StrCat("/*on_deadline=*/", method.config.on_deadline.value_or(0)),
+               absl::StrCat("/*deadline_grace_ms=*/", method.config.deadline_grace_ms.value_or(-1)),
+               absl::StrCat("/*on_crash=*/", method.config.on_crash.value_or(0)),
+               absl::StrCat("/*max_attempts=*/", method.config.max_attempts.value_or(0)),
+               absl::StrCat("/*inline_handler=*/",
+                            method.config.inline_handler ? "true" : "false")},
+              "},"),
           "\n"));
     }
     printer->Print("};\n");
   }
   for (const MethodModel& method : service.methods) {
     Vars method_vars = MethodVars(*method.descriptor);
-    method_vars["signature"] = WrapList(
-        "", absl::StrCat("::absl::Status ", method_vars["invoke"]), "(",
-        {"void* handler", "::iw::CallContext& context",
-         "const ::google::protobuf::MessageLite& request",
-         "::google::protobuf::MessageLite* response"},
-        ") {");
+    method_vars["signature"] =
+        WrapList("", absl::StrCat("::absl::Status ", method_vars["invoke"]), "(",
+                 {"void* handler", "::iw::CallContext& context",
+                  "const ::google::protobuf::MessageLite& request",
+                  "::google::protobuf::MessageLite* response"},
+                 ") {");
     method_vars["call"] = WrapList(
         "      ",
-        absl::StrCat("static_cast<", method_vars["handler_class"],
-                     "*>(handler)->", method_vars["method"]),
-        "(",
-        {"context", absl::StrCat("static_cast<const ", method_vars["request"],
-                                 "&>(request)")},
+        absl::StrCat("static_cast<", method_vars["handler_class"], "*>(handler)->",
+                     method_vars["method"]),
+        "(", {"context", absl::StrCat("static_cast<const ", method_vars["request"], "&>(request)")},
         ");");
-    printer->Print(
-        method_vars,
-        "\n"
-        "$signature$\n"
-        "  ::absl::StatusOr<$response$> result =\n"
-        "$call$\n"
-        "  if (!result.ok()) return result.status();\n"
-        "  *static_cast<$response$*>(response) = ::std::move(*result);\n"
-        "  return ::absl::OkStatus();\n"
-        "}\n");
+    printer->Print(method_vars,
+                   "\n"
+                   "$signature$\n"
+                   "  ::absl::StatusOr<$response$> result =\n"
+                   "$call$\n"
+                   "  if (!result.ok()) return result.status();\n"
+                   "  *static_cast<$response$*>(response) = ::std::move(*result);\n"
+                   "  return ::absl::OkStatus();\n"
+                   "}\n");
   }
   if (!service.methods.empty()) {
     printer->Print(vars,
@@ -183,10 +169,8 @@ void EmitServiceTables(const ServiceModel& service, Printer* printer) {
       Vars method_vars = MethodVars(*method.descriptor);
       printer->PrintRaw(
           absl::StrCat(WrapList("    ", "", "{",
-                                {absl::StrCat("&", method_vars["request"],
-                                              "::default_instance()"),
-                                 absl::StrCat("&", method_vars["response"],
-                                              "::default_instance()"),
+                                {absl::StrCat("&", method_vars["request"], "::default_instance()"),
+                                 absl::StrCat("&", method_vars["response"], "::default_instance()"),
                                  absl::StrCat("&", method_vars["invoke"])},
                                 "},"),
                        "\n"));
@@ -197,25 +181,16 @@ void EmitServiceTables(const ServiceModel& service, Printer* printer) {
         "}  // namespace\n");
   }
   const ServiceConfig& config = service.config;
-  vars["definition"] =
-      WrapList("",
-               absl::StrCat("const ::iw::codegen::ServiceInfo ",
-                            vars["service_info"], " = "),
-               "{",
-               {absl::StrCat("\"", vars["full_name"], "\""),
-                service.methods.empty() ? "nullptr" : vars["method_table"],
-                vars["method_count"],
-                absl::StrCat("/*default_timeout_ms=*/",
-                             config.default_timeout_ms.value_or(0)),
-                absl::StrCat("/*startup_timeout_ms=*/",
-                             config.startup_timeout_ms.value_or(0)),
-                absl::StrCat("/*max_concurrent_calls=*/",
-                             config.max_concurrent_calls.value_or(0)),
-                absl::StrCat("/*max_request_bytes=*/",
-                             config.max_request_bytes.value_or(0)),
-                absl::StrCat("/*max_response_bytes=*/",
-                             config.max_response_bytes.value_or(0))},
-               "};");
+  vars["definition"] = WrapList(
+      "", absl::StrCat("const ::iw::codegen::ServiceInfo ", vars["service_info"], " = "), "{",
+      {absl::StrCat("\"", vars["full_name"], "\""),
+       service.methods.empty() ? "nullptr" : vars["method_table"], vars["method_count"],
+       absl::StrCat("/*default_timeout_ms=*/", config.default_timeout_ms.value_or(0)),
+       absl::StrCat("/*startup_timeout_ms=*/", config.startup_timeout_ms.value_or(0)),
+       absl::StrCat("/*max_concurrent_calls=*/", config.max_concurrent_calls.value_or(0)),
+       absl::StrCat("/*max_request_bytes=*/", config.max_request_bytes.value_or(0)),
+       absl::StrCat("/*max_response_bytes=*/", config.max_response_bytes.value_or(0))},
+      "};");
   printer->Print(vars,
                  "\n"
                  "$definition$\n"
@@ -225,29 +200,24 @@ void EmitServiceTables(const ServiceModel& service, Printer* printer) {
 
 void EmitWorkerDefinitions(const ServiceModel& service, Printer* printer) {
   Vars vars = ServiceVars(*service.descriptor);
-  vars["bind_signature"] = WrapList(
-      "", absl::StrCat("::iw::codegen::ServiceBinding ", vars["bind"]), "(",
-      {absl::StrCat(vars["handler_class"], "& handler")}, ") {");
+  vars["bind_signature"] =
+      WrapList("", absl::StrCat("::iw::codegen::ServiceBinding ", vars["bind"]), "(",
+               {absl::StrCat(vars["handler_class"], "& handler")}, ") {");
   vars["bind_return"] =
       WrapList("  ", "return ", "{",
                {absl::StrCat("&iw_internal::", vars["service_info"]),
-                service.methods.empty()
-                    ? std::string("nullptr")
-                    : absl::StrCat("iw_internal::", vars["handler_table"]),
+                service.methods.empty() ? std::string("nullptr")
+                                        : absl::StrCat("iw_internal::", vars["handler_table"]),
                 "&handler"},
                "};");
-  vars["run_signature"] =
-      WrapList("", absl::StrCat("int ", vars["run_worker"]), "(",
-               {"int argc", "char** argv",
-                absl::StrCat(vars["handler_class"], "& handler")},
-               ") {");
-  vars["run_return"] =
-      WrapList("  ", "return ::iw::codegen::RunWorker", "(",
-               {"argc", "argv", absl::StrCat(vars["bind"], "(handler)")}, ");");
+  vars["run_signature"] = WrapList(
+      "", absl::StrCat("int ", vars["run_worker"]), "(",
+      {"int argc", "char** argv", absl::StrCat(vars["handler_class"], "& handler")}, ") {");
+  vars["run_return"] = WrapList("  ", "return ::iw::codegen::RunWorker", "(",
+                                {"argc", "argv", absl::StrCat(vars["bind"], "(handler)")}, ");");
   vars["run_config_signature"] =
       WrapList("", absl::StrCat("int ", vars["run_worker"]), "(",
-               {"int argc", "char** argv",
-                absl::StrCat(vars["handler_class"], "& handler"),
+               {"int argc", "char** argv", absl::StrCat(vars["handler_class"], "& handler"),
                 "const ::iw::WorkerConfig& config"},
                ") {");
   vars["run_config_return"] =

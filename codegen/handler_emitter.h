@@ -26,22 +26,18 @@ class Printer;
 namespace iw::codegen {
 
 // class <Service>Handler { virtual ... = 0; };
-void EmitHandlerInterface(const ServiceModel& service,
-                          google::protobuf::io::Printer* printer);
+void EmitHandlerInterface(const ServiceModel& service, google::protobuf::io::Printer* printer);
 
 // Declarations of Bind<Service>Handler(), Run<Service>Worker() and the
 // iw_internal::k<Service>Service constant.
-void EmitWorkerDeclarations(const ServiceModel& service,
-                            google::protobuf::io::Printer* printer);
+void EmitWorkerDeclarations(const ServiceModel& service, google::protobuf::io::Printer* printer);
 
 // namespace iw_internal { method table, invoke functions, handler table,
 // k<Service>Service definition }.
-void EmitServiceTables(const ServiceModel& service,
-                       google::protobuf::io::Printer* printer);
+void EmitServiceTables(const ServiceModel& service, google::protobuf::io::Printer* printer);
 
 // Definitions of Bind<Service>Handler() and Run<Service>Worker().
-void EmitWorkerDefinitions(const ServiceModel& service,
-                           google::protobuf::io::Printer* printer);
+void EmitWorkerDefinitions(const ServiceModel& service, google::protobuf::io::Printer* printer);
 
 }  // namespace iw::codegen
 

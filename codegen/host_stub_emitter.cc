@@ -24,9 +24,8 @@ Vars ServiceVars(const ServiceDescriptor& service) {
       {"service", name},
       {"host_class", HostClassName(name)},
       {"config_struct", MethodConfigStructName(name)},
-      {"service_info",
-       absl::StrCat(QualifiedNamespacePrefix(service.file()->package()),
-                    "::iw_internal::", ServiceInfoName(name))},
+      {"service_info", absl::StrCat(QualifiedNamespacePrefix(service.file()->package()),
+                                    "::iw_internal::", ServiceInfoName(name))},
   };
 }
 
@@ -42,47 +41,38 @@ Vars MethodVars(const MethodDescriptor& method) {
 }
 
 // Comment about the timeout of `method`: where it comes from, in order.
-std::string TimeoutComment(const ServiceModel& service,
-                           const MethodModel& method) {
+std::string TimeoutComment(const ServiceModel& service, const MethodModel& method) {
   std::string default_timeout = "iw::kDefaultCallTimeout";
   if (method.config.timeout_ms.has_value()) {
-    default_timeout = absl::StrCat(*method.config.timeout_ms,
-                                   " ms from (iw.method).timeout_ms");
+    default_timeout = absl::StrCat(*method.config.timeout_ms, " ms from (iw.method).timeout_ms");
   } else if (service.config.default_timeout_ms.has_value()) {
     default_timeout = absl::StrCat(*service.config.default_timeout_ms,
                                    " ms from (iw.service).default_timeout_ms");
   }
-  return WrapComment(
-      "  ", absl::StrCat("Timeout, the first one set of: `options.timeout`, `",
-                         MethodConfigFieldName(method.descriptor->name()),
-                         ".timeout` of Spawn()'s `methods`, "
-                         "WorkerOptions::call_timeout, ",
-                         default_timeout, "."));
+  return WrapComment("  ", absl::StrCat("Timeout, the first one set of: `options.timeout`, `",
+                                        MethodConfigFieldName(method.descriptor->name()),
+                                        ".timeout` of Spawn()'s `methods`, "
+                                        "WorkerOptions::call_timeout, ",
+                                        default_timeout, "."));
 }
 
 // Comment lines about the service-level options of the .proto.
 std::string ServiceDefaults(const ServiceConfig& config) {
   std::string lines;
   if (config.default_timeout_ms.has_value()) {
-    absl::StrAppend(
-        &lines, "// - default_timeout_ms: ", *config.default_timeout_ms, "\n");
+    absl::StrAppend(&lines, "// - default_timeout_ms: ", *config.default_timeout_ms, "\n");
   }
   if (config.startup_timeout_ms.has_value()) {
-    absl::StrAppend(
-        &lines, "// - startup_timeout_ms: ", *config.startup_timeout_ms, "\n");
+    absl::StrAppend(&lines, "// - startup_timeout_ms: ", *config.startup_timeout_ms, "\n");
   }
   if (config.max_concurrent_calls.has_value()) {
-    absl::StrAppend(&lines,
-                    "// - max_concurrent_calls: ", *config.max_concurrent_calls,
-                    "\n");
+    absl::StrAppend(&lines, "// - max_concurrent_calls: ", *config.max_concurrent_calls, "\n");
   }
   if (config.max_request_bytes.has_value()) {
-    absl::StrAppend(&lines, "// - max_request_bytes: ", *config.max_request_bytes,
-                    "\n");
+    absl::StrAppend(&lines, "// - max_request_bytes: ", *config.max_request_bytes, "\n");
   }
   if (config.max_response_bytes.has_value()) {
-    absl::StrAppend(&lines, "// - max_response_bytes: ",
-                    *config.max_response_bytes, "\n");
+    absl::StrAppend(&lines, "// - max_response_bytes: ", *config.max_response_bytes, "\n");
   }
   if (lines.empty()) return "";
   return absl::StrCat("//\n// Options from the .proto (iw.service):\n", lines);
@@ -92,15 +82,13 @@ std::string ServiceDefaults(const ServiceConfig& config) {
 
 void EmitMethodConfigStruct(const ServiceModel& service, Printer* printer) {
   Vars vars = ServiceVars(*service.descriptor);
-  printer->Print(
-      vars,
-      "// Host-side settings per method of $service$: one field per RPC, so "
-      "a\n"
-      "// misspelt method name does not compile.\n"
-      "struct $config_struct$ {\n");
+  printer->Print(vars,
+                 "// Host-side settings per method of $service$: one field per RPC, so "
+                 "a\n"
+                 "// misspelt method name does not compile.\n"
+                 "struct $config_struct$ {\n");
   for (const MethodModel& method : service.methods) {
-    printer->Print(MethodVars(*method.descriptor),
-                   "  ::iw::MethodOverrides $field$;\n");
+    printer->Print(MethodVars(*method.descriptor), "  ::iw::MethodOverrides $field$;\n");
   }
   printer->Print("};\n\n");
 }
@@ -122,10 +110,10 @@ struct HostFactory {
 };
 
 std::vector<HostFactory> HostFactories(const Vars& vars) {
-  const FactoryParam methods = {
-      absl::StrCat("const ", vars.at("config_struct"), "& methods"), "{}"};
-  const FactoryParam handler = {
-      absl::StrCat(HandlerClassName(vars.at("service")), "& handler"), ""};
+  const FactoryParam methods = {absl::StrCat("const ", vars.at("config_struct"), "& methods"),
+                                "{}"};
+  const FactoryParam handler = {absl::StrCat(HandlerClassName(vars.at("service")), "& handler"),
+                                ""};
   const std::string bound = absl::StrCat(BindFunctionName(vars.at("service")), "(handler)");
   const std::string& info = vars.at("service_info");
   return {
@@ -154,8 +142,10 @@ std::vector<HostFactory> HostFactories(const Vars& vars) {
       {"InProcess",
        "  // The same, with `hooks` (an iw::testing::FaultInjector) perturbing\n"
        "  // the calls and the life of the worker. `hooks` must outlive the host.\n",
-       {handler, {"::iw::InProcessHooks& hooks", ""},
-        {"::iw::WorkerOptions options", "{}"}, methods},
+       {handler,
+        {"::iw::InProcessHooks& hooks", ""},
+        {"::iw::WorkerOptions options", "{}"},
+        methods},
        "::iw::codegen::StartInProcess",
        {bound, "::std::move(options)", "Overrides(methods)", "&hooks"}},
       {"Connect",
@@ -173,9 +163,8 @@ std::vector<HostFactory> HostFactories(const Vars& vars) {
 void EmitHostClass(const ServiceModel& service, Printer* printer) {
   Vars vars = ServiceVars(*service.descriptor);
   vars["defaults"] = ServiceDefaults(service.config);
-  vars["overrides"] = WrapList(
-      "  ", "static ::std::vector<::iw::MethodOverrides> Overrides", "(",
-      {absl::StrCat("const ", vars["config_struct"], "& methods")}, ");");
+  vars["overrides"] = WrapList("  ", "static ::std::vector<::iw::MethodOverrides> Overrides", "(",
+                               {absl::StrCat("const ", vars["config_struct"], "& methods")}, ");");
   std::string factories;
   for (const HostFactory& factory : HostFactories(vars)) {
     std::vector<std::string> params;
@@ -192,54 +181,49 @@ void EmitHostClass(const ServiceModel& service, Printer* printer) {
                     "\n");
   }
   vars["factories"] = factories;
-  printer->Print(
-      vars,
-      "// Owns one $service$ worker process and the connection to it. "
-      "Thread-safe.\n"
-      "$defaults$"
-      "//\n"
-      "// IMPORTANT:\n"
-      "// - Destroying the host closes the worker (see "
-      "iw::HostBase::Close());\n"
-      "//   the process is reaped and no callback runs after the destructor\n"
-      "//   returns.\n"
-      "// - Async callbacks run on framework threads; they must not block for\n"
-      "//   long and must not destroy the host.\n"
-      "class $host_class$ final : public ::iw::HostBase {\n"
-      " public:\n"
-      "$factories$");
+  printer->Print(vars,
+                 "// Owns one $service$ worker process and the connection to it. "
+                 "Thread-safe.\n"
+                 "$defaults$"
+                 "//\n"
+                 "// IMPORTANT:\n"
+                 "// - Destroying the host closes the worker (see "
+                 "iw::HostBase::Close());\n"
+                 "//   the process is reaped and no callback runs after the destructor\n"
+                 "//   returns.\n"
+                 "// - Async callbacks run on framework threads; they must not block for\n"
+                 "//   long and must not destroy the host.\n"
+                 "class $host_class$ final : public ::iw::HostBase {\n"
+                 " public:\n"
+                 "$factories$");
   for (const MethodModel& method : service.methods) {
     Vars method_vars = MethodVars(*method.descriptor);
     const std::string comment = LeadingComment(*method.descriptor, "  ");
-    method_vars["comment"] =
-        comment.empty() ? "" : absl::StrCat(comment, "  //\n");
+    method_vars["comment"] = comment.empty() ? "" : absl::StrCat(comment, "  //\n");
     method_vars["timeout"] = TimeoutComment(service, method);
-    method_vars["declaration"] =
-        WrapList("  ",
-                 absl::StrCat("::absl::StatusOr<", method_vars["response"],
-                              "> ", method_vars["method"]),
-                 "(",
-                 {absl::StrCat("const ", method_vars["request"], "& request"),
-                  "const ::iw::CallOptions& options = {}"},
-                 ");");
-    method_vars["async_declaration"] = WrapList(
-        "  ", absl::StrCat("::iw::CallHandle ", method_vars["async_method"]),
+    method_vars["declaration"] = WrapList(
+        "  ",
+        absl::StrCat("::absl::StatusOr<", method_vars["response"], "> ", method_vars["method"]),
         "(",
         {absl::StrCat("const ", method_vars["request"], "& request"),
-         absl::StrCat("::std::function<void(::absl::StatusOr<",
-                      method_vars["response"], ">)> done"),
          "const ::iw::CallOptions& options = {}"},
         ");");
-    printer->Print(
-        method_vars,
-        "\n"
-        "$comment$"
-        "$timeout$"
-        "$declaration$\n"
-        "  // Like $method$(), but returns at once; `done` runs exactly once, "
-        "on a\n"
-        "  // framework thread, with the reply or the error.\n"
-        "$async_declaration$\n");
+    method_vars["async_declaration"] =
+        WrapList("  ", absl::StrCat("::iw::CallHandle ", method_vars["async_method"]), "(",
+                 {absl::StrCat("const ", method_vars["request"], "& request"),
+                  absl::StrCat("::std::function<void(::absl::StatusOr<", method_vars["response"],
+                               ">)> done"),
+                  "const ::iw::CallOptions& options = {}"},
+                 ");");
+    printer->Print(method_vars,
+                   "\n"
+                   "$comment$"
+                   "$timeout$"
+                   "$declaration$\n"
+                   "  // Like $method$(), but returns at once; `done` runs exactly once, "
+                   "on a\n"
+                   "  // framework thread, with the reply or the error.\n"
+                   "$async_declaration$\n");
   }
   printer->Print(vars,
                  "\n"
@@ -253,11 +237,8 @@ void EmitHostDefinitions(const ServiceModel& service, Printer* printer) {
   Vars vars = ServiceVars(*service.descriptor);
   const std::string methods_param = service.methods.empty() ? "/*methods*/" : "methods";
   vars["overrides"] = WrapList(
-      "",
-      absl::StrCat("::std::vector<::iw::MethodOverrides> ", vars["host_class"],
-                   "::Overrides"),
-      "(", {absl::StrCat("const ", vars["config_struct"], "& ", methods_param)},
-      ") {");
+      "", absl::StrCat("::std::vector<::iw::MethodOverrides> ", vars["host_class"], "::Overrides"),
+      "(", {absl::StrCat("const ", vars["config_struct"], "& ", methods_param)}, ") {");
   printer->Print(vars, "$overrides$\n");
   if (service.methods.empty()) {
     printer->Print("  return {};\n");
@@ -273,11 +254,11 @@ void EmitHostDefinitions(const ServiceModel& service, Printer* printer) {
   for (const HostFactory& factory : HostFactories(vars)) {
     std::vector<std::string> params;
     for (const FactoryParam& param : factory.params) params.push_back(param.declaration);
-    vars["signature"] = WrapList(
-        "",
-        absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"], ">> ",
-                     vars["host_class"], "::", factory.name),
-        "(", params, ") {");
+    vars["signature"] =
+        WrapList("",
+                 absl::StrCat("::absl::StatusOr<::std::unique_ptr<", vars["host_class"], ">> ",
+                              vars["host_class"], "::", factory.name),
+                 "(", params, ") {");
     vars["call"] = WrapList("      ", factory.runtime_function, "(", factory.arguments, ");");
     printer->Print(vars,
                    "\n"
@@ -291,31 +272,28 @@ void EmitHostDefinitions(const ServiceModel& service, Printer* printer) {
   }
   for (const MethodModel& method : service.methods) {
     Vars method_vars = MethodVars(*method.descriptor);
-    method_vars["signature"] = WrapList(
-        "",
-        absl::StrCat("::absl::StatusOr<", method_vars["response"], "> ",
-                     vars["host_class"], "::", method_vars["method"]),
-        "(",
-        {absl::StrCat("const ", method_vars["request"], "& request"),
-         "const ::iw::CallOptions& options"},
-        ") {");
-    method_vars["call"] = WrapList(
-        "  ", absl::StrCat("return Call<", method_vars["response"], ">"), "(",
-        {method_vars["index"], "request", "options"}, ");");
-    method_vars["async_signature"] =
+    method_vars["signature"] =
         WrapList("",
-                 absl::StrCat("::iw::CallHandle ", vars["host_class"],
-                              "::", method_vars["async_method"]),
+                 absl::StrCat("::absl::StatusOr<", method_vars["response"], "> ",
+                              vars["host_class"], "::", method_vars["method"]),
                  "(",
                  {absl::StrCat("const ", method_vars["request"], "& request"),
-                  absl::StrCat("::std::function<void(::absl::StatusOr<",
-                               method_vars["response"], ">)> done"),
                   "const ::iw::CallOptions& options"},
                  ") {");
-    method_vars["async_call"] = WrapList(
-        "  ", absl::StrCat("return CallAsync<", method_vars["response"], ">"),
-        "(", {method_vars["index"], "request", "::std::move(done)", "options"},
-        ");");
+    method_vars["call"] = WrapList("  ", absl::StrCat("return Call<", method_vars["response"], ">"),
+                                   "(", {method_vars["index"], "request", "options"}, ");");
+    method_vars["async_signature"] = WrapList(
+        "",
+        absl::StrCat("::iw::CallHandle ", vars["host_class"], "::", method_vars["async_method"]),
+        "(",
+        {absl::StrCat("const ", method_vars["request"], "& request"),
+         absl::StrCat("::std::function<void(::absl::StatusOr<", method_vars["response"],
+                      ">)> done"),
+         "const ::iw::CallOptions& options"},
+        ") {");
+    method_vars["async_call"] =
+        WrapList("  ", absl::StrCat("return CallAsync<", method_vars["response"], ">"), "(",
+                 {method_vars["index"], "request", "::std::move(done)", "options"}, ");");
     printer->Print(method_vars,
                    "\n"
                    "$signature$\n"

@@ -24,16 +24,13 @@ class Printer;
 namespace iw::codegen {
 
 // struct <Service>MethodConfig { ::iw::MethodOverrides <method>; ... };
-void EmitMethodConfigStruct(const ServiceModel& service,
-                            google::protobuf::io::Printer* printer);
+void EmitMethodConfigStruct(const ServiceModel& service, google::protobuf::io::Printer* printer);
 
 // class <Service>Host final : public ::iw::internal::HostStub { ... };
-void EmitHostClass(const ServiceModel& service,
-                   google::protobuf::io::Printer* printer);
+void EmitHostClass(const ServiceModel& service, google::protobuf::io::Printer* printer);
 
 // Definitions of <Service>Host::Spawn() and of the per-RPC methods.
-void EmitHostDefinitions(const ServiceModel& service,
-                         google::protobuf::io::Printer* printer);
+void EmitHostDefinitions(const ServiceModel& service, google::protobuf::io::Printer* printer);
 
 }  // namespace iw::codegen
 

@@ -90,8 +90,7 @@ std::string MethodHandlerTableName(absl::string_view service_name) {
   return absl::StrCat("k", service_name, "Handlers");
 }
 
-std::string InvokeFunctionName(absl::string_view service_name,
-                               absl::string_view method_name) {
+std::string InvokeFunctionName(absl::string_view service_name, absl::string_view method_name) {
   return absl::StrCat("Invoke", service_name, method_name);
 }
 
@@ -99,8 +98,7 @@ std::string AsyncMethodName(absl::string_view method_name) {
   return absl::StrCat(method_name, "Async");
 }
 
-std::string GrpcMethodPath(absl::string_view service_full_name,
-                           absl::string_view method_name) {
+std::string GrpcMethodPath(absl::string_view service_full_name, absl::string_view method_name) {
   return absl::StrCat("/", service_full_name, "/", method_name);
 }
 
@@ -119,8 +117,7 @@ std::string SnakeCase(absl::string_view name) {
       if (i > 0 && !out.empty() && out.back() != '_') {
         const unsigned char prev = static_cast<unsigned char>(name[i - 1]);
         const bool next_is_lower =
-            i + 1 < name.size() &&
-            absl::ascii_islower(static_cast<unsigned char>(name[i + 1]));
+            i + 1 < name.size() && absl::ascii_islower(static_cast<unsigned char>(name[i + 1]));
         if (absl::ascii_islower(prev) || absl::ascii_isdigit(prev) ||
             (absl::ascii_isupper(prev) && next_is_lower)) {
           out.push_back('_');

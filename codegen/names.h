@@ -77,13 +77,11 @@ std::string MethodInfoTableName(absl::string_view service_name);
 // "Calculator" -> "kCalculatorHandlers" (file-local).
 std::string MethodHandlerTableName(absl::string_view service_name);
 // ("Calculator", "Add") -> "InvokeCalculatorAdd" (file-local).
-std::string InvokeFunctionName(absl::string_view service_name,
-                               absl::string_view method_name);
+std::string InvokeFunctionName(absl::string_view service_name, absl::string_view method_name);
 // "Add" -> "AddAsync".
 std::string AsyncMethodName(absl::string_view method_name);
 // ("demo.v1.Calculator", "Add") -> "/demo.v1.Calculator/Add".
-std::string GrpcMethodPath(absl::string_view service_full_name,
-                           absl::string_view method_name);
+std::string GrpcMethodPath(absl::string_view service_full_name, absl::string_view method_name);
 // Field of <Service>MethodConfig: snake_case of the method name, with a
 // trailing '_' when that is a C++ keyword. "Add" -> "add",
 // "DeleteAll" -> "delete_all", "GetHTTPStatus" -> "get_http_status",

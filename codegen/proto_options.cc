@@ -13,11 +13,10 @@
 namespace iw::codegen {
 namespace {
 
-absl::Status CheckRange(absl::string_view option, int64_t value, int64_t min,
-                        int64_t max) {
+absl::Status CheckRange(absl::string_view option, int64_t value, int64_t min, int64_t max) {
   if (value >= min && value <= max) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "option ", option, " must be in [", min, ", ", max, "], got ", value));
+  return absl::InvalidArgumentError(
+      absl::StrCat("option ", option, " must be in [", min, ", ", max, "], got ", value));
 }
 
 }  // namespace
@@ -26,56 +25,49 @@ absl::StatusOr<ServiceConfig> ReadServiceConfig(
     const google::protobuf::ServiceDescriptor& service) {
   ServiceConfig config;
   if (!service.options().HasExtension(::iw::service)) return config;
-  const ::iw::ServiceOptions& options =
-      service.options().GetExtension(::iw::service);
+  const ::iw::ServiceOptions& options = service.options().GetExtension(::iw::service);
   if (options.has_default_timeout_ms()) {
-    absl::Status status =
-        CheckRange("(iw.service).default_timeout_ms",
-                   options.default_timeout_ms(), kMinTimeoutMs, kMaxTimeoutMs);
+    absl::Status status = CheckRange("(iw.service).default_timeout_ms",
+                                     options.default_timeout_ms(), kMinTimeoutMs, kMaxTimeoutMs);
     if (!status.ok()) return status;
     config.default_timeout_ms = options.default_timeout_ms();
   }
   if (options.has_startup_timeout_ms()) {
-    absl::Status status =
-        CheckRange("(iw.service).startup_timeout_ms",
-                   options.startup_timeout_ms(), kMinTimeoutMs, kMaxTimeoutMs);
+    absl::Status status = CheckRange("(iw.service).startup_timeout_ms",
+                                     options.startup_timeout_ms(), kMinTimeoutMs, kMaxTimeoutMs);
     if (!status.ok()) return status;
     config.startup_timeout_ms = options.startup_timeout_ms();
   }
   if (options.has_max_concurrent_calls()) {
-    absl::Status status = CheckRange("(iw.service).max_concurrent_calls",
-                                     options.max_concurrent_calls(),
-                                     kMinConcurrentCalls, kMaxConcurrentCalls);
+    absl::Status status =
+        CheckRange("(iw.service).max_concurrent_calls", options.max_concurrent_calls(),
+                   kMinConcurrentCalls, kMaxConcurrentCalls);
     if (!status.ok()) return status;
     config.max_concurrent_calls = options.max_concurrent_calls();
   }
   if (options.has_max_request_bytes()) {
-    absl::Status status =
-        CheckRange("(iw.service).max_request_bytes", options.max_request_bytes(),
-                   kMinMessageBytes, kMaxMessageBytes);
+    absl::Status status = CheckRange("(iw.service).max_request_bytes", options.max_request_bytes(),
+                                     kMinMessageBytes, kMaxMessageBytes);
     if (!status.ok()) return status;
     config.max_request_bytes = options.max_request_bytes();
   }
   if (options.has_max_response_bytes()) {
-    absl::Status status = CheckRange("(iw.service).max_response_bytes",
-                                     options.max_response_bytes(),
-                                     kMinMessageBytes, kMaxMessageBytes);
+    absl::Status status =
+        CheckRange("(iw.service).max_response_bytes", options.max_response_bytes(),
+                   kMinMessageBytes, kMaxMessageBytes);
     if (!status.ok()) return status;
     config.max_response_bytes = options.max_response_bytes();
   }
   return config;
 }
 
-absl::StatusOr<MethodConfig> ReadMethodConfig(
-    const google::protobuf::MethodDescriptor& method) {
+absl::StatusOr<MethodConfig> ReadMethodConfig(const google::protobuf::MethodDescriptor& method) {
   MethodConfig config;
   if (!method.options().HasExtension(::iw::method)) return config;
-  const ::iw::MethodOptions& options =
-      method.options().GetExtension(::iw::method);
+  const ::iw::MethodOptions& options = method.options().GetExtension(::iw::method);
   if (options.has_timeout_ms()) {
     absl::Status status =
-        CheckRange("(iw.method).timeout_ms", options.timeout_ms(),
-                   kMinTimeoutMs, kMaxTimeoutMs);
+        CheckRange("(iw.method).timeout_ms", options.timeout_ms(), kMinTimeoutMs, kMaxTimeoutMs);
     if (!status.ok()) return status;
     config.timeout_ms = options.timeout_ms();
   }
@@ -87,8 +79,7 @@ absl::StatusOr<MethodConfig> ReadMethodConfig(
           "DEADLINE_REPLACE_WORKER");
     }
     absl::Status status =
-        CheckRange("(iw.method).deadline_grace_ms", options.deadline_grace_ms(),
-                   0, kMaxTimeoutMs);
+        CheckRange("(iw.method).deadline_grace_ms", options.deadline_grace_ms(), 0, kMaxTimeoutMs);
     if (!status.ok()) return status;
     config.deadline_grace_ms = options.deadline_grace_ms();
   }
@@ -99,8 +90,7 @@ absl::StatusOr<MethodConfig> ReadMethodConfig(
           "option (iw.method).max_attempts needs on_crash: CRASH_RETRY");
     }
     absl::Status status =
-        CheckRange("(iw.method).max_attempts", options.max_attempts(),
-                   kMinAttempts, kMaxAttempts);
+        CheckRange("(iw.method).max_attempts", options.max_attempts(), kMinAttempts, kMaxAttempts);
     if (!status.ok()) return status;
     config.max_attempts = options.max_attempts();
   }

@@ -65,12 +65,10 @@ struct MethodConfig {
 // option and the bad value, e.g.
 // "option (iw.service).max_concurrent_calls must be in [1, 65536], got 0".
 // The message carries no file or service name; the caller adds them.
-absl::StatusOr<ServiceConfig> ReadServiceConfig(
-    const google::protobuf::ServiceDescriptor& service);
+absl::StatusOr<ServiceConfig> ReadServiceConfig(const google::protobuf::ServiceDescriptor& service);
 
 // Same for (iw.method) of one method.
-absl::StatusOr<MethodConfig> ReadMethodConfig(
-    const google::protobuf::MethodDescriptor& method);
+absl::StatusOr<MethodConfig> ReadMethodConfig(const google::protobuf::MethodDescriptor& method);
 
 }  // namespace iw::codegen
 

@@ -25,9 +25,9 @@
 #include "fuzz/call_stream_input.h"
 #include "fuzz/fuzz_target.h"
 #include "fuzz/safe_handlers.h"
+#include "runtime/wire/grpc_config.h"
 #include "runtime/worker/dispatcher.h"
 #include "runtime/worker/service.h"
-#include "runtime/wire/grpc_config.h"
 
 namespace {
 

@@ -54,8 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   grpc::Slice slice(data + 1, size - 1);
   grpc::ByteBuffer request(&slice, 1);
   grpc::ByteBuffer response;
-  iw::CallContext context(method.path, late ? absl::Now() - absl::Seconds(1)
-                                             : absl::InfiniteFuture());
+  iw::CallContext context(method.path,
+                          late ? absl::Now() - absl::Seconds(1) : absl::InfiniteFuture());
   if (cancelled) context.MarkCancelled();
   iw::Metadata response_metadata;
   absl::Status status = dispatcher.Execute(
@@ -75,9 +75,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     iw::fuzz::Check(!status.ok(), "a reply after the deadline never passes for a success");
   }
   if (status.ok()) {
-    iw::fuzz::Check(response.Length() <=
-                        static_cast<size_t>(iw::internal::MaxResponseBytes(service)),
-                    "an OK reply is within max_response_bytes");
+    iw::fuzz::Check(
+        response.Length() <= static_cast<size_t>(iw::internal::MaxResponseBytes(service)),
+        "an OK reply is within max_response_bytes");
   } else {
     const int code = static_cast<int>(status.code());
     iw::fuzz::Check(code >= 1 && code <= 16, "an error has a canonical gRPC code");

@@ -34,8 +34,7 @@ class SafeTestHandler final : public iwtest::TestServiceHandler {
     reply.set_saw_cancelled(context.IsCancelled());
     return reply;
   }
-  absl::StatusOr<iwtest::CrashReply> Crash(iw::CallContext&,
-                                           const iwtest::CrashRequest&) override {
+  absl::StatusOr<iwtest::CrashReply> Crash(iw::CallContext&, const iwtest::CrashRequest&) override {
     return absl::UnavailableError("not crashing under the fuzzer");
   }
   absl::StatusOr<iwtest::FailReply> Fail(iw::CallContext&,
@@ -54,8 +53,8 @@ class SafeTestHandler final : public iwtest::TestServiceHandler {
   absl::StatusOr<iwtest::SpinReply> Spin(iw::CallContext&, const iwtest::SpinRequest&) override {
     return iwtest::SpinReply();
   }
-  absl::StatusOr<iwtest::AllocateReply> Allocate(
-      iw::CallContext&, const iwtest::AllocateRequest& request) override {
+  absl::StatusOr<iwtest::AllocateReply> Allocate(iw::CallContext&,
+                                                 const iwtest::AllocateRequest& request) override {
     iwtest::AllocateReply reply;
     reply.set_allocated(request.bytes() >= 0 && request.bytes() < (1 << 16));
     return reply;
@@ -86,7 +85,6 @@ inline void Check(bool condition, const char* what) {
     std::abort();
   }
 }
-
 
 }  // namespace iw::fuzz
 

@@ -18,9 +18,9 @@
 #include "absl/time/time.h"
 #include "fuzz/call_stream_input.h"
 #include "google/protobuf/stubs/logging.h"
+#include "runtime/wire/grpc_config.h"
 #include "runtime/worker/dispatcher.h"
 #include "runtime/worker/service.h"
-#include "runtime/wire/grpc_config.h"
 
 namespace iw::fuzz {
 namespace {
@@ -127,8 +127,9 @@ void ServiceFuzzer::RunStream(const uint8_t* data, size_t size) {
   ByteReader in{data + 1, size - 1};
   const bool raw = (data[0] & 0xc0) == 0xc0;
   std::vector<uint64_t> ids;
-  const std::vector<std::string> messages = raw ? RawStreamMessages(data[0], in)
-                                                : StructuredCallBatches(in, service, kBatchOptions, &ids);
+  const std::vector<std::string> messages =
+      raw ? RawStreamMessages(data[0], in)
+          : StructuredCallBatches(in, service, kBatchOptions, &ids);
   RunCallStream(*server_->channel, messages, /*small_replies=*/(data[0] & 0x20) != 0,
                 kStreamDeadline, raw ? nullptr : &ids, &Check);
 }

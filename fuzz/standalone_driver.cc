@@ -54,19 +54,44 @@ void AddPath(const std::string& path, std::vector<Bytes>* corpus) {
 }
 
 int Run(const Bytes& input) {
-  return LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()),
-                                input.size());
+  return LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()), input.size());
 }
 
 // One random edit of `input`, libFuzzer-style.
 void Mutate(std::mt19937_64& random, const std::vector<Bytes>& corpus, size_t max_len,
             Bytes* input) {
-  static const char* const kInteresting[] = {
-      "\x00", "\xff", "\x7f", "\x80", "\xff\xff\xff\xff\x0f", "\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",
-      "{", "}", ";", "\"", "=", "option", "service", "rpc", "message", "(iw.service)",
-      "(iw.method)", "returns", "stream", "import", "package", "syntax", "proto2",
-      "optional", "repeated", "map<string, int32>", "oneof", "enum", "extend", "-1",
-      "9223372036854775807", "99999999999999999999"};
+  static const char* const kInteresting[] = {"\x00",
+                                             "\xff",
+                                             "\x7f",
+                                             "\x80",
+                                             "\xff\xff\xff\xff\x0f",
+                                             "\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",
+                                             "{",
+                                             "}",
+                                             ";",
+                                             "\"",
+                                             "=",
+                                             "option",
+                                             "service",
+                                             "rpc",
+                                             "message",
+                                             "(iw.service)",
+                                             "(iw.method)",
+                                             "returns",
+                                             "stream",
+                                             "import",
+                                             "package",
+                                             "syntax",
+                                             "proto2",
+                                             "optional",
+                                             "repeated",
+                                             "map<string, int32>",
+                                             "oneof",
+                                             "enum",
+                                             "extend",
+                                             "-1",
+                                             "9223372036854775807",
+                                             "99999999999999999999"};
   auto pick = [&random](size_t n) { return n == 0 ? 0 : random() % n; };
   switch (random() % 8) {
     case 0:  // flip a bit
@@ -154,7 +179,7 @@ int main(int argc, char** argv) {
     for (int e = 0; e < edits; ++e) Mutate(random, corpus, max_len, &input);
     Run(input);
   }
-  std::fprintf(stderr, "fuzz driver: %ld mutated inputs in %.1f s (seed %llu), no crash\n",
-               done, elapsed(), seed);
+  std::fprintf(stderr, "fuzz driver: %ld mutated inputs in %.1f s (seed %llu), no crash\n", done,
+               elapsed(), seed);
   return 0;
 }

@@ -31,8 +31,7 @@ class PendingCall {
 class CallHandle {
  public:
   CallHandle() = default;
-  explicit CallHandle(std::shared_ptr<internal::PendingCall> call)
-      : call_(std::move(call)) {}
+  explicit CallHandle(std::shared_ptr<internal::PendingCall> call) : call_(std::move(call)) {}
 
   // Asks to cancel the call. If its callback has not run yet, it runs with
   // CANCELLED (soon, on a framework thread) and the worker's handler sees

@@ -7,14 +7,11 @@
 
 namespace iw {
 
-HostBase::HostBase(codegen::StartedWorkers workers)
-    : pool_(std::move(workers).Release()) {}
+HostBase::HostBase(codegen::StartedWorkers workers) : pool_(std::move(workers).Release()) {}
 
 HostBase::~HostBase() = default;  // the pool closes itself
 
-absl::Status HostBase::Close(const CloseOptions& options) {
-  return pool_->Close(options);
-}
+absl::Status HostBase::Close(const CloseOptions& options) { return pool_->Close(options); }
 
 WorkerState HostBase::state() const { return pool_->state(); }
 
@@ -29,20 +26,17 @@ std::string HostBase::worker_id() const { return pool_->worker_id(); }
 
 PoolStats HostBase::stats() const { return pool_->stats(); }
 
-absl::Status HostBase::CallErased(int method_index,
-                                  const google::protobuf::MessageLite& request,
+absl::Status HostBase::CallErased(int method_index, const google::protobuf::MessageLite& request,
                                   google::protobuf::MessageLite* response,
                                   const CallOptions& options) {
   return pool_->Call(method_index, request, response, options);
 }
 
-CallHandle HostBase::CallAsyncErased(int method_index,
-                                     const google::protobuf::MessageLite& request,
+CallHandle HostBase::CallAsyncErased(int method_index, const google::protobuf::MessageLite& request,
                                      google::protobuf::MessageLite* response,
                                      const CallOptions& options,
                                      std::function<void(absl::Status)> done) {
-  return pool_->CallAsync(method_index, request, response, options,
-                                std::move(done));
+  return pool_->CallAsync(method_index, request, response, options, std::move(done));
 }
 
 }  // namespace iw

@@ -33,8 +33,8 @@
 #include "runtime/call_handle.h"
 #include "runtime/middleware.h"
 #include "runtime/options.h"
-#include "runtime/worker_state.h"
 #include "runtime/status_details.h"
+#include "runtime/worker_state.h"
 
 namespace google::protobuf {
 class MessageLite;
@@ -89,8 +89,7 @@ class HostBase {
   // The typed call paths of the generated methods: one out-of-line call into
   // the runtime each (CallErased / CallAsyncErased), no other layer.
   template <typename Response>
-  absl::StatusOr<Response> Call(int method_index,
-                                const google::protobuf::MessageLite& request,
+  absl::StatusOr<Response> Call(int method_index, const google::protobuf::MessageLite& request,
                                 const CallOptions& options) {
     Response response;
     absl::Status status = CallErased(method_index, request, &response, options);
@@ -103,25 +102,23 @@ class HostBase {
                        const CallOptions& options) {
     auto response = std::make_shared<Response>();
     Response* raw = response.get();
-    return CallAsyncErased(method_index, request, raw, options,
-                           [response = std::move(response),
-                            done = std::move(done)](absl::Status status) mutable {
-                             if (status.ok()) {
-                               done(std::move(*response));
-                             } else {
-                               done(std::move(status));
-                             }
-                           });
+    return CallAsyncErased(
+        method_index, request, raw, options,
+        [response = std::move(response), done = std::move(done)](absl::Status status) mutable {
+          if (status.ok()) {
+            done(std::move(*response));
+          } else {
+            done(std::move(status));
+          }
+        });
   }
 
  private:
   absl::Status CallErased(int method_index, const google::protobuf::MessageLite& request,
-                          google::protobuf::MessageLite* response,
-                          const CallOptions& options);
+                          google::protobuf::MessageLite* response, const CallOptions& options);
   // `response` must stay alive until `done` has run.
   CallHandle CallAsyncErased(int method_index, const google::protobuf::MessageLite& request,
-                             google::protobuf::MessageLite* response,
-                             const CallOptions& options,
+                             google::protobuf::MessageLite* response, const CallOptions& options,
                              std::function<void(absl::Status)> done);
 
   std::unique_ptr<internal::WorkerPool> pool_;

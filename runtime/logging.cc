@@ -25,8 +25,7 @@ SinkState& State() {
 void DefaultSink(const LogRecord& record) {
   std::string line = absl::StrCat("[iw ", LogLevelName(record.level), "] ",
                                   record.worker_id.empty() ? "" : record.worker_id,
-                                  record.worker_id.empty() ? "" : ": ",
-                                  record.message, "\n");
+                                  record.worker_id.empty() ? "" : ": ", record.message, "\n");
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
@@ -34,10 +33,14 @@ void DefaultSink(const LogRecord& record) {
 
 const char* LogLevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarning: return "warning";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kError:
+      return "error";
   }
   return "unknown";
 }

@@ -91,7 +91,6 @@ enum class SchemaCheck {
   kServiceName,
 };
 
-
 // Which of the host's environment variables a worker inherits (see
 // `WorkerOptions::environment_mode`).
 enum class EnvironmentMode {

@@ -20,7 +20,8 @@
 #define IW_RUNTIME_REQUIREMENTS_H_
 
 #if __cplusplus < 201703L
-#error "isolated-workers needs C++17 or later. Bazel: add 'build --cxxopt=-std=c++17 --host_cxxopt=-std=c++17' to your .bazelrc; CMake: target_compile_features(<target> PUBLIC cxx_std_17); g++: -std=c++17. See docs/build.md."
+#error \
+    "isolated-workers needs C++17 or later. Bazel: add 'build --cxxopt=-std=c++17 --host_cxxopt=-std=c++17' to your .bazelrc; CMake: target_compile_features(<target> PUBLIC cxx_std_17); g++: -std=c++17. See docs/build.md."
 #endif
 
 #endif  // IW_RUNTIME_REQUIREMENTS_H_

@@ -51,15 +51,13 @@ inline std::string DetailsTypeUrl(absl::string_view full_name) {
 // Attaches `details` to `status` (a no-op for an OK status).
 inline void AttachDetails(absl::Status& status, const google::protobuf::MessageLite& details) {
   if (status.ok()) return;
-  status.SetPayload(DetailsTypeUrl(details.GetTypeName()),
-                    absl::Cord(details.SerializeAsString()));
+  status.SetPayload(DetailsTypeUrl(details.GetTypeName()), absl::Cord(details.SerializeAsString()));
 }
 
 // The detail of type T attached to `status`, if any (and if it parses).
 template <class T>
 std::optional<T> GetDetails(const absl::Status& status) {
-  auto payload =
-      status.GetPayload(DetailsTypeUrl(T::default_instance().GetTypeName()));
+  auto payload = status.GetPayload(DetailsTypeUrl(T::default_instance().GetTypeName()));
   if (!payload.has_value()) return std::nullopt;
   T message;
   if (!message.ParseFromString(std::string(*payload))) return std::nullopt;

@@ -33,8 +33,8 @@ struct PoolStats {
   // Running (ready) workers. Remote hosts: workers whose health service
   // answers SERVING (refreshed twice a second), i.e. those in rotation.
   int workers = 0;
-  int workers_busy = 0;    // ready workers with at least one call in flight
-  int workers_idle = 0;    // ready workers with none
+  int workers_busy = 0;  // ready workers with at least one call in flight
+  int workers_idle = 0;  // ready workers with none
   int workers_starting = 0;
   // Ready workers whose small calls go over the multiplexed call stream
   // (WorkerOptions::call_stream); the others get unary RPCs only.

@@ -17,8 +17,8 @@ namespace {
 // "OK: 3 words, 15 chars" or the status code (messages name pids: unstable).
 std::string Describe(const absl::StatusOr<wordstats::v1::CountReply>& reply) {
   if (!reply.ok()) return absl::StatusCodeToString(reply.status().code());
-  return "OK: " + std::to_string(reply->words()) + " words, " +
-         std::to_string(reply->chars()) + " chars";
+  return "OK: " + std::to_string(reply->words()) + " words, " + std::to_string(reply->chars()) +
+         " chars";
 }
 
 }  // namespace
@@ -53,8 +53,7 @@ int main(int argc, char** argv) {
   request.set_crash(true);
   const absl::StatusOr<wordstats::v1::CountReply> crashed = host.Count(request);
   const std::string report(crashed.status().message());
-  std::printf("crash: %s, names SIGABRT: %s, has its stderr: %s\n",
-              Describe(crashed).c_str(),
+  std::printf("crash: %s, names SIGABRT: %s, has its stderr: %s\n", Describe(crashed).c_str(),
               absl::StrContains(report, "SIGABRT") ? "yes" : "no",
               absl::StrContains(report, "told to crash") ? "yes" : "no");
 
@@ -66,7 +65,6 @@ int main(int argc, char** argv) {
 
   const absl::Status closed = host.Close();
   std::printf("close: %s\n", closed.ToString().c_str());
-  const bool as_expected = counted.ok() && !late.ok() && !crashed.ok() && again.ok() &&
-                           closed.ok();
+  const bool as_expected = counted.ok() && !late.ok() && !crashed.ok() && again.ok() && closed.ok();
   return as_expected ? 0 : 1;
 }

@@ -41,11 +41,11 @@ void Check(bool condition, const char* what) {
   }
 }
 
-
 // Code and message; without the payloads (ToString() would append the
 // iw.WorkerCrash detail as escaped bytes).
 std::string Indented(const absl::Status& status) {
-  return absl::StrReplaceAll(status.ToString(absl::StatusToStringMode::kWithNoExtraData), {{"\n", "\n  "}});
+  return absl::StrReplaceAll(status.ToString(absl::StatusToStringMode::kWithNoExtraData),
+                             {{"\n", "\n  "}});
 }
 
 // Our log sink: the workers' captured stderr lines (level info, "stderr: "),
@@ -58,8 +58,7 @@ void LogToStdout(const iw::LogRecord& record) {
                 std::string(message).c_str());
   } else if (record.level >= iw::LogLevel::kWarning) {
     message = message.substr(0, message.find("; last stderr lines"));
-    std::printf("  [iw %s] %s\n", iw::LogLevelName(record.level),
-                std::string(message).c_str());
+    std::printf("  [iw %s] %s\n", iw::LogLevelName(record.level), std::string(message).c_str());
   }
 }
 
@@ -110,9 +109,10 @@ int main() {
     ::unlink(marker.c_str());
     Check(reply.ok() && reply->worker_pid() != first_pid, "the retry did not succeed");
     if (reply.ok()) {
-      std::printf("Convert(\"report.csv\", crashes once) -> OK \"%s\" from pid %d "
-                  "(attempt 1 crashed pid %d)\n",
-                  reply->output().c_str(), reply->worker_pid(), first_pid);
+      std::printf(
+          "Convert(\"report.csv\", crashes once) -> OK \"%s\" from pid %d "
+          "(attempt 1 crashed pid %d)\n",
+          reply->output().c_str(), reply->worker_pid(), first_pid);
     }
 
     absl::Status status =
@@ -158,9 +158,10 @@ int main() {
     ::unlink(marker.c_str());
     Check(reply.ok() && reply->worker_pid() != first_pid, "no fresh worker");
     if (reply.ok()) {
-      std::printf("Commit(\"order-17\") again, the caller's decision -> OK \"%s\" from pid %d, "
-                  "a fresh worker\n",
-                  reply->output().c_str(), reply->worker_pid());
+      std::printf(
+          "Commit(\"order-17\") again, the caller's decision -> OK \"%s\" from pid %d, "
+          "a fresh worker\n",
+          reply->output().c_str(), reply->worker_pid());
     }
   }
 
@@ -169,8 +170,7 @@ int main() {
     iw::WorkerOptions never = options;
     never.respawn = iw::RespawnPolicy::kNever;
     std::unique_ptr<JobsHost> host = SpawnOrDie(never);
-    absl::Status status =
-        host->Commit(Job("order-18", crash_recovery::v1::CRASH_ALWAYS)).status();
+    absl::Status status = host->Commit(Job("order-18", crash_recovery::v1::CRASH_ALWAYS)).status();
     std::printf("Commit(\"order-18\", crashes) -> %s\n", Indented(status).c_str());
     // The host notices the death on its own thread; give it a moment.
     for (absl::Time give_up = absl::Now() + absl::Seconds(5);

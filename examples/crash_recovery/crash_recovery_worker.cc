@@ -40,8 +40,7 @@ class Jobs final : public crash_recovery::v1::JobsHandler {
  public:
   absl::StatusOr<JobReply> Convert(iw::CallContext& /*context*/,
                                    const JobRequest& request) override {
-    std::fprintf(stderr, "job worker %d: converting \"%s\"\n", ::getpid(),
-                 request.input().c_str());
+    std::fprintf(stderr, "job worker %d: converting \"%s\"\n", ::getpid(), request.input().c_str());
     MaybeCrash(request);
     return Reply(absl::StrCat("converted: ", request.input()));
   }

@@ -13,19 +13,17 @@
 
 namespace {
 
-
 void Divide(errors::v1::CalculatorHost& host, int64_t a, int64_t b) {
   errors::v1::DivideRequest request;
   request.set_dividend(a);
   request.set_divisor(b);
   absl::StatusOr<errors::v1::DivideReply> reply = host.Divide(request);
   if (reply.ok()) {
-    std::printf("divide %lld/%lld -> %lld\n", static_cast<long long>(a),
-                static_cast<long long>(b), static_cast<long long>(reply->quotient()));
+    std::printf("divide %lld/%lld -> %lld\n", static_cast<long long>(a), static_cast<long long>(b),
+                static_cast<long long>(reply->quotient()));
     return;
   }
-  std::printf("divide %lld/%lld -> %s: %s\n", static_cast<long long>(a),
-              static_cast<long long>(b),
+  std::printf("divide %lld/%lld -> %s: %s\n", static_cast<long long>(a), static_cast<long long>(b),
               absl::StatusCodeToString(reply.status().code()).c_str(),
               std::string(reply.status().message()).c_str());
   if (auto violation = iw::GetDetails<errors::v1::FieldViolation>(reply.status())) {

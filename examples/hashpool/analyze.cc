@@ -48,8 +48,7 @@ absl::StatusOr<Analysis> AnalyzeFile(const std::string& path,
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
   FdCloser closer{fd};
 
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> sha(EVP_MD_CTX_new(),
-                                                              &EVP_MD_CTX_free);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> sha(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   if (sha == nullptr || EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr) != 1) {
     return absl::InternalError("EVP_DigestInit_ex(SHA-256) failed");
   }
@@ -89,8 +88,8 @@ absl::StatusOr<Analysis> AnalyzeFile(const std::string& path,
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_size = 0;
   EVP_DigestFinal_ex(sha.get(), digest, &digest_size);
-  result.sha256 = absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), digest_size));
+  result.sha256 =
+      absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), digest_size));
   return result;
 }
 

@@ -102,7 +102,6 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   return true;
 }
 
-
 double MiB(int64_t bytes) { return bytes / 1048576.0; }
 
 // Pseudo-random, compressible text: words of a made-up language (2,000
@@ -160,8 +159,7 @@ bool WriteFile(const fs::path& path, const std::string& data) {
 
 // Creates `files` files (one of them the poison file) under a fresh temp
 // directory; returns the directory, or nothing on error.
-std::optional<fs::path> GenerateSampleTree(const Flags& flags, fs::path* poison,
-                                           int64_t* total) {
+std::optional<fs::path> GenerateSampleTree(const Flags& flags, fs::path* poison, int64_t* total) {
   const char* tmp = std::getenv("TMPDIR");
   std::string templ = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/hashpool-XXXXXX");
   if (::mkdtemp(templ.data()) == nullptr) {
@@ -176,8 +174,7 @@ std::optional<fs::path> GenerateSampleTree(const Flags& flags, fs::path* poison,
   for (int i = 1; i < flags.files; ++i) {
     int64_t size =
         generator.Size(std::max<int64_t>(flags.min_size, 1), std::max<int64_t>(flags.max_size, 1));
-    fs::path path =
-        root / kSubdirs[i % 4] / absl::StrFormat("file-%04d.txt", i);
+    fs::path path = root / kSubdirs[i % 4] / absl::StrFormat("file-%04d.txt", i);
     if (!WriteFile(path, generator.Text(size))) return std::nullopt;
     *total += size;
   }
@@ -200,9 +197,7 @@ struct FileResult {
 class Progress {
  public:
   Progress(int total_files, int64_t total_bytes)
-      : tty_(::isatty(STDERR_FILENO) == 1),
-        total_files_(total_files),
-        total_bytes_(total_bytes) {}
+      : tty_(::isatty(STDERR_FILENO) == 1), total_files_(total_files), total_bytes_(total_bytes) {}
 
   bool tty() const { return tty_; }
 
@@ -213,8 +208,8 @@ class Progress {
       int filled = total_files_ ? kWidth * done / total_files_ : kWidth;
       std::fprintf(stderr, "\r  [%s%s] %3d%%  %d/%d files  %.1f/%.1f MiB  %d failed ",
                    std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
-                   total_files_ ? 100 * done / total_files_ : 100, done, total_files_,
-                   MiB(bytes), MiB(total_bytes_), failed);
+                   total_files_ ? 100 * done / total_files_ : 100, done, total_files_, MiB(bytes),
+                   MiB(total_bytes_), failed);
       if (done == total_files_) std::fprintf(stderr, "\n");
       std::fflush(stderr);
       return;
@@ -237,7 +232,8 @@ class Progress {
 // Indents the continuation lines of a multi-line message (the stderr tail of
 // a crash report).
 std::string Indented(const absl::Status& status) {
-  return absl::StrReplaceAll(status.ToString(absl::StatusToStringMode::kWithNoExtraData), {{"\n", "\n  "}});
+  return absl::StrReplaceAll(status.ToString(absl::StatusToStringMode::kWithNoExtraData),
+                             {{"\n", "\n  "}});
 }
 
 }  // namespace
@@ -261,8 +257,7 @@ int main(int argc, char** argv) {
     }
     root = *made;
     std::printf("generated %d files (%.1f MiB) under %s in %.1f s, one of them poison.bin\n",
-                flags.files, MiB(total), root.c_str(),
-                absl::ToDoubleSeconds(absl::Now() - start));
+                flags.files, MiB(total), root.c_str(), absl::ToDoubleSeconds(absl::Now() - start));
   } else {
     root = fs::absolute(flags.dir);
   }
@@ -279,8 +274,8 @@ int main(int argc, char** argv) {
   int64_t total_bytes = 0;
   {
     std::error_code error;
-    for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied,
-                                             error),
+    for (fs::recursive_directory_iterator
+             it(root, fs::directory_options::skip_permission_denied, error),
          end;
          !error && it != end; it.increment(error)) {
       std::error_code ignored;
@@ -327,8 +322,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<hashpool::v1::HasherHost>> spawned =
       hashpool::v1::HasherHost::SpawnPool(options, pool);
   if (!spawned.ok()) {
-    std::fprintf(stderr, "could not start the pool: %s\n",
-                 spawned.status().ToString().c_str());
+    std::fprintf(stderr, "could not start the pool: %s\n", spawned.status().ToString().c_str());
     return 1;
   }
   hashpool::v1::HasherHost& host = **spawned;
@@ -347,7 +341,9 @@ int main(int argc, char** argv) {
   start = absl::Now();
   while (true) {
     absl::MutexLock lock(&mu);
-    auto can_issue = [&] { return issued < static_cast<int>(files.size()) && issued - done < window; };
+    auto can_issue = [&] {
+      return issued < static_cast<int>(files.size()) && issued - done < window;
+    };
     auto all_done = [&] { return done == static_cast<int>(files.size()); };
     auto wake = [&] { return can_issue() || all_done(); };
     if (progress.tty()) {
@@ -390,16 +386,16 @@ int main(int argc, char** argv) {
       failures.push_back(&file);
     }
   }
-  std::printf("processed %zu files: %d ok, %zu failed\n", files.size(), ok_count,
-              failures.size());
+  std::printf("processed %zu files: %d ok, %zu failed\n", files.size(), ok_count, failures.size());
   for (const FileResult* file : failures) {
     std::printf("failed: %s: %s\n", file->path.c_str(), Indented(file->reply.status()).c_str());
   }
-  std::printf("pool: %.2f s wall for %.1f MiB (%.1f MiB/s), results from %zu worker processes; "
-              "compressed to %.1f%% of the size\n",
-              absl::ToDoubleSeconds(pool_time), MiB(ok_bytes),
-              MiB(ok_bytes) / absl::ToDoubleSeconds(pool_time), pids.size(),
-              ok_bytes ? 100.0 * compressed / ok_bytes : 0.0);
+  std::printf(
+      "pool: %.2f s wall for %.1f MiB (%.1f MiB/s), results from %zu worker processes; "
+      "compressed to %.1f%% of the size\n",
+      absl::ToDoubleSeconds(pool_time), MiB(ok_bytes),
+      MiB(ok_bytes) / absl::ToDoubleSeconds(pool_time), pids.size(),
+      ok_bytes ? 100.0 * compressed / ok_bytes : 0.0);
 
   // The pool replaces a crashed worker in the background: give the
   // replacement a moment to be up, so the stats show the pool at full strength.
@@ -435,12 +431,11 @@ int main(int argc, char** argv) {
   if (mismatches == 0) {
     std::printf("pool and inline results agree for all %d files\n", ok_count);
   }
-  std::printf("pool: workers spawned: %lld, workers crashed: %lld, calls completed: %lld, "
-              "calls failed: %lld\n",
-              static_cast<long long>(stats.workers_spawned),
-              static_cast<long long>(stats.workers_crashed),
-              static_cast<long long>(stats.calls_completed),
-              static_cast<long long>(stats.calls_failed));
+  std::printf(
+      "pool: workers spawned: %lld, workers crashed: %lld, calls completed: %lld, "
+      "calls failed: %lld\n",
+      static_cast<long long>(stats.workers_spawned), static_cast<long long>(stats.workers_crashed),
+      static_cast<long long>(stats.calls_completed), static_cast<long long>(stats.calls_failed));
   std::printf("closed the pool: %s\n", closed.ToString().c_str());
 
   // What we expected: with the sample tree exactly poison.bin fails, with

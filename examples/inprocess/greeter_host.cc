@@ -18,7 +18,6 @@ namespace {
 
 using greeter::v1::GreeterHost;
 
-
 // The host code: knows nothing about where the handler runs.
 int Demo(const char* mode, GreeterHost& host) {
   std::printf("[%s] worker %s, host pid %d\n", mode, host.worker_id().c_str(), ::getpid());

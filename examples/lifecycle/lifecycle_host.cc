@@ -34,21 +34,20 @@ void Check(bool condition, const char* what) {
   }
 }
 
-
 void PrintHost(const char* when, const CounterHost& host) {
   std::printf("%s: state %s, IsActive() %s, pid() %d, worker_id() \"%s\"\n", when,
-              iw::WorkerStateName(host.state()), host.IsActive() ? "true" : "false",
-              host.pid(), host.worker_id().c_str());
+              iw::WorkerStateName(host.state()), host.IsActive() ? "true" : "false", host.pid(),
+              host.worker_id().c_str());
 }
 
 void PrintStats(const CounterHost& host) {
   iw::PoolStats s = host.stats();
-  std::printf("stats(): workers %d (busy %d, idle %d), calls completed %lld, failed %lld, "
-              "workers spawned %lld, crashed %lld\n",
-              s.workers, s.workers_busy, s.workers_idle,
-              static_cast<long long>(s.calls_completed), static_cast<long long>(s.calls_failed),
-              static_cast<long long>(s.workers_spawned),
-              static_cast<long long>(s.workers_crashed));
+  std::printf(
+      "stats(): workers %d (busy %d, idle %d), calls completed %lld, failed %lld, "
+      "workers spawned %lld, crashed %lld\n",
+      s.workers, s.workers_busy, s.workers_idle, static_cast<long long>(s.calls_completed),
+      static_cast<long long>(s.calls_failed), static_cast<long long>(s.workers_spawned),
+      static_cast<long long>(s.workers_crashed));
 }
 
 }  // namespace
@@ -96,10 +95,11 @@ int main() {
   close.term_timeout = absl::Seconds(1);  // then SIGTERM, then SIGKILL
   absl::Time start = absl::Now();
   absl::Status closed = host.Close(close);
-  std::printf("Close(grace 2s, term_timeout 1s) -> %s (the worker drained and exited by "
-              "itself in %lld ms)\n",
-              closed.ToString().c_str(),
-              static_cast<long long>(absl::ToInt64Milliseconds(absl::Now() - start)));
+  std::printf(
+      "Close(grace 2s, term_timeout 1s) -> %s (the worker drained and exited by "
+      "itself in %lld ms)\n",
+      closed.ToString().c_str(),
+      static_cast<long long>(absl::ToInt64Milliseconds(absl::Now() - start)));
   Check(closed.ok(), "Close() failed");
   PrintHost("after Close()", host);
   Check(!host.IsActive() && host.pid() == 0, "still active after close");

@@ -18,7 +18,7 @@ int64_t g_calls ABSL_GUARDED_BY(g_mu) = 0;
 class Counter final : public lifecycle::v1::CounterHandler {
  public:
   absl::StatusOr<lifecycle::v1::AddReply> Add(iw::CallContext& /*context*/,
-                                             const lifecycle::v1::AddRequest& request) override {
+                                              const lifecycle::v1::AddRequest& request) override {
     lifecycle::v1::AddReply reply;
     absl::MutexLock lock(&g_mu);
     g_total += request.amount();

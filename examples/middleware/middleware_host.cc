@@ -17,7 +17,6 @@
 
 namespace {
 
-
 // Outermost: sees every call, including those a later step refuses.
 class Logging final : public iw::HostMiddleware {
  public:

@@ -12,8 +12,8 @@ namespace {
 
 class Greeter final : public greeter::v1::GreeterHandler {
  public:
-  absl::StatusOr<greeter::v1::GreetReply> Greet(
-      iw::CallContext& context, const greeter::v1::GreetRequest& request) override {
+  absl::StatusOr<greeter::v1::GreetReply> Greet(iw::CallContext& context,
+                                                const greeter::v1::GreetRequest& request) override {
     if (request.name().empty()) return absl::InvalidArgumentError("name is empty");
     greeter::v1::GreetReply reply;
     // Metadata the host's middleware attached.

@@ -17,7 +17,6 @@
 
 namespace {
 
-
 double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 
 }  // namespace
@@ -34,8 +33,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   ping::v1::PingerHost& host = **spawned;
-  std::printf("spawned worker %s in %.1f ms\n", host.worker_id().c_str(),
-              Ms(absl::Now() - start));
+  std::printf("spawned worker %s in %.1f ms\n", host.worker_id().c_str(), Ms(absl::Now() - start));
   // Small calls share one multiplexed stream per worker (WorkerOptions::
   // call_stream, on by default); large ones are plain unary gRPC calls.
   std::printf("call stream: %d of %d workers\n", host.stats().workers_streaming,
@@ -51,8 +49,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("ping \"%s\" -> \"%s\" from pid %d (host pid %d) in %.0f us\n",
-              ping.message().c_str(), pong->message().c_str(), pong->worker_pid(),
-              ::getpid(), absl::ToDoubleMicroseconds(absl::Now() - start));
+              ping.message().c_str(), pong->message().c_str(), pong->worker_pid(), ::getpid(),
+              absl::ToDoubleMicroseconds(absl::Now() - start));
 
   // 2. A megabyte there and back.
   ping::v1::EchoRequest echo;
@@ -60,8 +58,7 @@ int main(int argc, char** argv) {
   start = absl::Now();
   absl::StatusOr<ping::v1::EchoReply> echoed = host.Echo(echo);
   std::printf("echo 1 MiB -> %s in %.1f ms\n",
-              echoed.ok() && echoed->data() == echo.data() ? "1048576 bytes back intact"
-                                                           : "FAILED",
+              echoed.ok() && echoed->data() == echo.data() ? "1048576 bytes back intact" : "FAILED",
               Ms(absl::Now() - start));
 
   // 3. Many calls in flight at once.
@@ -84,8 +81,8 @@ int main(int argc, char** argv) {
     mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Seconds(30));
   }
   absl::Duration took = absl::Now() - start;
-  std::printf("%d concurrent pings: %d answered correctly in %.1f ms (%.0f calls/s)\n",
-              kCalls, correct, Ms(took), kCalls / absl::ToDoubleSeconds(took));
+  std::printf("%d concurrent pings: %d answered correctly in %.1f ms (%.0f calls/s)\n", kCalls,
+              correct, Ms(took), kCalls / absl::ToDoubleSeconds(took));
 
   // 4. A deadline: 200 ms of work with a 20 ms timeout.
   ping::v1::WorkRequest work;

@@ -29,7 +29,6 @@ using timeouts::v1::SleeperMethodConfig;
 
 bool g_ok = true;
 
-
 iw::WorkerOptions Options() {
   iw::WorkerOptions options;
   options.executable = iw::SiblingExecutable("timeouts_worker");
@@ -108,7 +107,8 @@ void ShowStartup(const char* label, iw::WorkerOptions options, const std::string
   absl::Time start = absl::Now();
   absl::StatusOr<std::unique_ptr<SleeperHost>> host = SleeperHost::Spawn(options);
   absl::Status status = host.status();
-  std::printf("%s -> %s (returned after %lld ms)\n", label, status.ToString(absl::StatusToStringMode::kWithNoExtraData).c_str(),
+  std::printf("%s -> %s (returned after %lld ms)\n", label,
+              status.ToString(absl::StatusToStringMode::kWithNoExtraData).c_str(),
               static_cast<long long>(absl::ToInt64Milliseconds(absl::Now() - start)));
   Check(status.code() == absl::StatusCode::kDeadlineExceeded &&
             absl::StrContains(status.message(), expected),
@@ -190,8 +190,9 @@ int main() {
     std::printf("an async Nap(10000 ms) cancelled after 200 ms -> %s (after %lld ms)\n",
                 cancelled.ToString().c_str(),
                 static_cast<long long>(absl::ToInt64Milliseconds(absl::Now() - start)));
-    Check(cancelled.code() == absl::StatusCode::kCancelled, "the cancelled call did not fail "
-                                                            "with CANCELLED");
+    Check(cancelled.code() == absl::StatusCode::kCancelled,
+          "the cancelled call did not fail "
+          "with CANCELLED");
     PrintEvents(*host);
 
     // A handler that ignores its deadline: the host stops waiting at the
@@ -235,8 +236,7 @@ int main() {
     stuck.set_ms(5000);
     stuck.set_stop_when_cancelled(false);
     absl::Time start = absl::Now();
-    ShowTimeout("Crunch, ignoring its deadline:", "Crunch", start,
-                host->Crunch(stuck).status(),
+    ShowTimeout("Crunch, ignoring its deadline:", "Crunch", start, host->Crunch(stuck).status(),
                 "deadline exceeded after 300ms (timeout from (iw.method).timeout_ms)");
     bystander_done.WaitForNotification();
     std::printf("the bystander Nap on the same worker -> %s (after %lld ms)\n",
@@ -250,7 +250,8 @@ int main() {
     absl::StatusOr<NapReply> next = host->Nap(short_nap);
     Check(next.ok() && host->pid() != pid, "no fresh worker after the replacement");
     std::printf("the next call -> %s on a fresh worker (pid %d, was %d)\n",
-                next.status().ToString(absl::StatusToStringMode::kWithNoExtraData).c_str(), host->pid(), pid);
+                next.status().ToString(absl::StatusToStringMode::kWithNoExtraData).c_str(),
+                host->pid(), pid);
   }
 
   std::printf("\n4. The startup timeout (a worker that never gets ready):\n");

@@ -17,7 +17,7 @@ namespace {
 class Sleeper final : public timeouts::v1::SleeperHandler {
  public:
   absl::StatusOr<timeouts::v1::NapReply> Nap(iw::CallContext& context,
-                                            const timeouts::v1::NapRequest& request) override {
+                                             const timeouts::v1::NapRequest& request) override {
     return DoNap("Nap", context, request);
   }
 
@@ -26,8 +26,8 @@ class Sleeper final : public timeouts::v1::SleeperHandler {
     return DoNap("QuickNap", context, request);
   }
 
-  absl::StatusOr<timeouts::v1::NapReply> Crunch(
-      iw::CallContext& context, const timeouts::v1::NapRequest& request) override {
+  absl::StatusOr<timeouts::v1::NapReply> Crunch(iw::CallContext& context,
+                                                const timeouts::v1::NapRequest& request) override {
     return DoNap("Crunch", context, request);
   }
 

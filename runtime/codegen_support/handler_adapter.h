@@ -18,8 +18,8 @@
 #include "absl/status/status.h"
 #include "runtime/call_context.h"
 #include "runtime/codegen_support/service_info.h"
-#include "runtime/worker_config.h"
 #include "runtime/status_details.h"
+#include "runtime/worker_config.h"
 
 namespace google::protobuf {
 class MessageLite;

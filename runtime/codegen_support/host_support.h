@@ -54,8 +54,8 @@ absl::StatusOr<StartedWorkers> SpawnWorker(const ServiceInfo& service, WorkerOpt
                                            std::vector<MethodOverrides> method_overrides);
 
 // The same for a pool of workers.
-absl::StatusOr<StartedWorkers> SpawnWorkerPool(const ServiceInfo& service,
-                                               WorkerOptions options, PoolOptions pool,
+absl::StatusOr<StartedWorkers> SpawnWorkerPool(const ServiceInfo& service, WorkerOptions options,
+                                               PoolOptions pool,
                                                std::vector<MethodOverrides> method_overrides);
 
 // Connects to workers that run elsewhere (one per address).
@@ -68,8 +68,7 @@ absl::StatusOr<StartedWorkers> ConnectWorkers(const ServiceInfo& service,
 // worker (a pool of exactly one worker). Of `options`, only call_timeout,
 // on_state_change, respawn and max_request_bytes / max_response_bytes
 // apply. `hooks` (may be null) must outlive the host.
-absl::StatusOr<StartedWorkers> StartInProcess(const ServiceBinding& binding,
-                                              WorkerOptions options,
+absl::StatusOr<StartedWorkers> StartInProcess(const ServiceBinding& binding, WorkerOptions options,
                                               std::vector<MethodOverrides> method_overrides,
                                               InProcessHooks* hooks = nullptr);
 

@@ -30,24 +30,20 @@ absl::Status Guard(absl::string_view side, size_t index, absl::string_view metho
     return f();
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat(method, ": ", side, " middleware #", index + 1,
-                                            " threw ", Demangle(typeid(e).name()), ": ",
-                                            e.what()));
+                                            " threw ", Demangle(typeid(e).name()), ": ", e.what()));
   } catch (...) {
     std::type_info* type = abi::__cxa_current_exception_type();
-    return absl::InternalError(absl::StrCat(method, ": ", side, " middleware #", index + 1,
-                                            " threw ",
-                                            type ? Demangle(type->name())
-                                                 : "an unknown exception"));
+    return absl::InternalError(
+        absl::StrCat(method, ": ", side, " middleware #", index + 1, " threw ",
+                     type ? Demangle(type->name()) : "an unknown exception"));
   }
 }
 
 template <class Chain, class Call>
-absl::Status RunRequestHooks(absl::string_view side, const Chain& chain, Call& call,
-                             size_t* ran) {
+absl::Status RunRequestHooks(absl::string_view side, const Chain& chain, Call& call, size_t* ran) {
   *ran = 0;
   for (size_t i = 0; i < chain.size(); ++i) {
-    absl::Status status =
-        Guard(side, i, call.method, [&] { return chain[i]->OnRequest(call); });
+    absl::Status status = Guard(side, i, call.method, [&] { return chain[i]->OnRequest(call); });
     if (!status.ok()) return status;
     ++*ran;
   }
@@ -89,8 +85,7 @@ void RunOnResponse(const HostChain& chain, HostCall& call, size_t ran, absl::Sta
   RunResponseHooks("host", chain, call, ran, status);
 }
 
-void RunOnResponse(const WorkerChain& chain, WorkerCall& call, size_t ran,
-                   absl::Status& status) {
+void RunOnResponse(const WorkerChain& chain, WorkerCall& call, size_t ran, absl::Status& status) {
   RunResponseHooks("worker", chain, call, ran, status);
 }
 

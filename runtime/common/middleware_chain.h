@@ -27,8 +27,7 @@ absl::Status RunOnRequest(const HostChain& chain, HostCall& call, size_t* ran);
 absl::Status RunOnRequest(const WorkerChain& chain, WorkerCall& call, size_t* ran);
 // Runs OnResponse of the first `ran` steps, last first.
 void RunOnResponse(const HostChain& chain, HostCall& call, size_t ran, absl::Status& status);
-void RunOnResponse(const WorkerChain& chain, WorkerCall& call, size_t ran,
-                   absl::Status& status);
+void RunOnResponse(const WorkerChain& chain, WorkerCall& call, size_t ran, absl::Status& status);
 
 // A fresh request id: 16 lowercase hex digits.
 std::string NewRequestId();
@@ -40,8 +39,8 @@ Metadata UserMetadata(const Multimap& received) {
   Metadata result;
   for (const auto& [key, value] : received) {
     absl::string_view k(key.data(), key.size());
-    if (absl::StartsWith(k, "grpc-") || absl::StartsWith(k, "iw-") ||
-        absl::StartsWith(k, ":") || k == "user-agent" || k == "content-type" || k == "te") {
+    if (absl::StartsWith(k, "grpc-") || absl::StartsWith(k, "iw-") || absl::StartsWith(k, ":") ||
+        k == "user-agent" || k == "content-type" || k == "te") {
       continue;
     }
     result.emplace(std::string(k), std::string(value.data(), value.size()));

@@ -34,10 +34,10 @@ inline absl::Status Prefixed(const absl::Status& status, absl::string_view prefi
 #define IW_INTERNAL_CONCAT(a, b) IW_INTERNAL_CONCAT_IMPL(a, b)
 
 // Returns `expr` from the enclosing function if it is not OK.
-#define IW_RETURN_IF_ERROR(expr)                              \
-  do {                                                        \
-    ::absl::Status iw_internal_status = (expr);               \
-    if (!iw_internal_status.ok()) return iw_internal_status;  \
+#define IW_RETURN_IF_ERROR(expr)                             \
+  do {                                                       \
+    ::absl::Status iw_internal_status = (expr);              \
+    if (!iw_internal_status.ok()) return iw_internal_status; \
   } while (false)
 
 // `IW_ASSIGN_OR_RETURN(auto x, MakeX());` declares/assigns `x` from a

@@ -9,8 +9,7 @@
 namespace iw::internal {
 namespace {
 
-absl::StatusOr<ResolvedTimeout> Scaled(absl::Duration timeout, std::string source,
-                                       double scale) {
+absl::StatusOr<ResolvedTimeout> Scaled(absl::Duration timeout, std::string source, double scale) {
   if (timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat(source, " must be positive, got ", absl::FormatDuration(timeout)));
@@ -34,34 +33,32 @@ double TimeoutScale() {
 absl::StatusOr<ResolvedTimeout> ResolveCallTimeout(
     const codegen::ServiceInfo& service, int method_index,
     const std::optional<absl::Duration>& host_method_timeout,
-    const std::optional<absl::Duration>& host_call_timeout,
-    const CallOptions& call, double scale) {
+    const std::optional<absl::Duration>& host_call_timeout, const CallOptions& call, double scale) {
   const codegen::MethodInfo& method = service.methods[method_index];
   if (call.timeout) return Scaled(*call.timeout, "CallOptions::timeout", scale);
   if (host_method_timeout) {
-    return Scaled(*host_method_timeout,
-                  absl::StrCat("the host's MethodConfig for ", method.name), scale);
+    return Scaled(*host_method_timeout, absl::StrCat("the host's MethodConfig for ", method.name),
+                  scale);
   }
   if (host_call_timeout) return Scaled(*host_call_timeout, "WorkerOptions::call_timeout", scale);
   if (method.timeout_ms > 0) {
     return Scaled(absl::Milliseconds(method.timeout_ms), "(iw.method).timeout_ms", scale);
   }
   if (service.default_timeout_ms > 0) {
-    return Scaled(absl::Milliseconds(service.default_timeout_ms),
-                  "(iw.service).default_timeout_ms", scale);
+    return Scaled(absl::Milliseconds(service.default_timeout_ms), "(iw.service).default_timeout_ms",
+                  scale);
   }
   return Scaled(kDefaultCallTimeout, "the library default", scale);
 }
 
 absl::StatusOr<ResolvedTimeout> ResolveStartupTimeout(const codegen::ServiceInfo& service,
-                                                      const WorkerOptions& options,
-                                                      double scale) {
+                                                      const WorkerOptions& options, double scale) {
   if (options.startup_timeout) {
     return Scaled(*options.startup_timeout, "WorkerOptions::startup_timeout", scale);
   }
   if (service.startup_timeout_ms > 0) {
-    return Scaled(absl::Milliseconds(service.startup_timeout_ms),
-                  "(iw.service).startup_timeout_ms", scale);
+    return Scaled(absl::Milliseconds(service.startup_timeout_ms), "(iw.service).startup_timeout_ms",
+                  scale);
   }
   return Scaled(kDefaultStartupTimeout, "the library default", scale);
 }
@@ -76,9 +73,9 @@ namespace iw::internal {
 
 absl::Status DeadlineExceeded(const codegen::ServiceInfo& service, int method_index,
                               const ResolvedTimeout& timeout) {
-  return absl::DeadlineExceededError(absl::StrCat(
-      MethodDisplayName(service, method_index), ": deadline exceeded after ",
-      absl::FormatDuration(timeout.timeout), " (timeout from ", timeout.source, ")"));
+  return absl::DeadlineExceededError(
+      absl::StrCat(MethodDisplayName(service, method_index), ": deadline exceeded after ",
+                   absl::FormatDuration(timeout.timeout), " (timeout from ", timeout.source, ")"));
 }
 
 }  // namespace iw::internal

@@ -41,12 +41,12 @@ double TimeoutScale();
 absl::StatusOr<ResolvedTimeout> ResolveCallTimeout(
     const codegen::ServiceInfo& service, int method_index,
     const std::optional<absl::Duration>& host_method_timeout,
-    const std::optional<absl::Duration>& host_call_timeout,
-    const CallOptions& call, double scale = TimeoutScale());
-
-absl::StatusOr<ResolvedTimeout> ResolveStartupTimeout(
-    const codegen::ServiceInfo& service, const WorkerOptions& options,
+    const std::optional<absl::Duration>& host_call_timeout, const CallOptions& call,
     double scale = TimeoutScale());
+
+absl::StatusOr<ResolvedTimeout> ResolveStartupTimeout(const codegen::ServiceInfo& service,
+                                                      const WorkerOptions& options,
+                                                      double scale = TimeoutScale());
 
 // "demo.v1.Calculator.Add".
 std::string MethodDisplayName(const codegen::ServiceInfo& service, int method_index);

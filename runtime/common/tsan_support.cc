@@ -52,24 +52,24 @@ void* RealOrDie(const char* name) {
 
 // Defines `ret NAME(args)` with the assembler name SYMBOL that forwards to
 // the real SYMBOL; BEFORE and AFTER are statements run around the call.
-#define IW_TSAN_WRAP(ret, name, symbol, params, args, before, after)        \
-  extern "C" ret name params __asm__(symbol);                               \
-  extern "C" ret name params {                                              \
-    using Fn = ret(*) params;                                               \
-    static Fn real = reinterpret_cast<Fn>(RealOrDie(symbol));               \
-    before;                                                                 \
-    auto result = real args;                                                \
-    after;                                                                  \
-    return result;                                                          \
+#define IW_TSAN_WRAP(ret, name, symbol, params, args, before, after) \
+  extern "C" ret name params __asm__(symbol);                        \
+  extern "C" ret name params {                                       \
+    using Fn = ret(*) params;                                        \
+    static Fn real = reinterpret_cast<Fn>(RealOrDie(symbol));        \
+    before;                                                          \
+    auto result = real args;                                         \
+    after;                                                           \
+    return result;                                                   \
   }
-#define IW_TSAN_WRAP_VOID(name, symbol, params, args, before, after)        \
-  extern "C" void name params __asm__(symbol);                              \
-  extern "C" void name params {                                             \
-    using Fn = void(*) params;                                              \
-    static Fn real = reinterpret_cast<Fn>(RealOrDie(symbol));               \
-    before;                                                                 \
-    real args;                                                              \
-    after;                                                                  \
+#define IW_TSAN_WRAP_VOID(name, symbol, params, args, before, after) \
+  extern "C" void name params __asm__(symbol);                       \
+  extern "C" void name params {                                      \
+    using Fn = void(*) params;                                       \
+    static Fn real = reinterpret_cast<Fn>(RealOrDie(symbol));        \
+    before;                                                          \
+    real args;                                                       \
+    after;                                                           \
   }
 
 #define IW_ABSL "_ZN4absl7debian3"
@@ -91,16 +91,16 @@ void AcquireAfterWait(void* mu, const void* cond) {
 // absl::Mutex
 IW_TSAN_WRAP_VOID(IwMutexLock, IW_ABSL "5Mutex4LockEv", (void* mu), (mu), (void)0,
                   __tsan_acquire(mu))
-IW_TSAN_WRAP_VOID(IwMutexUnlock, IW_ABSL "5Mutex6UnlockEv", (void* mu), (mu),
-                  __tsan_release(mu), (void)0)
-IW_TSAN_WRAP_VOID(IwMutexReaderLock, IW_ABSL "5Mutex10ReaderLockEv", (void* mu), (mu),
-                  (void)0, __tsan_acquire(mu))
+IW_TSAN_WRAP_VOID(IwMutexUnlock, IW_ABSL "5Mutex6UnlockEv", (void* mu), (mu), __tsan_release(mu),
+                  (void)0)
+IW_TSAN_WRAP_VOID(IwMutexReaderLock, IW_ABSL "5Mutex10ReaderLockEv", (void* mu), (mu), (void)0,
+                  __tsan_acquire(mu))
 IW_TSAN_WRAP_VOID(IwMutexReaderUnlock, IW_ABSL "5Mutex12ReaderUnlockEv", (void* mu), (mu),
                   __tsan_release(mu), (void)0)
 IW_TSAN_WRAP(bool, IwMutexTryLock, IW_ABSL "5Mutex7TryLockEv", (void* mu), (mu), (void)0,
              if (result) __tsan_acquire(mu))
-IW_TSAN_WRAP(bool, IwMutexReaderTryLock, IW_ABSL "5Mutex13ReaderTryLockEv", (void* mu),
-             (mu), (void)0, if (result) __tsan_acquire(mu))
+IW_TSAN_WRAP(bool, IwMutexReaderTryLock, IW_ABSL "5Mutex13ReaderTryLockEv", (void* mu), (mu),
+             (void)0, if (result) __tsan_acquire(mu))
 IW_TSAN_WRAP_VOID(IwMutexLockWhen, IW_ABSL "5Mutex8LockWhenERKNS0_9ConditionE",
                   (void* mu, const void* cond), (mu, cond), (void)0, AcquireAfterWait(mu, cond))
 IW_TSAN_WRAP_VOID(IwMutexReaderLockWhen, IW_ABSL "5Mutex14ReaderLockWhenERKNS0_9ConditionE",
@@ -111,14 +111,16 @@ IW_TSAN_WRAP(bool, IwMutexLockWhenWithTimeout,
              AcquireAfterWait(mu, cond))
 IW_TSAN_WRAP(bool, IwMutexLockWhenWithDeadline,
              IW_ABSL "5Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE",
-             (void* mu, const void* cond, Time t), (mu, cond, t), (void)0, AcquireAfterWait(mu, cond))
+             (void* mu, const void* cond, Time t), (mu, cond, t), (void)0,
+             AcquireAfterWait(mu, cond))
 IW_TSAN_WRAP(bool, IwMutexReaderLockWhenWithTimeout,
              IW_ABSL "5Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE",
              (void* mu, const void* cond, Duration d), (mu, cond, d), (void)0,
              AcquireAfterWait(mu, cond))
 IW_TSAN_WRAP(bool, IwMutexReaderLockWhenWithDeadline,
              IW_ABSL "5Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE",
-             (void* mu, const void* cond, Time t), (mu, cond, t), (void)0, AcquireAfterWait(mu, cond))
+             (void* mu, const void* cond, Time t), (mu, cond, t), (void)0,
+             AcquireAfterWait(mu, cond))
 // Await releases the mutex while it waits and holds it again on return.
 IW_TSAN_WRAP_VOID(IwMutexAwait, IW_ABSL "5Mutex5AwaitERKNS0_9ConditionE",
                   (void* mu, const void* cond), (mu, cond), __tsan_release(mu),
@@ -132,17 +134,15 @@ IW_TSAN_WRAP(bool, IwMutexAwaitWithDeadline,
              (void* mu, const void* cond, Time t), (mu, cond, t), __tsan_release(mu),
              AcquireAfterWait(mu, cond))
 
-IW_TSAN_WRAP(bool, IwConditionEval, IW_ABSL_CONST "9Condition4EvalEv", (const void* cond),
-             (cond), __tsan_acquire(const_cast<void*>(cond)),
-             __tsan_release(const_cast<void*>(cond)))
+IW_TSAN_WRAP(bool, IwConditionEval, IW_ABSL_CONST "9Condition4EvalEv", (const void* cond), (cond),
+             __tsan_acquire(const_cast<void*>(cond)), __tsan_release(const_cast<void*>(cond)))
 
 // absl::CondVar: Wait* release `mu` while waiting and hold it on return.
 IW_TSAN_WRAP_VOID(IwCondVarWait, IW_ABSL "7CondVar4WaitEPNS0_5MutexE", (void* cv, void* mu),
                   (cv, mu), __tsan_release(mu), __tsan_acquire(mu))
 IW_TSAN_WRAP(bool, IwCondVarWaitWithTimeout,
              IW_ABSL "7CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE",
-             (void* cv, void* mu, Duration d), (cv, mu, d), __tsan_release(mu),
-             __tsan_acquire(mu))
+             (void* cv, void* mu, Duration d), (cv, mu, d), __tsan_release(mu), __tsan_acquire(mu))
 IW_TSAN_WRAP(bool, IwCondVarWaitWithDeadline,
              IW_ABSL "7CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE",
              (void* cv, void* mu, Time t), (cv, mu, t), __tsan_release(mu), __tsan_acquire(mu))

@@ -59,8 +59,9 @@ uint64_t CallStream::Start(int method_index, std::string* request, const CallTim
   call.set_method(static_cast<uint32_t>(method_index));
   *call.mutable_request() = std::move(*request);
   if (timing.replace_after) {
-    call.set_replace_after_ms_plus_one(
-        static_cast<uint64_t>(std::max<int64_t>(0, absl::ToInt64Milliseconds(*timing.replace_after))) + 1);
+    call.set_replace_after_ms_plus_one(static_cast<uint64_t>(std::max<int64_t>(
+                                           0, absl::ToInt64Milliseconds(*timing.replace_after))) +
+                                       1);
   }
   if (!timing.request_id.empty()) call.set_request_id(timing.request_id);
   if (timing.request_metadata != nullptr) {
@@ -83,8 +84,8 @@ uint64_t CallStream::Start(int method_index, std::string* request, const CallTim
     start_write = EnqueueLocked(std::move(call), size);
   }
   if (arm_deadline && timing.deadline != absl::InfiniteFuture()) {
-    DeadlineTimer::Handle timer = DeadlineTimer::Get().Schedule(
-        timing.deadline, [weak = weak_self_, id] {
+    DeadlineTimer::Handle timer =
+        DeadlineTimer::Get().Schedule(timing.deadline, [weak = weak_self_, id] {
           if (std::shared_ptr<CallStream> stream = weak.lock()) {
             stream->Abandon(id, WithCause(absl::DeadlineExceededError("deadline passed"),
                                           FailureCause::kCallDeadline));
@@ -189,9 +190,7 @@ void CallStream::Stop() {
 
 bool CallStream::WaitReady(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
-  auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return answered_ || stopping_;
-  };
+  auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return answered_ || stopping_; };
   mu_.AwaitWithDeadline(absl::Condition(&answered), deadline);
   return ready();
 }
@@ -234,8 +233,7 @@ void CallStream::OnReadDone(bool ok) {
     }
     result.response = std::move(*reply->mutable_response());
     for (StreamMetadataEntry& entry : *reply->mutable_metadata()) {
-      result.metadata.emplace(std::move(*entry.mutable_key()),
-                              std::move(*entry.mutable_value()));
+      result.metadata.emplace(std::move(*entry.mutable_key()), std::move(*entry.mutable_value()));
     }
     pending.done(std::move(result));
   }
@@ -284,7 +282,8 @@ void CallStream::OnDone(const grpc::Status& status) {
     DeadlineTimer::Get().Cancel(pending.timer);
     pending.done(Reply{WithCause(absl::UnavailableError(absl::StrCat("call stream closed: ", why)),
                                  FailureCause::kTransportFailed),
-                       {}, {}});
+                       {},
+                       {}});
   }
   absl::MutexLock lock(&mu_);
   keep_alive = std::move(self_);  // released after the unlock

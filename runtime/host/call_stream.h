@@ -12,8 +12,8 @@
 #define IW_RUNTIME_HOST_CALL_STREAM_H_
 
 #include <grpcpp/channel.h>
-#include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/client_context.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/client_callback.h>
 #include <grpcpp/support/status.h>
 
@@ -31,10 +31,10 @@
 #include "absl/time/time.h"
 #include "isolated_workers/internal/call_stream.pb.h"
 #include "runtime/codegen_support/service_info.h"
-#include "runtime/wire/batch_queue.h"
-#include "runtime/host/endpoint.h"
 #include "runtime/common/deadline_timer.h"
+#include "runtime/host/endpoint.h"
 #include "runtime/metadata.h"
+#include "runtime/wire/batch_queue.h"
 
 namespace iw::internal {
 
@@ -57,8 +57,8 @@ class CallStream final : public grpc::ClientBidiReactor<CallBatch, ReplyBatch> {
   // (what both the host channel and the worker accept); the worker is told
   // to answer replies over `max_reply_bytes` with RESOURCE_EXHAUSTED.
   static std::shared_ptr<CallStream> Open(std::shared_ptr<grpc::Channel> channel,
-                                          const codegen::ServiceInfo& service, size_t max_batch_bytes,
-                                          int64_t max_reply_bytes);
+                                          const codegen::ServiceInfo& service,
+                                          size_t max_batch_bytes, int64_t max_reply_bytes);
 
   // Whether the worker accepted the stream and it has not ended.
   bool ready() const { return ready_.load(std::memory_order_acquire); }
@@ -120,8 +120,7 @@ class CallStream final : public grpc::ClientBidiReactor<CallBatch, ReplyBatch> {
   bool TakeHoldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::shared_ptr<grpc::Channel> channel_;
-  const std::shared_ptr<absl::Notification> destroyed_ =
-      std::make_shared<absl::Notification>();
+  const std::shared_ptr<absl::Notification> destroyed_ = std::make_shared<absl::Notification>();
   grpc::ClientContext context_;
   std::atomic<bool> ready_{false};
   std::atomic<uint64_t> next_id_{1};

@@ -13,9 +13,9 @@
 #include "absl/time/time.h"
 #include "runtime/call_handle.h"
 #include "runtime/common/timeouts.h"
-#include "runtime/wire/call_failure.h"
 #include "runtime/metadata.h"
 #include "runtime/options.h"
+#include "runtime/wire/call_failure.h"
 #include "runtime/worker_crash.h"
 
 namespace google::protobuf {
@@ -64,17 +64,15 @@ class WorkerEndpoint {
   // of the several workers an endpoint reaches has kCallLost: its crash
   // policy applies, but the endpoint stays in rotation). The pool removes
   // the internal payloads before the status reaches the caller.
-  virtual absl::Status Call(int method_index,
-                            const google::protobuf::MessageLite& request,
-                            google::protobuf::MessageLite* response,
-                            const CallTiming& timing) = 0;
+  virtual absl::Status Call(int method_index, const google::protobuf::MessageLite& request,
+                            google::protobuf::MessageLite* response, const CallTiming& timing) = 0;
   // The same, asynchronously, with the request already serialized (the
   // bytes are sent as they are, without another copy). `done` runs exactly
   // once on a framework thread; `response` must live until then.
-  virtual std::shared_ptr<PendingCall> CallAsync(
-      int method_index, std::string request,
-      google::protobuf::MessageLite* response, const CallTiming& timing,
-      std::function<void(absl::Status)> done) = 0;
+  virtual std::shared_ptr<PendingCall> CallAsync(int method_index, std::string request,
+                                                 google::protobuf::MessageLite* response,
+                                                 const CallTiming& timing,
+                                                 std::function<void(absl::Status)> done) = 0;
 
   // Graceful stop with escalation (see CloseOptions).
   virtual absl::Status Close(const CloseOptions& options) = 0;

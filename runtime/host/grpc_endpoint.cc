@@ -75,8 +75,8 @@ class GrpcEndpoint::StreamAsyncCall final : public PendingCall {
  private:
   void Abandon(uint64_t id) {
     if (std::shared_ptr<CallStream> stream = stream_.lock()) {
-      stream->Abandon(id, WithCause(absl::CancelledError("cancelled"),
-                                    FailureCause::kCancelledByHost));
+      stream->Abandon(id,
+                      WithCause(absl::CancelledError("cancelled"), FailureCause::kCancelledByHost));
     }
   }
 
@@ -194,8 +194,7 @@ bool GrpcEndpoint::Admit(int method_index, absl::Status* refusal,
     return true;
   }
   *refusal = absl::FailedPreconditionError(
-      absl::StrCat(MethodDisplayName(service_, method_index), ": worker ", id_,
-                   " is closing"));
+      absl::StrCat(MethodDisplayName(service_, method_index), ": worker ", id_, " is closing"));
   return false;
 }
 
@@ -245,9 +244,9 @@ absl::Status GrpcEndpoint::FinishStreamCall(int method_index, const CallTiming& 
                                             bool cancelled_by_host, MessageLite* response,
                                             CallStream::Reply reply) {
   if (reply.status.ok() && !response->ParseFromString(reply.response)) {
-    reply.status = absl::InternalError(
-        absl::StrCat(MethodDisplayName(service_, method_index),
-                     ": the worker's reply is not a valid ", response->GetTypeName()));
+    reply.status = absl::InternalError(absl::StrCat(MethodDisplayName(service_, method_index),
+                                                    ": the worker's reply is not a valid ",
+                                                    response->GetTypeName()));
   }
   if (timing.response_metadata != nullptr) {
     *timing.response_metadata = std::move(reply.metadata);
@@ -255,8 +254,8 @@ absl::Status GrpcEndpoint::FinishStreamCall(int method_index, const CallTiming& 
   return Finish(method_index, timing, cancelled_by_host, std::move(reply.status));
 }
 
-absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request,
-                                MessageLite* response, const CallTiming& timing) {
+absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request, MessageLite* response,
+                                const CallTiming& timing) {
   absl::Status refusal;
   std::shared_ptr<CallStream> stream;
   if (!Admit(method_index, &refusal, &stream)) return refusal;
@@ -270,8 +269,7 @@ absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request,
       reply = std::move(r);
       answered.Notify();
     };
-    const uint64_t id =
-        stream->Start(method_index, &bytes, timing, /*arm_deadline=*/false, &done);
+    const uint64_t id = stream->Start(method_index, &bytes, timing, /*arm_deadline=*/false, &done);
     if (id != 0) {
       if (!answered.WaitForNotificationWithDeadline(timing.deadline)) {
         stream->Abandon(id, WithCause(absl::DeadlineExceededError("deadline passed"),
@@ -288,19 +286,19 @@ absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request,
   Prepare(timing, &context);
   grpc::Status status = grpc::internal::BlockingUnaryCall<MessageLite, MessageLite>(
       channel_.get(), *rpc_methods_[method_index], &context, request, response);
-  absl::Status result =
-      status.ok() ? CheckReplySize(method_index, *response)
-                  : FromUnaryCall(method_index, status, context,
-                                  size != 0 ? size : request.ByteSizeLong());
+  absl::Status result = status.ok() ? CheckReplySize(method_index, *response)
+                                    : FromUnaryCall(method_index, status, context,
+                                                    size != 0 ? size : request.ByteSizeLong());
   CollectResponseMetadata(timing, context);
   result = Finish(method_index, timing, false, std::move(result));
   Release();
   return result;
 }
 
-std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(
-    int method_index, std::string request, MessageLite* response,
-    const CallTiming& timing, std::function<void(absl::Status)> done) {
+std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(int method_index, std::string request,
+                                                     MessageLite* response,
+                                                     const CallTiming& timing,
+                                                     std::function<void(absl::Status)> done) {
   absl::Status refusal;
   std::shared_ptr<CallStream> stream;
   if (!Admit(method_index, &refusal, &stream)) {
@@ -312,8 +310,8 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(
     auto user_done = std::make_shared<std::function<void(absl::Status)>>(std::move(done));
     CallStream::Done on_reply = [this, call, method_index, timing, response,
                                  user_done](CallStream::Reply reply) {
-      (*user_done)(FinishStreamCall(method_index, timing, call->cancelled(), response,
-                                    std::move(reply)));
+      (*user_done)(
+          FinishStreamCall(method_index, timing, call->cancelled(), response, std::move(reply)));
       Release();  // after `done`: WaitForCalls() covers the callback too
     };
     const uint64_t id =
@@ -329,8 +327,7 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(
   auto call = std::make_shared<AsyncCall>(std::move(request));
   Prepare(timing, &call->context);
   grpc::internal::CallbackUnaryCall<grpc::ByteBuffer, MessageLite>(
-      channel_.get(), *rpc_methods_[method_index], &call->context, &call->request,
-      response,
+      channel_.get(), *rpc_methods_[method_index], &call->context, &call->request, response,
       [this, call, method_index, timing, response, request_size,
        done = std::move(done)](grpc::Status status) {
         absl::Status result =

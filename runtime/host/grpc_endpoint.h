@@ -31,8 +31,7 @@ class GrpcEndpoint : public WorkerEndpoint {
   const std::string& id() const override { return id_; }
   bool streaming() const override;
   absl::Status Call(int method_index, const google::protobuf::MessageLite& request,
-                    google::protobuf::MessageLite* response,
-                    const CallTiming& timing) override;
+                    google::protobuf::MessageLite* response, const CallTiming& timing) override;
   std::shared_ptr<PendingCall> CallAsync(int method_index, std::string request,
                                          google::protobuf::MessageLite* response,
                                          const CallTiming& timing,
@@ -62,8 +61,7 @@ class GrpcEndpoint : public WorkerEndpoint {
   // Rewrites a failure of the transport (kTransportFailed) into a status
   // that says what happened to the worker (crash, kill, close, lost
   // connection), with that cause (call_failure.h).
-  virtual absl::Status ExplainUnavailable(int method_index,
-                                          const absl::Status& transport) = 0;
+  virtual absl::Status ExplainUnavailable(int method_index, const absl::Status& transport) = 0;
 
  private:
   class AsyncCall;
@@ -79,15 +77,14 @@ class GrpcEndpoint : public WorkerEndpoint {
                              const grpc::ClientContext& context, size_t request_size) const;
   // The status the caller gets: by cause, the call's deadline, cancellation
   // or what happened to the worker; a handler's status unchanged.
-  absl::Status Finish(int method_index, const CallTiming& timing,
-                      bool cancelled_by_host, absl::Status status);
+  absl::Status Finish(int method_index, const CallTiming& timing, bool cancelled_by_host,
+                      absl::Status status);
   // A unary reply over max_reply_ fails the call (kReplyTooLarge).
   absl::Status CheckReplySize(int method_index,
                               const google::protobuf::MessageLite& response) const;
   // The end of a call that went over the stream.
-  absl::Status FinishStreamCall(int method_index, const CallTiming& timing,
-                                bool cancelled_by_host, google::protobuf::MessageLite* response,
-                                CallStream::Reply reply);
+  absl::Status FinishStreamCall(int method_index, const CallTiming& timing, bool cancelled_by_host,
+                                google::protobuf::MessageLite* response, CallStream::Reply reply);
 
   const codegen::ServiceInfo& service_;
   std::string id_;

@@ -18,14 +18,12 @@ namespace {
 // words "Received message larger than max (<size> vs. <limit>)": the size
 // it refused is nowhere else. This is the one place where the runtime reads
 // a status message, and only one gRPC wrote.
-std::optional<std::pair<uint64_t, int64_t>> ReceivedOverLimit(
-    absl::string_view message) {
+std::optional<std::pair<uint64_t, int64_t>> ReceivedOverLimit(absl::string_view message) {
   if (!absl::ConsumePrefix(&message, "Received message larger than max (") ||
       !absl::ConsumeSuffix(&message, ")")) {
     return std::nullopt;
   }
-  const std::vector<absl::string_view> numbers =
-      absl::StrSplit(message, " vs. ");
+  const std::vector<absl::string_view> numbers = absl::StrSplit(message, " vs. ");
   uint64_t size;
   int64_t limit;
   if (numbers.size() != 2 || !absl::SimpleAtoi(numbers[0], &size) ||
@@ -37,9 +35,8 @@ std::optional<std::pair<uint64_t, int64_t>> ReceivedOverLimit(
 
 }  // namespace
 
-absl::Status FromGrpcCall(const grpc::Status& status, bool from_worker,
-                          absl::string_view method, size_t request_size,
-                          int max_request) {
+absl::Status FromGrpcCall(const grpc::Status& status, bool from_worker, absl::string_view method,
+                          size_t request_size, int max_request) {
   absl::Status result = FromGrpcStatus(status);
   if (from_worker) return TrustedFromWorker(std::move(result));
   result = WithoutInternalPayloads(std::move(result));
@@ -50,12 +47,11 @@ absl::Status FromGrpcCall(const grpc::Status& status, bool from_worker,
       return WithCause(std::move(result), FailureCause::kTransportFailed);
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       if (max_request >= 0 && request_size > static_cast<size_t>(max_request)) {
-        return MessageTooLarge(FailureCause::kRequestTooLarge, method,
-                               request_size, max_request);
+        return MessageTooLarge(FailureCause::kRequestTooLarge, method, request_size, max_request);
       }
       if (auto received = ReceivedOverLimit(status.error_message())) {
-        return MessageTooLarge(FailureCause::kReplyTooLarge, method,
-                               received->first, received->second);
+        return MessageTooLarge(FailureCause::kReplyTooLarge, method, received->first,
+                               received->second);
       }
       return result;
     default:

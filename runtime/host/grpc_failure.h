@@ -24,9 +24,8 @@ namespace iw::internal {
 //   (the limit the channel was given; gRPC checks what it sends first),
 //   else the reply gRPC refused to receive;
 // - anything else: no cause.
-absl::Status FromGrpcCall(const grpc::Status& status, bool from_worker,
-                          absl::string_view method, size_t request_size,
-                          int max_request);
+absl::Status FromGrpcCall(const grpc::Status& status, bool from_worker, absl::string_view method,
+                          size_t request_size, int max_request);
 
 }  // namespace iw::internal
 

@@ -15,12 +15,12 @@
 #include "runtime/codegen_support/host_support.h"
 #include "runtime/host/crash_details.h"
 #include "runtime/host/worker_pool.h"
+#include "runtime/logging.h"
+#include "runtime/process/subprocess.h"
 #include "runtime/wire/call_failure.h"
 #include "runtime/wire/control_protocol.h"
 #include "runtime/wire/grpc_config.h"
 #include "runtime/wire/grpc_workarounds.h"
-#include "runtime/logging.h"
-#include "runtime/process/subprocess.h"
 
 namespace iw::internal {
 
@@ -233,15 +233,15 @@ std::optional<absl::Status> InProcessEndpoint::BrokenLocked(int method_index) co
     WorkerCrash crash = CrashDetailsLocked();
     crash.set_method(method);
     if (crashed_ || !kill_reason_.empty()) {
-      return WithCrash(CallFailed(absl::StatusCode::kUnavailable, FailureCause::kWorkerDied,
-                                  method, DescribeDeathLocked()),
+      return WithCrash(CallFailed(absl::StatusCode::kUnavailable, FailureCause::kWorkerDied, method,
+                                  DescribeDeathLocked()),
                        crash);
     }
     return WithCrash(
-        CallFailed(absl::StatusCode::kUnavailable, FailureCause::kConnectionLost, method,
-                   {absl::StrCat("connection to worker ", id(), " failed: ",
-                                 kDroppedTransportMessage),
-                    ""}),
+        CallFailed(
+            absl::StatusCode::kUnavailable, FailureCause::kConnectionLost, method,
+            {absl::StrCat("connection to worker ", id(), " failed: ", kDroppedTransportMessage),
+             ""}),
         crash);
   }
   if (closed_mid_call_) return ClosedMidCall(method);
@@ -254,19 +254,20 @@ absl::Status InProcessEndpoint::ExplainUnavailable(int method_index,
   if (std::optional<absl::Status> broken = BrokenLocked(method_index)) return *broken;
   const std::string method = MethodDisplayName(service(), method_index);
   if (closing_) return ClosedMidCall(method);
-  return CallFailed(absl::StatusCode::kUnavailable, FailureCause::kConnectionLost, method,
-                    {absl::StrCat("connection to worker ", id(), " failed: ", transport.message()),
-                     ""});
+  return CallFailed(
+      absl::StatusCode::kUnavailable, FailureCause::kConnectionLost, method,
+      {absl::StrCat("connection to worker ", id(), " failed: ", transport.message()), ""});
 }
 
 absl::Status InProcessEndpoint::ClosedMidCall(const std::string& method) const {
-  return CallFailed(absl::StatusCode::kUnavailable, FailureCause::kWorkerClosed, method,
-                    {absl::StrCat("worker ", id(), " was closed while the call was in flight"), ""});
+  return CallFailed(
+      absl::StatusCode::kUnavailable, FailureCause::kWorkerClosed, method,
+      {absl::StrCat("worker ", id(), " was closed while the call was in flight"), ""});
 }
 
 std::shared_ptr<InProcessEndpoint::Op> InProcessEndpoint::StartOp(
-    int method_index, std::string request, const CallTiming& timing,
-    MessageLite* target, std::function<void(absl::Status)> done) {
+    int method_index, std::string request, const CallTiming& timing, MessageLite* target,
+    std::function<void(absl::Status)> done) {
   auto op = std::make_shared<Op>();
   op->method_index = method_index;
   op->reply.reset(target->New());
@@ -325,9 +326,9 @@ absl::Status InProcessEndpoint::Call(int method_index, const MessageLite& reques
                                      MessageLite* response, const CallTiming& timing) {
   std::string bytes;
   if (!request.SerializeToString(&bytes)) {
-    return absl::InternalError(absl::StrCat(MethodDisplayName(service(), method_index),
-                                            ": could not serialize the request: ",
-                                            kSerializeFailedMessage));
+    return absl::InternalError(
+        absl::StrCat(MethodDisplayName(service(), method_index),
+                     ": could not serialize the request: ", kSerializeFailedMessage));
   }
   std::shared_ptr<Op> op = StartOp(method_index, std::move(bytes), timing, response, nullptr);
   absl::Status status;
@@ -345,8 +346,7 @@ absl::Status InProcessEndpoint::Call(int method_index, const MessageLite& reques
   return status;
 }
 
-std::shared_ptr<PendingCall> InProcessEndpoint::CallAsync(int method_index,
-                                                          std::string request,
+std::shared_ptr<PendingCall> InProcessEndpoint::CallAsync(int method_index, std::string request,
                                                           MessageLite* response,
                                                           const CallTiming& timing,
                                                           std::function<void(absl::Status)> done) {
@@ -375,8 +375,7 @@ void InProcessEndpoint::BreakLocked(std::function<void()> then) {
   for (const std::shared_ptr<Op>& op : ops_) {
     op->finished = true;
     op->status = BrokenLocked(op->method_index)
-                     .value_or(CallFailed(absl::StatusCode::kUnavailable,
-                                          FailureCause::kWorkerDied,
+                     .value_or(CallFailed(absl::StatusCode::kUnavailable, FailureCause::kWorkerDied,
                                           MethodDisplayName(service(), op->method_index),
                                           {absl::StrCat("worker ", id(), " is gone"), ""}));
     failed.push_back({op->pending, std::move(op->done), op->status});
@@ -547,12 +546,11 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> StartInProcessPool(
 
 namespace iw::codegen {
 
-absl::StatusOr<StartedWorkers> StartInProcess(const ServiceBinding& binding,
-                                              WorkerOptions options,
+absl::StatusOr<StartedWorkers> StartInProcess(const ServiceBinding& binding, WorkerOptions options,
                                               std::vector<MethodOverrides> method_overrides,
                                               InProcessHooks* hooks) {
-  absl::StatusOr<std::unique_ptr<internal::WorkerPool>> pool = internal::StartInProcessPool(
-      binding, std::move(options), std::move(method_overrides), hooks);
+  absl::StatusOr<std::unique_ptr<internal::WorkerPool>> pool =
+      internal::StartInProcessPool(binding, std::move(options), std::move(method_overrides), hooks);
   if (!pool.ok()) return pool.status();
   return StartedWorkers(std::move(*pool));
 }

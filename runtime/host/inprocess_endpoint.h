@@ -21,12 +21,12 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "runtime/codegen_support/handler_adapter.h"
-#include "runtime/in_process.h"
+#include "runtime/host/grpc_endpoint.h"
 #include "runtime/host/worker_pool.h"
+#include "runtime/in_process.h"
+#include "runtime/process/subprocess.h"
 #include "runtime/worker/dispatcher.h"
 #include "runtime/worker/service.h"
-#include "runtime/host/grpc_endpoint.h"
-#include "runtime/process/subprocess.h"
 
 namespace iw::internal {
 
@@ -44,9 +44,8 @@ class InProcessEndpoint final : public GrpcEndpoint, public InProcessWorker {
  public:
   // Starts the server and the channel. `binding.handler` and `hooks` (may
   // be null) must outlive the endpoint.
-  static absl::StatusOr<std::unique_ptr<InProcessEndpoint>> Start(const codegen::ServiceBinding& binding,
-                                                                  const WorkerOptions& options,
-                                                                  InProcessHooks* hooks);
+  static absl::StatusOr<std::unique_ptr<InProcessEndpoint>> Start(
+      const codegen::ServiceBinding& binding, const WorkerOptions& options, InProcessHooks* hooks);
 
   ~InProcessEndpoint() override;
 
@@ -99,8 +98,8 @@ class InProcessEndpoint final : public GrpcEndpoint, public InProcessWorker {
   // nullopt while it is healthy.
   std::optional<absl::Status> BrokenLocked(int method_index) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::shared_ptr<Op> StartOp(int method_index, std::string request,
-                              const CallTiming& timing, google::protobuf::MessageLite* target,
+  std::shared_ptr<Op> StartOp(int method_index, std::string request, const CallTiming& timing,
+                              google::protobuf::MessageLite* target,
                               std::function<void(absl::Status)> done);
   void CompleteOp(const std::shared_ptr<Op>& op, absl::Status status);
   FailureDescription DescribeDeathLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

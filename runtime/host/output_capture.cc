@@ -21,12 +21,12 @@ absl::StatusOr<std::unique_ptr<OutputCapture>> OutputCapture::Create(OutputMode 
   UniqueFd read_end(fds[0]), write_end(fds[1]);
   UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop.valid()) return absl::ErrnoToStatus(errno, "eventfd()");
-  return std::unique_ptr<OutputCapture>(new OutputCapture(
-      mode, forward_fd, std::move(read_end), std::move(write_end), std::move(stop)));
+  return std::unique_ptr<OutputCapture>(new OutputCapture(mode, forward_fd, std::move(read_end),
+                                                          std::move(write_end), std::move(stop)));
 }
 
-OutputCapture::OutputCapture(OutputMode mode, int forward_fd, UniqueFd read_end,
-                             UniqueFd write_end, UniqueFd stop)
+OutputCapture::OutputCapture(OutputMode mode, int forward_fd, UniqueFd read_end, UniqueFd write_end,
+                             UniqueFd stop)
     : mode_(mode),
       forward_fd_(forward_fd),
       read_end_(std::move(read_end)),

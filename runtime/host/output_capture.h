@@ -26,8 +26,7 @@ class OutputCapture {
   static constexpr size_t kTailBytes = 2048;
 
   // `forward_fd`: where kInherit copies the bytes (1 or 2).
-  static absl::StatusOr<std::unique_ptr<OutputCapture>> Create(OutputMode mode,
-                                                               int forward_fd);
+  static absl::StatusOr<std::unique_ptr<OutputCapture>> Create(OutputMode mode, int forward_fd);
   ~OutputCapture();
 
   // The pipe's write end, to hand to the child.

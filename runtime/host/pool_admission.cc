@@ -301,8 +301,8 @@ void CallAdmission::StartAsync(const std::shared_ptr<AsyncOp>& op) {
 
 void CallAdmission::IssueAsync(const std::shared_ptr<AsyncOp>& op, std::shared_ptr<Slot> slot) {
   // Only a retry needs the bytes again: the last attempt takes them.
-  std::string request = op->ladder.attempt < op->ladder.max_attempts ? op->request
-                                                                      : std::move(op->request);
+  std::string request =
+      op->ladder.attempt < op->ladder.max_attempts ? op->request : std::move(op->request);
   std::shared_ptr<PendingCall> call =
       slot->worker->CallAsync(op->method_index, std::move(request), op->response, op->timing,
                               [this, op, slot](absl::Status status) {

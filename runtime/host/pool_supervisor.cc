@@ -190,9 +190,8 @@ void Supervisor::NoteEarlyFailureLocked(Seat& seat) {
 
 void Supervisor::MarkDeadLocked(Slot& slot, FailureDescription description, Later* later) {
   slot.dead = true;
-  later->push_back([id = slot.id, text = description.ToString()] {
-    Log(LogLevel::kError, id, text);
-  });
+  later->push_back(
+      [id = slot.id, text = description.ToString()] { Log(LogLevel::kError, id, text); });
   last_death_ = std::move(description);
   ++counters_.workers_crashed;
   if (slot.seat >= 0) {

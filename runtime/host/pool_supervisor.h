@@ -119,8 +119,8 @@ class Supervisor {
   static absl::Time NotBefore(int young_deaths, absl::Time now, const Tuning& tuning);
 
   // `per_worker_limit`: calls one worker gets at once.
-  Supervisor(const codegen::ServiceInfo& service, const WorkerOptions& options, const PoolOptions& pool,
-             int per_worker_limit, Factory factory, Tuning tuning);
+  Supervisor(const codegen::ServiceInfo& service, const WorkerOptions& options,
+             const PoolOptions& pool, int per_worker_limit, Factory factory, Tuning tuning);
   // Close() must have returned, or Start() never run.
   ~Supervisor();
 

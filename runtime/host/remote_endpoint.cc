@@ -31,12 +31,12 @@
 #include "runtime/common/status_macros.h"
 #include "runtime/host/crash_details.h"
 #include "runtime/host/worker_pool.h"
+#include "runtime/transport/network_address.h"
 #include "runtime/wire/call_failure.h"
 #include "runtime/wire/grpc_config.h"
 #include "runtime/wire/grpc_workarounds.h"
 #include "runtime/wire/schema.h"
 #include "runtime/wire/status_conversion.h"
-#include "runtime/transport/network_address.h"
 
 namespace iw::internal {
 namespace {
@@ -197,9 +197,7 @@ class HealthMonitor final : public Membership {
  public:
   HealthMonitor(RemoteTarget target, std::shared_ptr<grpc::ChannelCredentials> credentials,
                 grpc::ChannelArguments args)
-      : target_(std::move(target)),
-        credentials_(std::move(credentials)),
-        args_(std::move(args)) {
+      : target_(std::move(target)), credentials_(std::move(credentials)), args_(std::move(args)) {
     Round();  // counts are right from the start
     thread_ = std::thread([this] { Loop(); });
   }
@@ -271,7 +269,8 @@ class HealthMonitor final : public Membership {
 absl::StatusOr<RemoteTarget> MakeRemoteTarget(const codegen::ServiceInfo& service,
                                               const std::vector<std::string>& addresses) {
   const std::string what = absl::StrCat("connect to workers for ", service.full_name);
-  if (addresses.empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": no address given"));
+  if (addresses.empty())
+    return absl::InvalidArgumentError(absl::StrCat(what, ": no address given"));
   RemoteTarget result;
   result.display = absl::StrJoin(addresses, ",");
   std::string scheme;  // of the static list
@@ -314,9 +313,9 @@ absl::StatusOr<RemoteTarget> MakeRemoteTarget(const codegen::ServiceInfo& servic
       return result;
     }
     if (!scheme.empty() && scheme != this_scheme) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": ", address, " is an ", this_scheme, " address among ", scheme,
-          " ones; one Connect() takes addresses of one kind (a gRPC static target)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": ", address, " is an ", this_scheme, " address among ", scheme,
+                       " ones; one Connect() takes addresses of one kind (a gRPC static target)"));
     }
     scheme = this_scheme;
     for (absl::string_view member : absl::StrSplit(rest, ',')) {
@@ -339,8 +338,8 @@ absl::StatusOr<RemoteTarget> MakeRemoteTarget(const codegen::ServiceInfo& servic
   result.target = absl::StrCat(scheme, ":", absl::StrJoin(paths, ","));
   // TLS verifies the target's host: with several ports of one host that is
   // the host; several hosts need RemoteOptions::tls_server_name.
-  if (!hosts.empty() &&
-      std::all_of(hosts.begin(), hosts.end(), [&](const std::string& h) { return h == hosts[0]; })) {
+  if (!hosts.empty() && std::all_of(hosts.begin(), hosts.end(),
+                                    [&](const std::string& h) { return h == hosts[0]; })) {
     result.tls_name = hosts[0];
   }
   return result;
@@ -356,9 +355,10 @@ absl::StatusOr<std::unique_ptr<RemoteEndpoint>> RemoteEndpoint::Connect(
                       MakeCredentials(what, remote));
   if (!remote.tls_root_certs.empty() && target.members.size() > 1 && target.tls_name.empty() &&
       remote.tls_server_name.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": TLS to workers on several hosts needs RemoteOptions::tls_server_name "
-              "(the name in their certificates)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what,
+                     ": TLS to workers on several hosts needs RemoteOptions::tls_server_name "
+                     "(the name in their certificates)"));
   }
   const HostMessageLimits limits = HostLimits(service, nullptr);
   grpc::ChannelArguments args = HostChannelArguments(limits);
@@ -369,9 +369,8 @@ absl::StatusOr<std::unique_ptr<RemoteEndpoint>> RemoteEndpoint::Connect(
   // worker of another service must still answer Connect()'s probe, whose
   // schema check then names both services (FAILED_PRECONDITION). DNS TXT
   // records must not replace this config.
-  args.SetServiceConfigJSON(
-      R"({"loadBalancingConfig":[{"round_robin":{}}],)"
-      R"("healthCheckConfig":{"serviceName":""}})");
+  args.SetServiceConfigJSON(R"({"loadBalancingConfig":[{"round_robin":{}}],)"
+                            R"("healthCheckConfig":{"serviceName":""}})");
   args.SetInt(GRPC_ARG_SERVICE_CONFIG_DISABLE_RESOLUTION, 1);
   PinGrpcCallbackQueue();
   std::shared_ptr<grpc::Channel> channel =
@@ -409,8 +408,7 @@ FailureDescription RemoteEndpoint::DescribeDeath() {
   return {absl::StrCat("worker ", id(), " is unreachable"), ""};
 }
 
-absl::Status RemoteEndpoint::ExplainUnavailable(int method_index,
-                                                const absl::Status& transport) {
+absl::Status RemoteEndpoint::ExplainUnavailable(int method_index, const absl::Status& transport) {
   WorkerCrash crash;
   crash.set_cause(WorkerCrash::CONNECTION_LOST);
   crash.set_worker_id(id());
@@ -418,10 +416,10 @@ absl::Status RemoteEndpoint::ExplainUnavailable(int method_index,
   // Lost with one of the workers the target reaches (gRPC's load balancer
   // moves later calls to another): kCallLost, the endpoint stays.
   return WithCrash(
-      CallFailed(absl::StatusCode::kUnavailable, FailureCause::kCallLost,
-                 MethodDisplayName(service(), method_index),
-                 {absl::StrCat("connection to worker ", id(), " failed: ", transport.message()),
-                  ""}),
+      CallFailed(
+          absl::StatusCode::kUnavailable, FailureCause::kCallLost,
+          MethodDisplayName(service(), method_index),
+          {absl::StrCat("connection to worker ", id(), " failed: ", transport.message()), ""}),
       crash);
 }
 
@@ -464,8 +462,7 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> ConnectPool(
   auto monitor_credentials = MakeCredentials(service.full_name, remote);
   grpc::ChannelArguments monitor_args;
   SetCommonArguments(target, remote, &monitor_args);
-  auto monitor = std::make_unique<HealthMonitor>(target, *monitor_credentials,
-                                                 monitor_args);
+  auto monitor = std::make_unique<HealthMonitor>(target, *monitor_credentials, monitor_args);
   // A bound per worker becomes one for the channel: the workers configured
   // at Connect() times the bound (round_robin spreads them evenly).
   const int configured = std::max(1, monitor->Counts().second);
@@ -480,9 +477,8 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> ConnectPool(
     }
     return std::unique_ptr<WorkerEndpoint>(std::move(*taken));
   };
-  absl::StatusOr<std::unique_ptr<WorkerPool>> started =
-      WorkerPool::Start(service, std::move(options), std::move(method_overrides), pool,
-                        std::move(factory));
+  absl::StatusOr<std::unique_ptr<WorkerPool>> started = WorkerPool::Start(
+      service, std::move(options), std::move(method_overrides), pool, std::move(factory));
   if (!started.ok()) return started.status();
   (*started)->SetMembership(std::move(monitor));
   return std::move(*started);

@@ -6,12 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
-#include "runtime/host/endpoint.h"
-#include "runtime/wire/call_failure.h"
-#include "runtime/host/crash_details.h"
 #include "runtime/common/status_macros.h"
 #include "runtime/common/timeouts.h"
+#include "runtime/host/crash_details.h"
+#include "runtime/host/endpoint.h"
 #include "runtime/logging.h"
+#include "runtime/wire/call_failure.h"
 
 namespace iw::internal {
 

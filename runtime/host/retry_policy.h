@@ -42,7 +42,8 @@ struct CallAttempts {
 class RetryPolicy {
  public:
   // `method_overrides`: empty, or one per method of `service`.
-  RetryPolicy(const codegen::ServiceInfo& service, const std::vector<MethodOverrides>& method_overrides);
+  RetryPolicy(const codegen::ServiceInfo& service,
+              const std::vector<MethodOverrides>& method_overrides);
 
   // Attempts in total (the first included): 1 under CrashPolicy::kReject.
   int MaxAttempts(int method_index) const;

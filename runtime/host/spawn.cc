@@ -21,8 +21,7 @@ namespace {
 // shorter argument or variable).
 absl::Status ValidateSpawnOptions(const WorkerOptions& options, const std::string& what) {
   if (options.executable.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": WorkerOptions::executable is empty"));
+    return absl::InvalidArgumentError(absl::StrCat(what, ": WorkerOptions::executable is empty"));
   }
   if (options.executable.find('\0') != std::string::npos) {
     return absl::InvalidArgumentError(
@@ -32,15 +31,15 @@ absl::Status ValidateSpawnOptions(const WorkerOptions& options, const std::strin
   // sends users looking at file modes.
   struct stat st;
   if (::stat(options.executable.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(what, ": WorkerOptions::executable ", options.executable,
-                     " is a directory, not an executable file"));
+    return absl::FailedPreconditionError(absl::StrCat(what, ": WorkerOptions::executable ",
+                                                      options.executable,
+                                                      " is a directory, not an executable file"));
   }
   for (size_t i = 0; i < options.args.size(); ++i) {
     if (options.args[i].find('\0') != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": WorkerOptions::args[", i, "] contains a NUL byte (at offset ",
-          options.args[i].find('\0'), ")"));
+      return absl::InvalidArgumentError(absl::StrCat(what, ": WorkerOptions::args[", i,
+                                                     "] contains a NUL byte (at offset ",
+                                                     options.args[i].find('\0'), ")"));
     }
   }
   for (const auto& [name, value] : options.env) {
@@ -49,15 +48,15 @@ absl::Status ValidateSpawnOptions(const WorkerOptions& options, const std::strin
           absl::StrCat(what, ": WorkerOptions::env has a variable with an empty name"));
     }
     if (name.find_first_of(std::string("=\0", 2)) != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": WorkerOptions::env variable name \"", absl::CEscape(name),
-          "\" contains '", name.find('=') != std::string::npos ? "=" : "\\0",
-          "' (not allowed in an environment variable name)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": WorkerOptions::env variable name \"", absl::CEscape(name),
+                       "\" contains '", name.find('=') != std::string::npos ? "=" : "\\0",
+                       "' (not allowed in an environment variable name)"));
     }
     if (value.find('\0') != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": WorkerOptions::env value of ", name, " contains a NUL byte (at offset ",
-          value.find('\0'), ")"));
+      return absl::InvalidArgumentError(absl::StrCat(what, ": WorkerOptions::env value of ", name,
+                                                     " contains a NUL byte (at offset ",
+                                                     value.find('\0'), ")"));
     }
   }
   if (options.call_timeout && *options.call_timeout <= absl::ZeroDuration()) {
@@ -78,16 +77,14 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> StartSpawnedPool(
     return absl::InvalidArgumentError(absl::StrCat(what, ": ", startup.status().message()));
   }
   WorkerPool::Factory factory =
-      [&service, options, startup = *startup]()
-      -> absl::StatusOr<std::unique_ptr<WorkerEndpoint>> {
+      [&service, options, startup = *startup]() -> absl::StatusOr<std::unique_ptr<WorkerEndpoint>> {
     absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
         WorkerProcess::Spawn(service, options, startup);
     if (!worker.ok()) return worker.status();
     return std::unique_ptr<WorkerEndpoint>(std::move(*worker));
   };
-  absl::StatusOr<std::unique_ptr<WorkerPool>> started =
-      WorkerPool::Start(service, std::move(options), std::move(method_overrides), pool,
-                        std::move(factory));
+  absl::StatusOr<std::unique_ptr<WorkerPool>> started = WorkerPool::Start(
+      service, std::move(options), std::move(method_overrides), pool, std::move(factory));
   return started;
 }
 
@@ -107,15 +104,14 @@ std::unique_ptr<internal::WorkerPool> StartedWorkers::Release() && { return std:
 
 absl::StatusOr<StartedWorkers> SpawnWorker(const ServiceInfo& service, WorkerOptions options,
                                            std::vector<MethodOverrides> method_overrides) {
-  return SpawnWorkerPool(service, std::move(options), PoolOptions(),
-                         std::move(method_overrides));
+  return SpawnWorkerPool(service, std::move(options), PoolOptions(), std::move(method_overrides));
 }
 
-absl::StatusOr<StartedWorkers> SpawnWorkerPool(const ServiceInfo& service,
-                                               WorkerOptions options, PoolOptions pool,
+absl::StatusOr<StartedWorkers> SpawnWorkerPool(const ServiceInfo& service, WorkerOptions options,
+                                               PoolOptions pool,
                                                std::vector<MethodOverrides> method_overrides) {
-  absl::StatusOr<std::unique_ptr<internal::WorkerPool>> started = internal::StartSpawnedPool(
-      service, std::move(options), pool, std::move(method_overrides));
+  absl::StatusOr<std::unique_ptr<internal::WorkerPool>> started =
+      internal::StartSpawnedPool(service, std::move(options), pool, std::move(method_overrides));
   if (!started.ok()) return started.status();
   return StartedWorkers(std::move(*started));
 }

@@ -48,8 +48,8 @@ std::vector<std::string> WorkerEnvironmentFrom(
   return result;
 }
 
-std::vector<std::string> WorkerEnvironment(
-    const WorkerOptions& options, const std::map<std::string, std::string>& framework) {
+std::vector<std::string> WorkerEnvironment(const WorkerOptions& options,
+                                           const std::map<std::string, std::string>& framework) {
   std::vector<std::string> host;
   for (char** var = environ; var != nullptr && *var != nullptr; ++var) host.emplace_back(*var);
   return WorkerEnvironmentFrom(host, options, framework);

@@ -15,13 +15,13 @@ namespace iw::internal {
 // host's environment filtered by `options.environment_mode` (and
 // `env_allow_list`), minus `options.env_remove`, then `options.env` on top,
 // then `framework` (the runtime's own variables, which always win).
-std::vector<std::string> WorkerEnvironment(
-    const WorkerOptions& options, const std::map<std::string, std::string>& framework);
+std::vector<std::string> WorkerEnvironment(const WorkerOptions& options,
+                                           const std::map<std::string, std::string>& framework);
 
 // Same, from an explicit host environment (for tests).
-std::vector<std::string> WorkerEnvironmentFrom(
-    const std::vector<std::string>& host_environment, const WorkerOptions& options,
-    const std::map<std::string, std::string>& framework);
+std::vector<std::string> WorkerEnvironmentFrom(const std::vector<std::string>& host_environment,
+                                               const WorkerOptions& options,
+                                               const std::map<std::string, std::string>& framework);
 
 // Whether `name` matches `pattern`: equal, or `pattern` ends in '*' and
 // `name` starts with the rest ("LC_*" matches "LC_ALL").

@@ -27,16 +27,16 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "runtime/call_handle.h"
 #include "runtime/codegen_support/service_info.h"
 #include "runtime/common/close_once.h"
-#include "runtime/call_handle.h"
+#include "runtime/common/timeouts.h"
 #include "runtime/host/endpoint.h"
-#include "runtime/options.h"
-#include "runtime/worker_state.h"
 #include "runtime/host/pool_admission.h"
 #include "runtime/host/pool_supervisor.h"
 #include "runtime/host/retry_policy.h"
-#include "runtime/common/timeouts.h"
+#include "runtime/options.h"
+#include "runtime/worker_state.h"
 
 namespace iw::internal {
 

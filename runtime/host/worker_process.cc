@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <atomic>
+#include <cstring>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -19,14 +19,14 @@
 #include "runtime/common/status_macros.h"
 #include "runtime/host/crash_details.h"
 #include "runtime/host/spawn_environment.h"
+#include "runtime/logging.h"
+#include "runtime/transport/fd_transport.h"
+#include "runtime/transport/peer_credentials.h"
 #include "runtime/wire/call_failure.h"
 #include "runtime/wire/control_protocol.h"
 #include "runtime/wire/grpc_config.h"
 #include "runtime/wire/grpc_workarounds.h"
 #include "runtime/wire/schema.h"
-#include "runtime/logging.h"
-#include "runtime/transport/fd_transport.h"
-#include "runtime/transport/peer_credentials.h"
 
 namespace iw::internal {
 namespace {
@@ -47,7 +47,6 @@ constexpr absl::Duration kStderrDrain = absl::Milliseconds(100);
 // leaves it the time to do so on a loaded machine.
 constexpr absl::Duration kSelfExitAllowance = absl::Milliseconds(500);
 
-
 }  // namespace
 
 WorkerProcess::WorkerProcess(const codegen::ServiceInfo& service, const WorkerOptions& options)
@@ -62,13 +61,11 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
   return worker;
 }
 
-absl::Status WorkerProcess::Start(const WorkerOptions& options,
-                                  const ResolvedTimeout& startup) {
+absl::Status WorkerProcess::Start(const WorkerOptions& options, const ResolvedTimeout& startup) {
   const absl::Time startup_deadline = absl::Now() + startup.timeout;
   const std::string what = absl::StrCat("spawn worker for ", service().full_name);
   if (options.executable.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": WorkerOptions::executable is empty"));
+    return absl::InvalidArgumentError(absl::StrCat(what, ": WorkerOptions::executable is empty"));
   }
   absl::StatusOr<SocketPair> grpc_pair = CreateSocketPair();
   if (!grpc_pair.ok()) return Prefixed(grpc_pair.status(), what);
@@ -94,8 +91,8 @@ absl::Status WorkerProcess::Start(const WorkerOptions& options,
     stdout_ = std::move(*out);
   }
 
-  const std::string base_id = absl::StrCat(ShortName(service().full_name), "#",
-                                           g_next_worker_number.fetch_add(1));
+  const std::string base_id =
+      absl::StrCat(ShortName(service().full_name), "#", g_next_worker_number.fetch_add(1));
   SpawnSpec spec;
   spec.executable = options.executable;
   spec.argv.push_back(options.executable);
@@ -160,15 +157,14 @@ absl::Status WorkerProcess::CheckWorkerSchema(SchemaCheck schema_check, absl::Ti
   return CheckSchema(SchemaOf(service()), *theirs, schema_check, what);
 }
 
-absl::Status WorkerProcess::WaitReady(const ResolvedTimeout& startup,
-                                      SchemaCheck schema_check) {
+absl::Status WorkerProcess::WaitReady(const ResolvedTimeout& startup, SchemaCheck schema_check) {
   const absl::Time deadline = absl::Now() + startup.timeout;
   while (true) {
     absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) break;
     struct pollfd fds[2] = {{control_.get(), POLLIN, 0}, {process_->pidfd(), POLLIN, 0}};
-    int timeout_ms = static_cast<int>(
-        absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
+    int timeout_ms =
+        static_cast<int>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
     int n = ::poll(fds, 2, timeout_ms);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("spawn ", id(), ": poll()"));
@@ -230,8 +226,8 @@ absl::Status WorkerProcess::WaitReady(const ResolvedTimeout& startup,
   return WithCrash(
       absl::DeadlineExceededError(absl::StrCat(
           "spawn worker ", id(), " (", executable_, "): not ready within ",
-          absl::FormatDuration(startup.timeout), " (startup timeout from ", startup.source,
-          "); ", alive ? "it was still running and has been killed" : "it had exited")),
+          absl::FormatDuration(startup.timeout), " (startup timeout from ", startup.source, "); ",
+          alive ? "it was still running and has been killed" : "it had exited")),
       crash);
 }
 
@@ -318,8 +314,8 @@ void WorkerProcess::ReadNoticeLocked() {
   }
   uint16_t size;
   std::memcpy(&size, message + 1, sizeof(size));
-  size = static_cast<uint16_t>(
-      std::min<size_t>(size, static_cast<size_t>(n) - 1 - sizeof(uint16_t)));
+  size =
+      static_cast<uint16_t>(std::min<size_t>(size, static_cast<size_t>(n) - 1 - sizeof(uint16_t)));
   replaced_reason_.assign(message + 1 + sizeof(uint16_t), size);
 }
 
@@ -381,12 +377,12 @@ FailureDescription WorkerProcess::DescribeDeath() {
     replaced = replaced_reason_;
   }
   if (!replaced.empty()) return {absl::StrCat("worker ", id(), " exited: ", replaced), ""};
-  return {absl::StrCat("worker ", id(), " crashed: ", status ? status->ToString() : "still running"),
-          StderrTail()};
+  return {
+      absl::StrCat("worker ", id(), " crashed: ", status ? status->ToString() : "still running"),
+      StderrTail()};
 }
 
-absl::Status WorkerProcess::ExplainUnavailable(int method_index,
-                                               const absl::Status& transport) {
+absl::Status WorkerProcess::ExplainUnavailable(int method_index, const absl::Status& transport) {
   const std::string method = MethodDisplayName(service(), method_index);
   // The connection broke: give the process a moment to be reaped so that
   // the message can carry its exit status.
@@ -398,9 +394,9 @@ absl::Status WorkerProcess::ExplainUnavailable(int method_index,
     crash.set_pid(process_->pid());
     crash.set_method(method);
     return WithCrash(
-        CallFailed(absl::StatusCode::kUnavailable, FailureCause::kConnectionLost, method,
-                   {absl::StrCat("connection to worker ", id(), " failed: ", transport.message()),
-                    ""}),
+        CallFailed(
+            absl::StatusCode::kUnavailable, FailureCause::kConnectionLost, method,
+            {absl::StrCat("connection to worker ", id(), " failed: ", transport.message()), ""}),
         crash);
   }
   bool closing;
@@ -416,8 +412,8 @@ absl::Status WorkerProcess::ExplainUnavailable(int method_index,
                                     status->ToString(), ")"),
                        ""});
   }
-  absl::Status died =
-      CallFailed(absl::StatusCode::kUnavailable, FailureCause::kWorkerDied, method, DescribeDeath());
+  absl::Status died = CallFailed(absl::StatusCode::kUnavailable, FailureCause::kWorkerDied, method,
+                                 DescribeDeath());
   WorkerCrash crash = *CrashDetails();
   crash.set_method(method);
   return WithCrash(std::move(died), crash);
@@ -463,8 +459,8 @@ absl::Status WorkerProcess::CloseNow(const CloseOptions& options) {
     // 1. Ask the worker to drain and exit within the grace period.
     const absl::Time grace_deadline = absl::Now() + options.grace;
     ShutdownRequest request;
-    request.grace_ms = static_cast<uint32_t>(
-        std::max<int64_t>(0, absl::ToInt64Milliseconds(options.grace)));
+    request.grace_ms =
+        static_cast<uint32_t>(std::max<int64_t>(0, absl::ToInt64Milliseconds(options.grace)));
     ssize_t ignored = ::send(control_.get(), &request, sizeof(request), MSG_NOSIGNAL);
     (void)ignored;
     std::optional<ExitStatus> status = DrainAndWait(grace_deadline + kSelfExitAllowance);
@@ -483,10 +479,10 @@ absl::Status WorkerProcess::CloseNow(const CloseOptions& options) {
                        " of SIGTERM; sending SIGKILL"));
       process_->Signal(SIGKILL, /*group=*/true);
       process_->Wait(absl::InfiniteFuture());
-      result = absl::DeadlineExceededError(absl::StrCat(
-          "close ", id(), ": the worker did not exit within its grace period (",
-          absl::FormatDuration(options.grace), ") nor after SIGTERM (",
-          absl::FormatDuration(options.term_timeout), "); killed with SIGKILL"));
+      result = absl::DeadlineExceededError(
+          absl::StrCat("close ", id(), ": the worker did not exit within its grace period (",
+                       absl::FormatDuration(options.grace), ") nor after SIGTERM (",
+                       absl::FormatDuration(options.term_timeout), "); killed with SIGKILL"));
     }
   } else if (was_crashed) {
     result = WithCrash(absl::UnavailableError(DescribeDeath().ToString()), *CrashDetails());

@@ -34,9 +34,9 @@ class WorkerProcess final : public GrpcEndpoint {
   // errno's status (NOT_FOUND, PERMISSION_DENIED...), UNAVAILABLE (exited
   // before ready, with its exit status and stderr tail), DEADLINE_EXCEEDED
   // (startup timeout).
-  static absl::StatusOr<std::unique_ptr<WorkerProcess>> Spawn(
-      const codegen::ServiceInfo& service, const WorkerOptions& options,
-      const ResolvedTimeout& startup);
+  static absl::StatusOr<std::unique_ptr<WorkerProcess>> Spawn(const codegen::ServiceInfo& service,
+                                                              const WorkerOptions& options,
+                                                              const ResolvedTimeout& startup);
 
   ~WorkerProcess() override;
 
@@ -67,16 +67,15 @@ class WorkerProcess final : public GrpcEndpoint {
   std::optional<ExitStatus> DrainAndWait(absl::Time deadline);
   // The close itself, run once by close_ (see close_once.h).
   absl::Status CloseNow(const CloseOptions& options);
-  absl::Status ExplainUnavailable(int method_index,
-                                  const absl::Status& transport) override;
+  absl::Status ExplainUnavailable(int method_index, const absl::Status& transport) override;
   std::string StderrTail();
 
   const std::string executable_;
   std::unique_ptr<Subprocess> process_;
   std::unique_ptr<OutputCapture> stderr_;
   std::unique_ptr<OutputCapture> stdout_;  // only in OutputMode::kCapture
-  UniqueFd control_;  // reset under mu_ (NoteExitLocked reads it)
-  UniqueFd monitor_wake_;  // eventfd: tells the monitor to stop
+  UniqueFd control_;                       // reset under mu_ (NoteExitLocked reads it)
+  UniqueFd monitor_wake_;                  // eventfd: tells the monitor to stop
   std::thread monitor_;
 
   mutable absl::Mutex mu_;

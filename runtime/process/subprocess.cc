@@ -62,8 +62,8 @@ ChildRlimits ComputeRlimits(const ResourceLimits& limits) {
   if (limits.cpu_time) {
     // SIGXCPU at the soft limit; SIGKILL one second later (at the hard
     // limit). Equal limits would make the kernel send SIGKILL first.
-    rlim_t seconds = static_cast<rlim_t>(std::max<int64_t>(
-        1, absl::ToInt64Seconds(absl::Ceil(*limits.cpu_time, absl::Seconds(1)))));
+    rlim_t seconds = static_cast<rlim_t>(
+        std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(*limits.cpu_time, absl::Seconds(1)))));
     add(RLIMIT_CPU, seconds, seconds + 1);
   }
   if (limits.open_files) add(RLIMIT_NOFILE, *limits.open_files, *limits.open_files);
@@ -80,9 +80,7 @@ struct ChildError {
   int32_t error;
 };
 
-int PidfdOpen(pid_t pid) {
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-}
+int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 int PidfdSendSignal(int pidfd, int signal) {
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
@@ -157,8 +155,7 @@ int PidfdSendSignal(int pidfd, int signal) {
     }
   }
 
-  if (!spec.working_directory.empty() &&
-      ::chdir(spec.working_directory.c_str()) != 0) {
+  if (!spec.working_directory.empty() && ::chdir(spec.working_directory.c_str()) != 0) {
     fail(kStageChdir);
   }
   ::execve(spec.executable.c_str(), argv, envp);
@@ -185,11 +182,9 @@ std::string ExitStatus::ToString() const {
         " (SIGXCPU)", core);
   }
   const char* description = ::sigdescr_np(code);
-  std::string result =
-      absl::StrCat("killed by signal ", SignalName(code),
-                   description ? absl::StrCat(" (", description, ")") : "", core);
-  const bool memory_death =
-      code == SIGKILL || code == SIGABRT || code == SIGSEGV || code == SIGBUS;
+  std::string result = absl::StrCat("killed by signal ", SignalName(code),
+                                    description ? absl::StrCat(" (", description, ")") : "", core);
+  const bool memory_death = code == SIGKILL || code == SIGABRT || code == SIGSEGV || code == SIGBUS;
   if (memory_death && limits.address_space_bytes) {
     absl::StrAppend(&result, "; it had an address-space limit of ",
                     *limits.address_space_bytes >> 20,
@@ -216,8 +211,7 @@ ExitStatus ExitStatus::FromWaitStatus(int wait_status) {
   return status;
 }
 
-absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
-    const SpawnSpec& spec) {
+absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(const SpawnSpec& spec) {
   if (spec.executable.empty()) {
     return absl::InvalidArgumentError("spawn: the executable path is empty");
   }
@@ -258,8 +252,7 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
     ::waitpid(pid, &ignored, 0);
     return absl::ErrnoToStatus(saved, "spawn: pidfd_open()");
   }
-  auto child =
-      std::unique_ptr<Subprocess>(new Subprocess(pid, std::move(pidfd), spec.limits));
+  auto child = std::unique_ptr<Subprocess>(new Subprocess(pid, std::move(pidfd), spec.limits));
 
   ChildError err;
   ssize_t n;
@@ -272,8 +265,7 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
                        : err.stage == kStageChdir  ? "chdir to"
                        : err.stage == kStageRlimit ? "set resource limits for"
                                                    : "set up descriptors for";
-    const std::string& object =
-        err.stage == kStageChdir ? spec.working_directory : spec.executable;
+    const std::string& object = err.stage == kStageChdir ? spec.working_directory : spec.executable;
     return absl::ErrnoToStatus(err.error, absl::StrCat(what, " ", object));
   }
   return child;
@@ -317,11 +309,11 @@ std::optional<ExitStatus> Subprocess::Wait(absl::Time deadline) {
     if (auto status = TryReap()) return status;
     absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return std::nullopt;
-    int timeout_ms = deadline == absl::InfiniteFuture()
-                         ? -1
-                         : static_cast<int>(std::min<int64_t>(
-                               absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
-                               1 << 30));
+    int timeout_ms =
+        deadline == absl::InfiniteFuture()
+            ? -1
+            : static_cast<int>(std::min<int64_t>(
+                  absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 1 << 30));
     struct pollfd pfd = {pidfd_.get(), POLLIN, 0};
     ::poll(&pfd, 1, timeout_ms);
   }

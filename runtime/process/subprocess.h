@@ -29,8 +29,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "runtime/resource_limits.h"
 #include "runtime/process/unique_fd.h"
+#include "runtime/resource_limits.h"
 
 namespace iw::internal {
 

@@ -9,8 +9,6 @@
 
 namespace iw::testing {
 
-
-
 namespace {
 
 // Bound on waiting for the host to take note of a simulated death.

@@ -133,7 +133,7 @@ class FaultInjector final : public InProcessHooks {
   void Attach(InProcessWorker* worker) override;
   void Detach(InProcessWorker* worker) override;
   CallFault BeforeCall(InProcessWorker* worker, int method_index,
-                                 const std::string& method) override;
+                       const std::string& method) override;
 
  private:
   void KillWorkers(int signal, int exit_code);

@@ -27,8 +27,8 @@ absl::Status SetNonBlocking(int fd) {
   return absl::OkStatus();
 }
 
-std::shared_ptr<grpc::Channel> CreateChannelOverFd(
-    UniqueFd fd, const grpc::ChannelArguments& args) {
+std::shared_ptr<grpc::Channel> CreateChannelOverFd(UniqueFd fd,
+                                                   const grpc::ChannelArguments& args) {
   return grpc::CreateCustomInsecureChannelFromFd("iw-worker", fd.release(), args);
 }
 

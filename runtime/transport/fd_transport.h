@@ -38,8 +38,7 @@ absl::StatusOr<SocketPair> CreateSocketPair();
 absl::Status SetNonBlocking(int fd);
 
 // Host side: a gRPC channel speaking HTTP/2 over `fd` (takes ownership).
-std::shared_ptr<grpc::Channel> CreateChannelOverFd(
-    UniqueFd fd, const grpc::ChannelArguments& args);
+std::shared_ptr<grpc::Channel> CreateChannelOverFd(UniqueFd fd, const grpc::ChannelArguments& args);
 
 // Worker side: serves `server` over `fd` (takes ownership).
 absl::Status ServeOverFd(grpc::Server* server, UniqueFd fd);

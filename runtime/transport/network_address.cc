@@ -61,9 +61,9 @@ bool IsLocalAddress(absl::string_view address) {
 
 absl::Status CheckPlaintextAllowed(absl::string_view address, absl::string_view what) {
   if (IsLocalAddress(address)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "refusing to ", what, " ", address,
-      " without TLS: plain text is allowed only on loopback and Unix sockets"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("refusing to ", what, " ", address,
+                   " without TLS: plain text is allowed only on loopback and Unix sockets"));
 }
 
 }  // namespace iw::internal

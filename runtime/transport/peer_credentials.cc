@@ -73,8 +73,8 @@ absl::StatusOr<ReadyState> ReceiveReady(int control_fd, pid_t expected_pid) {
   // Room for credentials plus anything unexpected (e.g. SCM_RIGHTS sent by an
   // impostor: MSG_CMSG_CLOEXEC keeps such descriptors from leaking further;
   // we close them below).
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(struct ucred)) +
-                                       CMSG_SPACE(16 * sizeof(int))];
+  alignas(
+      struct cmsghdr) char control[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(16 * sizeof(int))];
   struct msghdr message;
   std::memset(&message, 0, sizeof(message));
   message.msg_iov = &iov;
@@ -115,16 +115,16 @@ absl::StatusOr<ReadyState> ReceiveReady(int control_fd, pid_t expected_pid) {
   std::memcpy(&sender, credentials, sizeof(sender));
   const uid_t our_uid = ::getuid();
   if (sender.pid != expected_pid || sender.uid != our_uid) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "the ready message came from pid ", sender.pid, " uid ", sender.uid,
-        ", expected the spawned worker: pid ", expected_pid, " uid ", our_uid,
-        "; refusing to talk to a process we did not start"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("the ready message came from pid ", sender.pid, " uid ", sender.uid,
+                     ", expected the spawned worker: pid ", expected_pid, " uid ", our_uid,
+                     "; refusing to talk to a process we did not start"));
   }
   if (byte == kReadyWithSchema) return ReadyState::kReadyWithSchema;
   if (byte != kReady) {
-    return absl::InternalError(absl::StrCat(
-        "protocol error: the worker sent byte ", static_cast<int>(byte),
-        " on the control socket, expected the ready byte ", static_cast<int>(kReady)));
+    return absl::InternalError(
+        absl::StrCat("protocol error: the worker sent byte ", static_cast<int>(byte),
+                     " on the control socket, expected the ready byte ", static_cast<int>(kReady)));
   }
   return ReadyState::kReady;
 }
@@ -162,8 +162,8 @@ absl::Status ReadExactly(int fd, char* out, size_t size, absl::Time deadline) {
 
 absl::StatusOr<std::string> ReceiveSchema(int control_fd, absl::Time deadline) {
   uint16_t size = 0;
-  if (absl::Status s = ReadExactly(control_fd, reinterpret_cast<char*>(&size), sizeof(size),
-                                   deadline);
+  if (absl::Status s =
+          ReadExactly(control_fd, reinterpret_cast<char*>(&size), sizeof(size), deadline);
       !s.ok()) {
     return s;
   }

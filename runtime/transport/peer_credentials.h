@@ -61,10 +61,10 @@ absl::Status EnablePeerCredentials(int control_fd);
 
 // What ReceiveReady() found.
 enum class ReadyState {
-  kReady,    // the worker sent kReady with matching credentials
+  kReady,            // the worker sent kReady with matching credentials
   kReadyWithSchema,  // the same, and its schema frame follows (ReceiveSchema)
-  kPending,  // nothing to read yet (EAGAIN/EINTR): keep polling
-  kClosed,   // EOF: the worker closed its end (it is exiting or dead)
+  kPending,          // nothing to read yet (EAGAIN/EINTR): keep polling
+  kClosed,           // EOF: the worker closed its end (it is exiting or dead)
 };
 
 // Host side: reads at most one byte from `control_fd` without blocking and

@@ -22,16 +22,15 @@ absl::Status CheckUnixSocketPath(absl::string_view path) {
   }
   if (path.find('\0') != absl::string_view::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat("the Unix socket path \"", absl::CEscape(path),
-                     "\" contains a NUL byte"));
+        absl::StrCat("the Unix socket path \"", absl::CEscape(path), "\" contains a NUL byte"));
   }
   const size_t limit = MaxUnixSocketPathBytes();
   if (path.size() + 1 > limit) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the Unix socket path \"", path, "\" is ", path.size(),
-        " bytes; Unix socket paths are limited to ", limit - 1, " bytes (", limit,
-        " with the terminating NUL) on this platform. Use a shorter path, e.g. in "
-        "a private directory under /tmp"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the Unix socket path \"", path, "\" is ", path.size(),
+                     " bytes; Unix socket paths are limited to ", limit - 1, " bytes (", limit,
+                     " with the terminating NUL) on this platform. Use a shorter path, e.g. in "
+                     "a private directory under /tmp"));
   }
   return absl::OkStatus();
 }
@@ -44,8 +43,8 @@ absl::Status RemoveStaleUnixSocket(const std::string& path) {
     return absl::ErrnoToStatus(errno, absl::StrCat("stat ", path));
   }
   if (!S_ISSOCK(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path, " exists and is not a socket; refusing to replace it"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " exists and is not a socket; refusing to replace it"));
   }
   UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!probe.valid()) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
@@ -55,18 +54,17 @@ absl::Status RemoveStaleUnixSocket(const std::string& path) {
   std::memcpy(address.sun_path, path.data(), path.size());
   int r;
   do {
-    r = ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address),
-                  sizeof(address));
+    r = ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address));
   } while (r != 0 && errno == EINTR);
   if (r == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "another process is already listening on ", path));
+    return absl::FailedPreconditionError(
+        absl::StrCat("another process is already listening on ", path));
   }
   if (errno != ECONNREFUSED) {
     // EACCES, EAGAIN (a full backlog: someone listens), ...: not provably
     // stale, so leave it alone.
-    return absl::ErrnoToStatus(
-        errno, absl::StrCat("cannot tell whether the socket ", path, " is stale"));
+    return absl::ErrnoToStatus(errno,
+                               absl::StrCat("cannot tell whether the socket ", path, " is stale"));
   }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
     return absl::ErrnoToStatus(errno, absl::StrCat("remove the stale socket ", path));

@@ -80,8 +80,7 @@ FailureCause CauseOf(const absl::Status& status);
 
 // `code` "<method>: <what><stderr tail>", with `cause`, and with the
 // description kept as data (DescriptionOf()).
-absl::Status CallFailed(absl::StatusCode code, FailureCause cause,
-                        absl::string_view method,
+absl::Status CallFailed(absl::StatusCode code, FailureCause cause, absl::string_view method,
                         FailureDescription description);
 // The description of a status made by CallFailed().
 std::optional<FailureDescription> DescriptionOf(const absl::Status& status);
@@ -98,8 +97,8 @@ inline constexpr char kSerializeFailedMessage[] = "Failed to serialize message";
 // RESOURCE_EXHAUSTED "<method>: the request is over the message size limit
 // (<size> vs. <limit>) bytes; see max_request_bytes" (kRequestTooLarge), or
 // the same for the reply (kReplyTooLarge, max_response_bytes).
-absl::Status MessageTooLarge(FailureCause which, absl::string_view method,
-                             uint64_t size, int64_t limit);
+absl::Status MessageTooLarge(FailureCause which, absl::string_view method, uint64_t size,
+                             int64_t limit);
 
 // DEADLINE_EXCEEDED kDeadlinePassedInWorker with kCallDeadline: what a
 // worker answers for a call whose deadline passed before its handler

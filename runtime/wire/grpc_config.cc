@@ -12,13 +12,12 @@ namespace {
 
 int ClampLimit(int64_t bytes) {
   if (bytes <= 0) return kDefaultMaxMessageBytes;
-  return static_cast<int>(
-      std::min<int64_t>(bytes, std::numeric_limits<int32_t>::max()));
+  return static_cast<int>(std::min<int64_t>(bytes, std::numeric_limits<int32_t>::max()));
 }
 
 int WithFramingSlack(int limit) {
-  return static_cast<int>(std::min<int64_t>(int64_t{limit} + kStreamFramingSlack,
-                                            std::numeric_limits<int32_t>::max()));
+  return static_cast<int>(
+      std::min<int64_t>(int64_t{limit} + kStreamFramingSlack, std::numeric_limits<int32_t>::max()));
 }
 
 grpc::ChannelArguments ChannelArguments(int max_send, int max_receive) {
@@ -50,9 +49,9 @@ HostMessageLimits HostLimits(const codegen::ServiceInfo& service, const WorkerOp
                          : MaxResponseBytes(service);
   // Headroom for the batch message's own framing.
   constexpr size_t kBatchFraming = 64;
-  const size_t batch = std::min<size_t>(
-      {kStreamMaxBatchBytes, static_cast<size_t>(limits.max_request),
-       static_cast<size_t>(MaxRequestBytes(service))});
+  const size_t batch =
+      std::min<size_t>({kStreamMaxBatchBytes, static_cast<size_t>(limits.max_request),
+                        static_cast<size_t>(MaxRequestBytes(service))});
   limits.max_stream_batch = batch > kBatchFraming ? batch - kBatchFraming : 0;
   return limits;
 }

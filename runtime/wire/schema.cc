@@ -31,10 +31,9 @@ class SchemaWriter {
     if (!inserted) return absl::StrCat("#", it->second);
     std::vector<const FieldDescriptor*> fields;
     for (int i = 0; i < message->field_count(); ++i) fields.push_back(message->field(i));
-    std::sort(fields.begin(), fields.end(),
-              [](const FieldDescriptor* a, const FieldDescriptor* b) {
-                return a->number() < b->number();
-              });
+    std::sort(fields.begin(), fields.end(), [](const FieldDescriptor* a, const FieldDescriptor* b) {
+      return a->number() < b->number();
+    });
     std::string out = "{";
     for (const FieldDescriptor* field : fields) {
       absl::StrAppend(&out, field->number(), ":", field->is_repeated() ? "r" : "s",
@@ -69,10 +68,9 @@ std::string CanonicalSchemaText(absl::string_view service_full_name) {
   if (service == nullptr) return "";
   std::vector<const MethodDescriptor*> methods;
   for (int i = 0; i < service->method_count(); ++i) methods.push_back(service->method(i));
-  std::sort(methods.begin(), methods.end(),
-            [](const MethodDescriptor* a, const MethodDescriptor* b) {
-              return a->name() < b->name();
-            });
+  std::sort(
+      methods.begin(), methods.end(),
+      [](const MethodDescriptor* a, const MethodDescriptor* b) { return a->name() < b->name(); });
   SchemaWriter writer;
   std::string out = "iw-schema-v1;";
   for (const MethodDescriptor* method : methods) {
@@ -86,22 +84,21 @@ std::string CanonicalSchemaText(absl::string_view service_full_name) {
 
 const ServiceSchema& SchemaOf(const codegen::ServiceInfo& service) {
   static absl::Mutex mu(absl::kConstInit);
-  static auto* cache =
-      new std::map<const codegen::ServiceInfo*, std::unique_ptr<ServiceSchema>>();
+  static auto* cache = new std::map<const codegen::ServiceInfo*, std::unique_ptr<ServiceSchema>>();
   absl::MutexLock lock(&mu);
   std::unique_ptr<ServiceSchema>& entry = (*cache)[&service];
   if (entry == nullptr) {
     entry = std::make_unique<ServiceSchema>();
     entry->full_name = service.full_name;
     const std::string text = CanonicalSchemaText(service.full_name);
-    if (!text.empty()) entry->fingerprint = absl::StrCat(absl::Hex(Fnv1a64(text), absl::kZeroPad16));
+    if (!text.empty())
+      entry->fingerprint = absl::StrCat(absl::Hex(Fnv1a64(text), absl::kZeroPad16));
   }
   return *entry;
 }
 
 std::string EncodeSchema(const ServiceSchema& schema) {
-  return absl::StrCat(schema.full_name, " ",
-                      schema.fingerprint.empty() ? "-" : schema.fingerprint);
+  return absl::StrCat(schema.full_name, " ", schema.fingerprint.empty() ? "-" : schema.fingerprint);
 }
 
 absl::StatusOr<ServiceSchema> DecodeSchema(absl::string_view encoded) {
@@ -116,16 +113,15 @@ absl::StatusOr<ServiceSchema> DecodeSchema(absl::string_view encoded) {
   return schema;
 }
 
-absl::Status CheckSchema(const ServiceSchema& host, const ServiceSchema& worker,
-                         SchemaCheck check, absl::string_view what) {
+absl::Status CheckSchema(const ServiceSchema& host, const ServiceSchema& worker, SchemaCheck check,
+                         absl::string_view what) {
   auto describe = [](const ServiceSchema& schema) {
     return absl::StrCat(schema.full_name, " (schema fingerprint ",
                         schema.fingerprint.empty() ? "unknown" : schema.fingerprint, ")");
   };
   if (host.full_name != worker.full_name) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(what, ": the worker serves ", describe(worker), ", the host expects ",
-                     describe(host)));
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": the worker serves ", describe(worker), ", the host expects ", describe(host)));
   }
   if (check == SchemaCheck::kServiceName || host.fingerprint.empty() ||
       worker.fingerprint.empty() || host.fingerprint == worker.fingerprint) {

@@ -53,8 +53,8 @@ absl::StatusOr<ServiceSchema> DecodeSchema(absl::string_view encoded);
 // OK if `worker` may serve a host whose schema is `host` under `check`;
 // otherwise FAILED_PRECONDITION naming both services and fingerprints,
 // prefixed with `what`.
-absl::Status CheckSchema(const ServiceSchema& host, const ServiceSchema& worker,
-                         SchemaCheck check, absl::string_view what);
+absl::Status CheckSchema(const ServiceSchema& host, const ServiceSchema& worker, SchemaCheck check,
+                         absl::string_view what);
 
 // The gRPC metadata key under which a worker gives its encoded schema (in
 // the trailers of a call to a method it does not have, e.g. the connect

@@ -57,8 +57,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   }
   details.set_code(static_cast<int>(status.code()));
   details.set_message(std::string(status.message()));
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()), details.SerializeAsString());
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()),
+                      details.SerializeAsString());
 }
 
 }  // namespace iw::internal

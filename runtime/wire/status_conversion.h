@@ -21,8 +21,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // The same for a status carried in a message's fields (the call stream's
 // replies): the numeric code, the message and the serialized details.
-absl::Status FromStatusFields(int code, absl::string_view message,
-                              const std::string& details);
+absl::Status FromStatusFields(int code, absl::string_view message, const std::string& details);
 
 }  // namespace iw::internal
 

@@ -44,10 +44,10 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     const std::string version = ClientMetadataValue(*context, kCallStreamVersionKey);
     if (version != kCallStreamVersion) {
       finished_ = true;
-      Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                          absl::StrCat("call stream version \"", version,
-                                       "\" is not supported; this worker speaks version ",
-                                       kCallStreamVersion)));
+      Finish(grpc::Status(
+          grpc::StatusCode::UNIMPLEMENTED,
+          absl::StrCat("call stream version \"", version,
+                       "\" is not supported; this worker speaks version ", kCallStreamVersion)));
       return;
     }
     int64_t max_reply = 0;
@@ -59,8 +59,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     if (!dispatcher_->RegisterStream(this)) {
       finished_ = true;
       Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          absl::StrCat("worker ", dispatcher_->worker_id(),
-                                       " is shutting down")));
+                          absl::StrCat("worker ", dispatcher_->worker_id(), " is shutting down")));
       return;
     }
     registered_ = true;
@@ -175,8 +174,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
 
   // Adds the task running `call` to `runs` (or, for an inline handler, the
   // call to `inline_calls`), or returns the reply refusing it.
-  std::optional<StreamReply> AdmitLocked(StreamCall& call,
-                                         std::vector<std::function<void()>>* runs,
+  std::optional<StreamReply> AdmitLocked(StreamCall& call, std::vector<std::function<void()>>* runs,
                                          std::vector<Call*>* inline_calls)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     StreamReply refusal;
@@ -185,15 +183,14 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     if (index >= methods_.size() || methods_[index] < 0) {
       refusal.set_code(grpc::StatusCode::UNIMPLEMENTED);
       refusal.set_message(absl::StrCat(
-          "unknown method ", index < method_paths_.size() ? method_paths_[index]
-                                                          : absl::StrCat("#", index),
+          "unknown method ",
+          index < method_paths_.size() ? method_paths_[index] : absl::StrCat("#", index),
           "; this worker serves ", dispatcher_->binding().service->full_name));
       return refusal;
     }
     if (shutting_down_ || reads_done_ || write_failed_) {
       refusal.set_code(grpc::StatusCode::UNAVAILABLE);
-      refusal.set_message(
-          absl::StrCat("worker ", dispatcher_->worker_id(), " is shutting down"));
+      refusal.set_message(absl::StrCat("worker ", dispatcher_->worker_id(), " is shutting down"));
       return refusal;
     }
     // Any value is accepted; beyond a year it is as good as none (and the
@@ -210,16 +207,15 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     // Dispatcher::BoundCallsByProto); its reply still waits for the handler
     // here: the stream's client is one of our hosts, which stops waiting at
     // its own deadline.
-    auto admitted = std::make_unique<Call>(
-        method_paths_[index], dispatcher_->BoundedDeadline(methods_[index], deadline),
-        UserMetadata(metadata), call.request_id());
+    auto admitted = std::make_unique<Call>(method_paths_[index],
+                                           dispatcher_->BoundedDeadline(methods_[index], deadline),
+                                           UserMetadata(metadata), call.request_id());
     admitted->id = call.id();
     admitted->method_index = methods_[index];
     admitted->request = std::move(*call.mutable_request());
     if (call.replace_after_ms_plus_one() > 0) {
-      admitted->replace_after =
-          absl::Milliseconds(static_cast<int64_t>(
-              std::min<uint64_t>(call.replace_after_ms_plus_one() - 1, kMaxRelativeMicros / 1000)));
+      admitted->replace_after = absl::Milliseconds(static_cast<int64_t>(
+          std::min<uint64_t>(call.replace_after_ms_plus_one() - 1, kMaxRelativeMicros / 1000)));
     }
     admitted->replace_after =
         dispatcher_->BoundedReplaceAfter(admitted->method_index, admitted->replace_after);
@@ -349,8 +345,8 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
 
   // True (once) when the stream may end now.
   bool ShouldFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || !(reads_done_ || shutting_down_ || write_failed_) || !active_.empty() || writing_ ||
-        !queue_.empty()) {
+    if (finished_ || !(reads_done_ || shutting_down_ || write_failed_) || !active_.empty() ||
+        writing_ || !queue_.empty()) {
       return false;
     }
     finished_ = true;

@@ -2,15 +2,14 @@
 
 #include <cxxabi.h>
 
-
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <memory>
-#include <optional>
 #include <new>
+#include <optional>
 #include <typeinfo>
 #include <utility>
 
@@ -22,13 +21,13 @@
 #include "runtime/common/handler_concurrency.h"
 #include "runtime/common/middleware_chain.h"
 #include "runtime/common/timeouts.h"
+#include "runtime/logging.h"
 #include "runtime/wire/call_failure.h"
 #include "runtime/wire/call_stream_protocol.h"
 #include "runtime/wire/control_protocol.h"
 #include "runtime/wire/grpc_config.h"
 #include "runtime/wire/schema.h"
 #include "runtime/wire/status_conversion.h"
-#include "runtime/logging.h"
 
 namespace iw::internal {
 namespace {
@@ -44,8 +43,7 @@ std::string Demangle(const char* name) {
 // Runs the handler, turning a C++ exception into INTERNAL (framework code may
 // catch: one bad handler must not take the worker down).
 absl::Status InvokeHandler(const codegen::MethodHandler& method, void* handler,
-                           CallContext& context,
-                           const google::protobuf::MessageLite& request,
+                           CallContext& context, const google::protobuf::MessageLite& request,
                            google::protobuf::MessageLite* response) {
   try {
     return method.invoke(handler, context, request, response);
@@ -53,12 +51,10 @@ absl::Status InvokeHandler(const codegen::MethodHandler& method, void* handler,
     // Typically an address-space limit (ResourceLimits) reached: the worker
     // is still healthy once the handler's memory is released.
     return absl::ResourceExhaustedError(absl::StrCat(
-        "handler for ", context.method(), " ran out of memory (",
-        Demangle(typeid(e).name()), ")"));
+        "handler for ", context.method(), " ran out of memory (", Demangle(typeid(e).name()), ")"));
   } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(
-        "handler for ", context.method(), " threw ",
-        Demangle(typeid(e).name()), ": ", e.what()));
+    return absl::InternalError(absl::StrCat("handler for ", context.method(), " threw ",
+                                            Demangle(typeid(e).name()), ": ", e.what()));
   } catch (...) {
     std::type_info* type = abi::__cxa_current_exception_type();
     return absl::InternalError(
@@ -67,10 +63,10 @@ absl::Status InvokeHandler(const codegen::MethodHandler& method, void* handler,
   }
 }
 
-
 // Parses the request, runs middleware and the handler, checks the reply's
 // size. On OK, *response_out holds the reply.
-absl::Status InvokeMethod(const codegen::ServiceBinding& binding, int method_index, CallContext& context,
+absl::Status InvokeMethod(const codegen::ServiceBinding& binding, int method_index,
+                          CallContext& context,
                           absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
                           const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware,
                           std::unique_ptr<google::protobuf::MessageLite>* response_out) {
@@ -80,11 +76,10 @@ absl::Status InvokeMethod(const codegen::ServiceBinding& binding, int method_ind
   auto display_name = [&] { return MethodDisplayName(*binding.service, method_index); };
   std::unique_ptr<google::protobuf::MessageLite> request(method.request_prototype->New());
   if (!parse(request.get())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        display_name(), ": malformed request: not a valid ", request->GetTypeName()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(display_name(), ": malformed request: not a valid ", request->GetTypeName()));
   }
-  std::unique_ptr<google::protobuf::MessageLite> response(
-      method.response_prototype->New());
+  std::unique_ptr<google::protobuf::MessageLite> response(method.response_prototype->New());
   absl::Status status;
   if (middleware.empty()) {
     status = InvokeHandler(method, binding.handler, context, *request, response.get());
@@ -101,20 +96,19 @@ absl::Status InvokeMethod(const codegen::ServiceBinding& binding, int method_ind
     const int code = static_cast<int>(status.code());
     if (code < 1 || code > 16) {
       // absl::Status accepts any int; gRPC's wire format does not.
-      return absl::UnknownError(absl::StrCat(display_name(),
-                                             ": the handler returned the non-canonical status code ",
-                                             code, ": ", status.message()));
+      return absl::UnknownError(
+          absl::StrCat(display_name(), ": the handler returned the non-canonical status code ",
+                       code, ": ", status.message()));
     }
     return status;
   }
   const size_t size = response->ByteSizeLong();
   const int limit = MaxResponseBytes(*binding.service);
   if (size > static_cast<size_t>(limit)) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(display_name(), ": the ", response->GetTypeName(), " reply is ", size,
-                     " bytes, over the limit of ", limit,
-                     " bytes ((iw.service).max_response_bytes of ", binding.service->full_name,
-                     ")"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        display_name(), ": the ", response->GetTypeName(), " reply is ", size,
+        " bytes, over the limit of ", limit, " bytes ((iw.service).max_response_bytes of ",
+        binding.service->full_name, ")"));
   }
   *response_out = std::move(response);
   return absl::OkStatus();
@@ -166,8 +160,7 @@ absl::Status Dispatcher::Execute(
 }
 
 absl::Status SerializeFailed(const CallContext& context,
-                             const google::protobuf::MessageLite& response,
-                             absl::string_view why) {
+                             const google::protobuf::MessageLite& response, absl::string_view why) {
   return absl::InternalError(absl::StrCat(context.method(), ": could not serialize the ",
                                           response.GetTypeName(), " reply: ", why));
 }

@@ -31,10 +31,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runtime/codegen_support/handler_adapter.h"
-#include "runtime/worker/executor.h"
-#include "runtime/worker/overrun_watchdog.h"
 #include "runtime/metadata.h"
 #include "runtime/middleware.h"
+#include "runtime/worker/executor.h"
+#include "runtime/worker/overrun_watchdog.h"
 
 namespace iw::internal {
 
@@ -53,8 +53,7 @@ class WorkerStream {
 // INTERNAL naming the method and the reply type: `response` could not be
 // serialized (`why`).
 absl::Status SerializeFailed(const CallContext& context,
-                             const google::protobuf::MessageLite& response,
-                             absl::string_view why);
+                             const google::protobuf::MessageLite& response, absl::string_view why);
 
 // Serves every method of one bound handler. Thread-safe.
 class Dispatcher final {
@@ -105,9 +104,7 @@ class Dispatcher final {
   OverrunWatchdog& watchdog() { return *watchdog_; }
   // What to do, once, when a handler calls CallContext::RequestRecycle().
   // Default: nothing. Set before serving.
-  void SetRecycleHandler(std::function<void()> on_recycle) {
-    on_recycle_ = std::move(on_recycle);
-  }
+  void SetRecycleHandler(std::function<void()> on_recycle) { on_recycle_ = std::move(on_recycle); }
 
   // A standalone worker (--iw_listen) serves clients that are not our host:
   // any gRPC client, with no deadline or a longer one than the .proto's, and
@@ -135,7 +132,7 @@ class Dispatcher final {
   absl::Mutex streams_mu_;
   absl::flat_hash_set<WorkerStream*> streams_ ABSL_GUARDED_BY(streams_mu_);
   bool shutting_down_ ABSL_GUARDED_BY(streams_mu_) = false;
-  bool proto_bounds_ = false;  // set before serving, then read only
+  bool proto_bounds_ = false;   // set before serving, then read only
   const double timeout_scale_;  // $IW_TIMEOUT_SCALE, as on the host
   Executor executor_;
 };

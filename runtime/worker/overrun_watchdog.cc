@@ -41,8 +41,7 @@ void OverrunWatchdog::Loop() {
     }
     if (due != nullptr && absl::Now() >= next) {
       std::string description = absl::StrCat(
-          "the handler of ", due->method, " was still running ",
-          absl::FormatDuration(due->grace),
+          "the handler of ", due->method, " was still running ", absl::FormatDuration(due->grace),
           " after its deadline (DEADLINE_REPLACE_WORKER); the worker was replaced");
       mu_.Unlock();
       on_overrun_(description);

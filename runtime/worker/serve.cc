@@ -6,46 +6,46 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <grpc/grpc.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
-#include <grpcpp/security/server_credentials.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "absl/strings/match.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "runtime/codegen_support/handler_adapter.h"
-#include "runtime/wire/control_protocol.h"
-#include "runtime/worker/dispatcher.h"
-#include "runtime/worker/service.h"
-#include "runtime/worker/process_tuning.h"
-#include "runtime/wire/grpc_config.h"
-#include "runtime/wire/schema.h"
 #include "runtime/logging.h"
 #include "runtime/process/unique_fd.h"
 #include "runtime/transport/fd_transport.h"
-#include "runtime/transport/peer_credentials.h"
 #include "runtime/transport/network_address.h"
+#include "runtime/transport/peer_credentials.h"
 #include "runtime/transport/unix_socket_path.h"
+#include "runtime/wire/control_protocol.h"
+#include "runtime/wire/grpc_config.h"
+#include "runtime/wire/schema.h"
+#include "runtime/worker/dispatcher.h"
+#include "runtime/worker/process_tuning.h"
+#include "runtime/worker/service.h"
 
 namespace iw::internal {
 namespace {
@@ -128,8 +128,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenCredentials(const
     absl::StatusOr<std::string> ca = ReadFile(args.tls_client_ca);
     if (!ca.ok()) return ca.status();
     ssl.pem_root_certs = *ca;
-    ssl.client_certificate_request =
-        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(ssl);
 }
@@ -217,12 +216,13 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
   if (args.listen.empty() && !(grpc_fd && control_fd)) {
     // Console output for a person who ran the binary by hand, not a log
     // event: printed whatever the log sink.
-    std::fprintf(stderr,
-                 "%s: this is an isolated-workers worker for %s.\n"
-                 "It is normally spawned by its host. To serve by hand:\n"
-                 "  %s --iw_listen=unix:/path/to/socket   (or 127.0.0.1:PORT, or any\n"
-                 "      address with --iw_tls_cert=FILE --iw_tls_key=FILE [--iw_tls_client_ca=FILE])\n",
-                 argv[0], service.full_name, argv[0]);
+    std::fprintf(
+        stderr,
+        "%s: this is an isolated-workers worker for %s.\n"
+        "It is normally spawned by its host. To serve by hand:\n"
+        "  %s --iw_listen=unix:/path/to/socket   (or 127.0.0.1:PORT, or any\n"
+        "      address with --iw_tls_cert=FILE --iw_tls_key=FILE [--iw_tls_client_ca=FILE])\n",
+        argv[0], service.full_name, argv[0]);
     return 2;
   }
 
@@ -262,18 +262,18 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
   if (!(grpc_fd && control_fd)) dispatcher->BoundCallsByProto();
   if (control_fd) {
     // Tell the host why before going (it reads this when it sees the exit).
-    dispatcher->SetOverrunHandler([fd = *control_fd, id = worker_id](
-                                      const std::string& description) {
-      Log(LogLevel::kError, id, description);
-      std::string notice(1, static_cast<char>(kReplaced));
-      uint16_t size = static_cast<uint16_t>(std::min<size_t>(description.size(), 60000));
-      notice.append(reinterpret_cast<const char*>(&size), sizeof(size));
-      notice.append(description, 0, size);
-      ssize_t ignored = ::send(fd, notice.data(), notice.size(), MSG_NOSIGNAL);
-      (void)ignored;
-      std::fflush(nullptr);
-      std::_Exit(kReplacedExitCode);
-    });
+    dispatcher->SetOverrunHandler(
+        [fd = *control_fd, id = worker_id](const std::string& description) {
+          Log(LogLevel::kError, id, description);
+          std::string notice(1, static_cast<char>(kReplaced));
+          uint16_t size = static_cast<uint16_t>(std::min<size_t>(description.size(), 60000));
+          notice.append(reinterpret_cast<const char*>(&size), sizeof(size));
+          notice.append(description, 0, size);
+          ssize_t ignored = ::send(fd, notice.data(), notice.size(), MSG_NOSIGNAL);
+          (void)ignored;
+          std::fflush(nullptr);
+          std::_Exit(kReplacedExitCode);
+        });
     dispatcher->SetRecycleHandler([fd = *control_fd] {
       const char tag = static_cast<char>(kRecycle);
       ssize_t ignored = ::send(fd, &tag, 1, MSG_NOSIGNAL);
@@ -298,8 +298,7 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
   builder.RegisterCallbackGenericService(service_routes.get());
   int selected_port = 0;
   if (!args.listen.empty()) {
-    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-        ListenCredentials(args);
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ListenCredentials(args);
     if (!credentials.ok()) {
       Log(LogLevel::kError, worker_id,
           absl::StrCat("cannot listen on ", args.listen, ": ", credentials.status().message()));
@@ -387,8 +386,7 @@ int RunWorker(int argc, char** argv, const ServiceBinding& binding) {
   return internal::Serve(argc, argv, binding, WorkerConfig());
 }
 
-int RunWorker(int argc, char** argv, const ServiceBinding& binding,
-              const WorkerConfig& config) {
+int RunWorker(int argc, char** argv, const ServiceBinding& binding, const WorkerConfig& config) {
   return internal::Serve(argc, argv, binding, config);
 }
 

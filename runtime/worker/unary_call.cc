@@ -17,8 +17,8 @@
 #include "google/protobuf/message_lite.h"
 #include "runtime/common/deadline_timer.h"
 #include "runtime/common/middleware_chain.h"
-#include "runtime/wire/call_failure.h"
 #include "runtime/common/timeouts.h"
+#include "runtime/wire/call_failure.h"
 #include "runtime/wire/control_protocol.h"
 #include "runtime/wire/grpc_config.h"
 #include "runtime/wire/schema.h"
@@ -142,12 +142,11 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
   absl::Status BoundExceeded() const {
     const codegen::ServiceInfo& service = *dispatcher_->binding().service;
     const codegen::MethodInfo& method = service.methods[method_index_];
-    return absl::DeadlineExceededError(
-        absl::StrCat(MethodDisplayName(service, method_index_), ": deadline exceeded after ",
-                     method.timeout_ms > 0 ? method.timeout_ms : service.default_timeout_ms,
-                     "ms (", method.timeout_ms > 0 ? "(iw.method).timeout_ms"
-                                                  : "(iw.service).default_timeout_ms",
-                     " of the worker, which bounds every call by its .proto)"));
+    return absl::DeadlineExceededError(absl::StrCat(
+        MethodDisplayName(service, method_index_), ": deadline exceeded after ",
+        method.timeout_ms > 0 ? method.timeout_ms : service.default_timeout_ms, "ms (",
+        method.timeout_ms > 0 ? "(iw.method).timeout_ms" : "(iw.service).default_timeout_ms",
+        " of the worker, which bounds every call by its .proto)"));
   }
 
   // The call is answered once: by its handler's result or at its bound.
@@ -188,9 +187,8 @@ absl::Status SerializeUnaryReply(const CallContext& context,
                                  const google::protobuf::MessageLite& reply,
                                  grpc::ByteBuffer* bytes) {
   bool own_buffer = false;
-  grpc::Status serialized =
-      grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(reply, bytes,
-                                                                         &own_buffer);
+  grpc::Status serialized = grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
+      reply, bytes, &own_buffer);
   return serialized.ok() ? absl::OkStatus()
                          : SerializeFailed(context, reply, serialized.error_message());
 }

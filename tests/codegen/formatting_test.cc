@@ -21,19 +21,16 @@ bool AllLinesFit(const std::string& text) {
 }
 
 TEST_CASE("WrapList: short lists stay on one line", "[codegen]") {
-  CHECK(WrapList("  ", "int F", "(", {"int a", "int b"}, ");") ==
-        "  int F(int a, int b);");
+  CHECK(WrapList("  ", "int F", "(", {"int a", "int b"}, ");") == "  int F(int a, int b);");
   CHECK(WrapList("", "void G", "(", {}, ") {") == "void G() {");
 }
 
-TEST_CASE("WrapList: long lists align after the open bracket or break",
-          "[codegen]") {
-  const std::string aligned =
-      WrapList("", "::absl::Status InvokeHealthCheck", "(",
-               {"void* handler", "::iw::CallContext& context",
-                "const ::google::protobuf::MessageLite& request",
-                "::google::protobuf::MessageLite* response"},
-               ") {");
+TEST_CASE("WrapList: long lists align after the open bracket or break", "[codegen]") {
+  const std::string aligned = WrapList("", "::absl::Status InvokeHealthCheck", "(",
+                                       {"void* handler", "::iw::CallContext& context",
+                                        "const ::google::protobuf::MessageLite& request",
+                                        "::google::protobuf::MessageLite* response"},
+                                       ") {");
   CHECK(aligned ==
         "::absl::Status InvokeHealthCheck(void* handler, "
         "::iw::CallContext& context,\n"
@@ -41,10 +38,9 @@ TEST_CASE("WrapList: long lists align after the open bracket or break",
         "const ::google::protobuf::MessageLite& request,\n"
         "                                 "
         "::google::protobuf::MessageLite* response) {");
-  const std::string broken = WrapList(
-      "  ", "virtual ::absl::StatusOr<::demo::v1::AddResponse> Add", "(",
-      {"::iw::CallContext& context", "const ::demo::v1::AddRequest& request"},
-      ") = 0;");
+  const std::string broken =
+      WrapList("  ", "virtual ::absl::StatusOr<::demo::v1::AddResponse> Add", "(",
+               {"::iw::CallContext& context", "const ::demo::v1::AddRequest& request"}, ") = 0;");
   CHECK(broken ==
         "  virtual ::absl::StatusOr<::demo::v1::AddResponse> Add(\n"
         "      ::iw::CallContext& context, "
@@ -53,8 +49,7 @@ TEST_CASE("WrapList: long lists align after the open bracket or break",
   CHECK(AllLinesFit(broken));
 }
 
-TEST_CASE("WrapComment: fills words into // lines of at most 80 columns",
-          "[codegen]") {
+TEST_CASE("WrapComment: fills words into // lines of at most 80 columns", "[codegen]") {
   const std::string text(30, 'x');
   const std::string wrapped = WrapComment("  ", text + " " + text + " " + text);
   CHECK(wrapped == "  // " + text + " " + text + "\n  // " + text + "\n");
@@ -62,10 +57,8 @@ TEST_CASE("WrapComment: fills words into // lines of at most 80 columns",
 }
 
 TEST_CASE("CommentLines: converts .proto comments to // lines", "[codegen]") {
-  CHECK(CommentLines("  ", " Adds two numbers.\n") ==
-        "  // Adds two numbers.\n");
-  CHECK(CommentLines("", " First.\n\n Second.  \n\n") ==
-        "// First.\n//\n// Second.\n");
+  CHECK(CommentLines("  ", " Adds two numbers.\n") == "  // Adds two numbers.\n");
+  CHECK(CommentLines("", " First.\n\n Second.  \n\n") == "// First.\n//\n// Second.\n");
   CHECK(CommentLines("", "NoSpace\n") == "// NoSpace\n");
   CHECK(CommentLines("", "") == "");
 }

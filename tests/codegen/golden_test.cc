@@ -33,8 +33,7 @@ std::string DataPath(const std::string& repo_relative) {
 
 std::string MakeTempDir() {
   const char* tmp = getenv("TEST_TMPDIR");
-  std::string pattern =
-      std::string(tmp != nullptr ? tmp : "/tmp") + "/golden_test.XXXXXX";
+  std::string pattern = std::string(tmp != nullptr ? tmp : "/tmp") + "/golden_test.XXXXXX";
   REQUIRE(mkdtemp(pattern.data()) != nullptr);
   return pattern;
 }
@@ -56,8 +55,7 @@ struct ProtocResult {
 
 // Runs protoc in-process on testdata/<proto> with our generator as --iw_out
 // (`parameter` is passed as "--iw_out=<parameter>:<dir>" when non-empty).
-ProtocResult RunProtoc(const std::string& proto,
-                       const std::string& parameter = "") {
+ProtocResult RunProtoc(const std::string& proto, const std::string& parameter = "") {
   ProtocResult result;
   result.out_dir = MakeTempDir();
   Generator generator;
@@ -79,8 +77,7 @@ ProtocResult RunProtoc(const std::string& proto,
   fflush(stderr);
   const int saved_stderr = dup(2);
   REQUIRE(saved_stderr >= 0);
-  const int capture =
-      open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const int capture = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   REQUIRE(capture >= 0);
   REQUIRE(dup2(capture, 2) == 2);
   close(capture);
@@ -94,8 +91,7 @@ ProtocResult RunProtoc(const std::string& proto,
 
 // The first line where `actual` and `expected` differ, for the failure
 // message.
-std::string FirstDifference(const std::string& actual,
-                            const std::string& expected) {
+std::string FirstDifference(const std::string& actual, const std::string& expected) {
   std::istringstream a(actual), e(expected);
   std::string line_a, line_e;
   for (int line = 1;; ++line) {
@@ -111,8 +107,8 @@ std::string FirstDifference(const std::string& actual,
 }
 
 TEST_CASE("Generator: output matches the goldens", "[codegen]") {
-  const std::string name = GENERATE(as<std::string>{}, "basic", "no_package",
-                                    "multi_service", "no_service");
+  const std::string name =
+      GENERATE(as<std::string>{}, "basic", "no_package", "multi_service", "no_service");
   CAPTURE(name);
   const ProtocResult result = RunProtoc(name + ".proto");
   INFO("protoc stderr: " << result.stderr_output);
@@ -122,9 +118,7 @@ TEST_CASE("Generator: output matches the goldens", "[codegen]") {
     CAPTURE(suffix);
     std::string actual, expected;
     REQUIRE(ReadFile(result.out_dir + "/" + name + suffix, &actual));
-    REQUIRE(ReadFile(
-        DataPath("tests/codegen/testdata/" + name + suffix + ".golden"),
-        &expected));
+    REQUIRE(ReadFile(DataPath("tests/codegen/testdata/" + name + suffix + ".golden"), &expected));
     INFO(FirstDifference(actual, expected)
          << "\n(run tools/update_goldens.sh and review the diff)");
     CHECK(actual == expected);
@@ -162,8 +156,7 @@ TEST_CASE("Generator: invalid input fails with a precise error", "[codegen]") {
 TEST_CASE("Generator: unknown parameters are errors", "[codegen]") {
   const ProtocResult result = RunProtoc("basic.proto", "no_such_key=1");
   CHECK(result.exit_code != 0);
-  CHECK_THAT(result.stderr_output,
-             Catch::Matchers::Contains("unknown parameter \"no_such_key\""));
+  CHECK_THAT(result.stderr_output, Catch::Matchers::Contains("unknown parameter \"no_such_key\""));
 }
 
 }  // namespace

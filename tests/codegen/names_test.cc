@@ -12,24 +12,18 @@
 namespace iw::codegen {
 namespace {
 
-TEST_CASE("Names: generated file names strip .proto and add .iw.h/.iw.cc",
-          "[codegen]") {
+TEST_CASE("Names: generated file names strip .proto and add .iw.h/.iw.cc", "[codegen]") {
   CHECK(FileBaseName("examples/ping/ping.proto") == "examples/ping/ping");
   CHECK(FileBaseName("old.protodevel") == "old");
   CHECK(FileBaseName("no_suffix") == "no_suffix");
-  CHECK(GeneratedHeaderName("examples/ping/ping.proto") ==
-        "examples/ping/ping.iw.h");
-  CHECK(GeneratedSourceName("examples/ping/ping.proto") ==
-        "examples/ping/ping.iw.cc");
-  CHECK(ProtobufHeaderName("examples/ping/ping.proto") ==
-        "examples/ping/ping.pb.h");
+  CHECK(GeneratedHeaderName("examples/ping/ping.proto") == "examples/ping/ping.iw.h");
+  CHECK(GeneratedSourceName("examples/ping/ping.proto") == "examples/ping/ping.iw.cc");
+  CHECK(ProtobufHeaderName("examples/ping/ping.proto") == "examples/ping/ping.pb.h");
   CHECK(GeneratedHeaderName("top.proto") == "top.iw.h");
 }
 
-TEST_CASE("Names: include guards upper-case the path and replace the rest",
-          "[codegen]") {
-  CHECK(IncludeGuard("examples/ping/ping.iw.h") ==
-        "IW_GEN_EXAMPLES_PING_PING_IW_H_");
+TEST_CASE("Names: include guards upper-case the path and replace the rest", "[codegen]") {
+  CHECK(IncludeGuard("examples/ping/ping.iw.h") == "IW_GEN_EXAMPLES_PING_PING_IW_H_");
   CHECK(IncludeGuard("basic.iw.h") == "IW_GEN_BASIC_IW_H_");
   CHECK(IncludeGuard("a-b/c d/v2.iw.h") == "IW_GEN_A_B_C_D_V2_IW_H_");
 }
@@ -42,8 +36,7 @@ TEST_CASE("Names: packages map to C++ namespaces", "[codegen]") {
   CHECK(QualifiedNamespacePrefix("") == "");
 }
 
-TEST_CASE("Names: messages are named as protoc's C++ generator names them",
-          "[codegen]") {
+TEST_CASE("Names: messages are named as protoc's C++ generator names them", "[codegen]") {
   google::protobuf::FileDescriptorProto proto;
   REQUIRE(google::protobuf::TextFormat::ParseFromString(
       R"pb(
@@ -60,8 +53,7 @@ TEST_CASE("Names: messages are named as protoc's C++ generator names them",
   REQUIRE(file != nullptr);
   const google::protobuf::Descriptor& outer = *file->message_type(0);
   CHECK(QualifiedMessageName(outer) == "::demo::v1::Outer");
-  CHECK(QualifiedMessageName(*outer.nested_type(0)) ==
-        "::demo::v1::Outer_Inner");
+  CHECK(QualifiedMessageName(*outer.nested_type(0)) == "::demo::v1::Outer_Inner");
 
   proto.set_name("no_package.proto");
   proto.clear_package();
@@ -81,8 +73,7 @@ TEST_CASE("Names: generated symbols of a service", "[codegen]") {
   CHECK(MethodHandlerTableName("Calculator") == "kCalculatorHandlers");
   CHECK(InvokeFunctionName("Calculator", "Add") == "InvokeCalculatorAdd");
   CHECK(AsyncMethodName("Add") == "AddAsync");
-  CHECK(GrpcMethodPath("demo.v1.Calculator", "Add") ==
-        "/demo.v1.Calculator/Add");
+  CHECK(GrpcMethodPath("demo.v1.Calculator", "Add") == "/demo.v1.Calculator/Add");
   CHECK(GrpcMethodPath("Pinger", "Ping") == "/Pinger/Ping");
 }
 
@@ -102,8 +93,7 @@ TEST_CASE("Names: SnakeCase splits words and acronyms", "[codegen]") {
   CHECK(SnakeCase(input) == expected);
 }
 
-TEST_CASE("Names: config fields get a trailing '_' for C++ keywords",
-          "[codegen]") {
+TEST_CASE("Names: config fields get a trailing '_' for C++ keywords", "[codegen]") {
   CHECK(MethodConfigFieldName("Add") == "add");
   CHECK(MethodConfigFieldName("Delete") == "delete_");
   CHECK(MethodConfigFieldName("New") == "new_");

@@ -98,8 +98,7 @@ TEST_CASE("Call stream: off, every call is a unary RPC and behaves the same",
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Call stream: calls in flight together keep their own deadlines",
-          "[e2e][call_stream]") {
+TEST_CASE("Call stream: calls in flight together keep their own deadlines", "[e2e][call_stream]") {
   {
     auto host = SpawnOrDie();
     REQUIRE(host->stats().workers_streaming == 1);
@@ -208,8 +207,10 @@ TEST_CASE("Call stream: large requests go as unary RPCs next to small calls on t
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Call stream: a crash fails every call on the stream with the crash; the "
-          "replacement streams again", "[e2e][call_stream]") {
+TEST_CASE(
+    "Call stream: a crash fails every call on the stream with the crash; the "
+    "replacement streams again",
+    "[e2e][call_stream]") {
   {
     auto host = SpawnOrDie();
     REQUIRE(host->stats().workers_streaming == 1);
@@ -270,8 +271,10 @@ TEST_CASE("Call stream: Close() lets the calls on the stream finish", "[e2e][cal
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Call stream: an (iw.method).inline_handler method runs on the thread that read "
-          "it, over the stream and as a unary call", "[e2e][call_stream]") {
+TEST_CASE(
+    "Call stream: an (iw.method).inline_handler method runs on the thread that read "
+    "it, over the stream and as a unary call",
+    "[e2e][call_stream]") {
   for (bool call_stream : {true, false}) {
     INFO("call_stream " << call_stream);
     {

@@ -43,9 +43,9 @@ using iw::testing::StatusIs;
 using iw::testing::TestWorkerOptions;
 using iwtest::TestServiceHost;
 
-std::unique_ptr<TestServiceHost> SpawnPoolOrDie(iw::WorkerOptions options,
-                                                const iw::PoolOptions& pool,
-                                                const iwtest::TestServiceMethodConfig& methods = {}) {
+std::unique_ptr<TestServiceHost> SpawnPoolOrDie(
+    iw::WorkerOptions options, const iw::PoolOptions& pool,
+    const iwtest::TestServiceMethodConfig& methods = {}) {
   options.stderr_mode = iw::OutputMode::kDiscard;
   auto host = TestServiceHost::SpawnPool(std::move(options), pool, methods);
   REQUIRE_THAT(host.status(), IsOk());
@@ -133,9 +133,10 @@ struct Results {
   }
 };
 
-TEST_CASE("Supervisor: workers that served and are killed from outside are replaced at once, "
-          "in parallel, with no crash-loop backoff",
-          "[e2e][pool][fault]") {
+TEST_CASE(
+    "Supervisor: workers that served and are killed from outside are replaced at once, "
+    "in parallel, with no crash-loop backoff",
+    "[e2e][pool][fault]") {
   {
     iw::PoolOptions pool;
     pool.min_workers = pool.max_workers = 3;
@@ -165,9 +166,9 @@ TEST_CASE("Supervisor: workers that served and are killed from outside are repla
       // The pool has noticed the three deaths...
       REQUIRE(WaitUntil([&] { return host->stats().workers_crashed == 3 * (round + 1); },
                         absl::Seconds(10) * kSanitizerSlowdown));
-      // ... and replaced all three. Before per-seat crash loops, every round (workers under 1 s old)
-      // doubled a pool-wide backoff (100 ms, 200 ms, ... 3.2 s) and the
-      // three replacements started one after another.
+      // ... and replaced all three. Before per-seat crash loops, every round (workers under 1 s
+      // old) doubled a pool-wide backoff (100 ms, 200 ms, ... 3.2 s) and the three replacements
+      // started one after another.
       REQUIRE(WaitUntil([&] { return host->stats().workers == 3; },
                         absl::Seconds(10) * kSanitizerSlowdown));
       CHECK(absl::Now() - killed_at < absl::Milliseconds(900) * kSanitizerSlowdown);
@@ -180,9 +181,10 @@ TEST_CASE("Supervisor: workers that served and are killed from outside are repla
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Supervisor: a worker that keeps dying before it is ready still backs off and fails "
-          "calls fast",
-          "[e2e][pool][fault]") {
+TEST_CASE(
+    "Supervisor: a worker that keeps dying before it is ready still backs off and fails "
+    "calls fast",
+    "[e2e][pool][fault]") {
   {
     const std::string failures = TempDir("fail-starts");
     iw::WorkerOptions options;
@@ -242,8 +244,7 @@ TEST_CASE("Supervisor: queued calls survive a replacement that dies before it is
     for (int i = 0; i < kCalls; ++i) {
       host->SleepAsync(SleepFor(20, i), results.Callback(), Within(absl::Seconds(30)));
     }
-    REQUIRE(WaitUntil([&] { return host->stats().calls_queued == kCalls - 1; },
-                      absl::Seconds(10)));
+    REQUIRE(WaitUntil([&] { return host->stats().calls_queued == kCalls - 1; }, absl::Seconds(10)));
     REQUIRE(::kill(host->pid(), SIGKILL) == 0);
     REQUIRE(results.WaitFor(kCalls, absl::Seconds(30)));
     // Before: every queued call failed with "exited before it was ready".
@@ -455,9 +456,10 @@ TEST_CASE("WorkerCrash: a death carries a typed payload; a handler's UNAVAILABLE
 
 // The chaos run: a random ready worker SIGKILLed at a fixed cadence while
 // calls flow with CRASH_RETRY.
-TEST_CASE("Chaos: a pool under repeated kills hangs no call, does not collapse, and with "
-          "CRASH_RETRY fails none",
-          "[e2e][pool][chaos]") {
+TEST_CASE(
+    "Chaos: a pool under repeated kills hangs no call, does not collapse, and with "
+    "CRASH_RETRY fails none",
+    "[e2e][pool][chaos]") {
   // ThreadSanitizer slows spawns by an order of magnitude: fewer calls,
   // slower kills. Calls keep coming until both kCalls calls were made and
   // kMinKills kills happened (at most kMaxCalls calls).
@@ -555,11 +557,12 @@ TEST_CASE("Chaos: a pool under repeated kills hangs no call, does not collapse, 
     killer.join();
 
     absl::MutexLock lock(&mu);
-    INFO("calls: " << issued << ", kills: " << kills.load() << ", samples with a ready worker: " << samples_ready.load()
-                   << " of " << samples.load() << ", first failure: " << first_failure);
+    INFO("calls: " << issued << ", kills: " << kills.load()
+                   << ", samples with a ready worker: " << samples_ready.load() << " of "
+                   << samples.load() << ", first failure: " << first_failure);
     CHECK(finished == issued);  // 0 hung calls
     CHECK(late == 0);
-    CHECK(failed == 0);         // CRASH_RETRY absorbed every kill
+    CHECK(failed == 0);                // CRASH_RETRY absorbed every kill
     CHECK(kills.load() >= kMinKills);  // the run saw chaos
     // No collapse: a ready worker in at least 80% of the samples (before
     // per-seat backoff and parallel respawns: about 10% under a kill every

@@ -1,5 +1,6 @@
 // A worker started by hand serves standard gRPC: any gRPC client can call it
 // with the /package.Service/Method path and protobuf bodies.
+#include <fcntl.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
@@ -8,7 +9,6 @@
 #include <grpcpp/impl/rpc_method.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/byte_buffer.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -26,9 +26,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "catch2/catch.hpp"
+#include "isolated_workers/internal/call_stream.pb.h"
 #include "runtime/process/subprocess.h"
 #include "tests/e2e/e2e_util.h"
-#include "isolated_workers/internal/call_stream.pb.h"
 #include "tests/workers/test_service.pb.h"
 
 namespace {
@@ -86,8 +86,7 @@ class StandaloneWorker {
     return std::unique_ptr<grpc::ClientReaderWriter<Request, Reply>>(
         grpc::internal::ClientReaderWriterFactory<Request, Reply>::Create(
             channel_.get(),
-            grpc::internal::RpcMethod(path, grpc::internal::RpcMethod::BIDI_STREAMING),
-            context));
+            grpc::internal::RpcMethod(path, grpc::internal::RpcMethod::BIDI_STREAMING), context));
   }
 
   // A unary call with a deadline of `timeout` (none if infinite).
@@ -99,11 +98,11 @@ class StandaloneWorker {
     if (timeout != absl::InfiniteDuration()) {
       context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
     }
-    return grpc::internal::BlockingUnaryCall<Request, Reply>(channel_.get(), method,
-                                                              &context, request, reply);
+    return grpc::internal::BlockingUnaryCall<Request, Reply>(channel_.get(), method, &context,
+                                                             request, reply);
   }
 
- Subprocess& process() { return *process_; }
+  Subprocess& process() { return *process_; }
 
  private:
   std::string dir_;
@@ -140,9 +139,10 @@ TEST_CASE("Interop: a plain gRPC client calls a worker started by hand", "[e2e][
   CHECK(iw::testing::NoChildProcesses());
 }
 
-TEST_CASE("Interop: a standalone worker bounds a call without a deadline, or with a longer "
-          "one, by its .proto's timeout_ms",
-          "[e2e][interop][timeouts]") {
+TEST_CASE(
+    "Interop: a standalone worker bounds a call without a deadline, or with a longer "
+    "one, by its .proto's timeout_ms",
+    "[e2e][interop][timeouts]") {
   {
     StandaloneWorker worker;
     // Sleep's (iw.method).timeout_ms is 300; the handler would sleep 5 s.
@@ -175,15 +175,15 @@ TEST_CASE("Interop: a standalone worker bounds a call without a deadline, or wit
   CHECK(iw::testing::NoChildProcesses());
 }
 
-TEST_CASE("Interop: DEADLINE_REPLACE_WORKER ends a standalone worker whose handler overran, "
-          "for its supervisor to restart",
-          "[e2e][interop][timeouts]") {
+TEST_CASE(
+    "Interop: DEADLINE_REPLACE_WORKER ends a standalone worker whose handler overran, "
+    "for its supervisor to restart",
+    "[e2e][interop][timeouts]") {
   {
     // Scaled under sanitizers, so that the handler surely starts before the
     // bound (a call still queued at its bound never runs, and nothing overruns).
-    StandaloneWorker worker(
-        iw::testing::RunfilePath("examples/timeouts/timeouts_worker"),
-        {absl::StrCat("IW_TIMEOUT_SCALE=", iw::testing::kSanitizerSlowdown)});
+    StandaloneWorker worker(iw::testing::RunfilePath("examples/timeouts/timeouts_worker"),
+                            {absl::StrCat("IW_TIMEOUT_SCALE=", iw::testing::kSanitizerSlowdown)});
     grpc::ByteBuffer warm;
     REQUIRE(worker.Call("/timeouts.v1.Sleeper/Events", iwtest::EchoRequest(), &warm).ok());
     // timeouts.v1.Sleeper.Crunch: timeout_ms 300, DEADLINE_REPLACE_WORKER,
@@ -193,8 +193,8 @@ TEST_CASE("Interop: DEADLINE_REPLACE_WORKER ends a standalone worker whose handl
     crunch.set_ms(20000);
     crunch.set_stop_when_cancelled(false);
     grpc::ByteBuffer out;
-    grpc::Status status = worker.Call("/timeouts.v1.Sleeper/Crunch", crunch, &out,
-                                      absl::InfiniteDuration());
+    grpc::Status status =
+        worker.Call("/timeouts.v1.Sleeper/Crunch", crunch, &out, absl::InfiniteDuration());
     CHECK(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
     // The handler is still running 200 ms after the bound: the worker exits
     // with kReplacedExitCode (70), well before the handler would return.
@@ -289,8 +289,7 @@ TEST_CASE("Interop: a plain gRPC client drives the call stream (/iw.internal.Cal
   CHECK(iw::testing::NoChildProcesses());
 }
 
-TEST_CASE("Interop: a worker binary run with neither host nor address exits 2",
-          "[e2e][interop]") {
+TEST_CASE("Interop: a worker binary run with neither host nor address exits 2", "[e2e][interop]") {
   SpawnSpec spec;
   spec.executable = iw::testing::TestWorkerPath();
   int dev_null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);

@@ -1,7 +1,7 @@
 // Lifecycle, crashes and shutdown through real worker processes.
 #include <fcntl.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -175,9 +175,10 @@ TEST_CASE("Lifecycle: a failed respawn fails the waiting calls with the spawn er
     crash.set_exit_code(1);
     CHECK_THAT(host->Crash(crash).status(), StatusIs(absl::StatusCode::kUnavailable));
     absl::Status next = host->Echo(iwtest::EchoRequest()).status();
-    CHECK_THAT(next, StatusIs(absl::StatusCode::kNotFound,
-                              "iwtest.TestService.Echo: spawn worker for iwtest.TestService: exec " +
-                                  copy + ": No such file or directory"));
+    CHECK_THAT(next,
+               StatusIs(absl::StatusCode::kNotFound,
+                        "iwtest.TestService.Echo: spawn worker for iwtest.TestService: exec " +
+                            copy + ": No such file or directory"));
   }
   CHECK(NoChildProcesses());
 }
@@ -217,8 +218,7 @@ TEST_CASE("Lifecycle: states are observable from spawn to close", "[e2e][lifecyc
                StatusIs(absl::StatusCode::kFailedPrecondition, "is closed"));
   }
   absl::MutexLock lock(&mu);
-  CHECK(states == std::vector<iw::WorkerState>{iw::WorkerState::kReady,
-                                               iw::WorkerState::kClosing,
+  CHECK(states == std::vector<iw::WorkerState>{iw::WorkerState::kReady, iw::WorkerState::kClosing,
                                                iw::WorkerState::kClosed});
   CHECK(NoChildProcesses());
 }
@@ -311,8 +311,7 @@ bool WorkerGoneAfterHostKilled(const std::vector<std::string>& extra) {
   return gone;
 }
 
-TEST_CASE("Lifecycle: when the host is SIGKILLed its worker exits promptly",
-          "[e2e][lifecycle]") {
+TEST_CASE("Lifecycle: when the host is SIGKILLed its worker exits promptly", "[e2e][lifecycle]") {
   CHECK(WorkerGoneAfterHostKilled({}));
   CHECK(NoChildProcesses());
 }

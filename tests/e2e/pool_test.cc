@@ -22,8 +22,8 @@ using iw::testing::StatusIs;
 using iw::testing::TestWorkerOptions;
 using iwtest::TestServiceHost;
 
-std::unique_ptr<TestServiceHost> SpawnPoolOrDie(const iw::PoolOptions& pool,
-                                                const iwtest::TestServiceMethodConfig& methods = {}) {
+std::unique_ptr<TestServiceHost> SpawnPoolOrDie(
+    const iw::PoolOptions& pool, const iwtest::TestServiceMethodConfig& methods = {}) {
   iw::WorkerOptions options = TestWorkerOptions();
   options.stderr_mode = iw::OutputMode::kDiscard;
   auto host = TestServiceHost::SpawnPool(options, pool, methods);
@@ -61,8 +61,7 @@ iw::CallOptions Patient() {
   return options;
 }
 
-TEST_CASE("Pool: more calls than workers x concurrency queue up and all complete",
-          "[e2e][pool]") {
+TEST_CASE("Pool: more calls than workers x concurrency queue up and all complete", "[e2e][pool]") {
   {
     iw::PoolOptions pool;
     pool.min_workers = 2;
@@ -72,7 +71,8 @@ TEST_CASE("Pool: more calls than workers x concurrency queue up and all complete
     CHECK(host->stats().workers == 2);
     Results results;
     constexpr int kCalls = 20;
-    for (int i = 0; i < kCalls; ++i) host->SleepAsync(SleepFor(30, i), results.Callback(), Patient());
+    for (int i = 0; i < kCalls; ++i)
+      host->SleepAsync(SleepFor(30, i), results.Callback(), Patient());
     iw::PoolStats during = host->stats();
     CHECK(during.calls_in_flight == 2);  // one per worker, the rest wait
     CHECK(during.calls_queued == kCalls - 2);
@@ -95,8 +95,7 @@ TEST_CASE("Pool: more calls than workers x concurrency queue up and all complete
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Pool: least-loaded dispatch spreads concurrent calls over the workers",
-          "[e2e][pool]") {
+TEST_CASE("Pool: least-loaded dispatch spreads concurrent calls over the workers", "[e2e][pool]") {
   {
     iw::PoolOptions pool;
     pool.min_workers = 3;
@@ -204,7 +203,8 @@ TEST_CASE("Pool: a worker killed under load is replaced and no queued call is lo
     auto host = SpawnPoolOrDie(pool, methods);
     Results results;
     constexpr int kCalls = 40;
-    for (int i = 0; i < kCalls; ++i) host->SleepAsync(SleepFor(20, i), results.Callback(), Patient());
+    for (int i = 0; i < kCalls; ++i)
+      host->SleepAsync(SleepFor(20, i), results.Callback(), Patient());
     absl::SleepFor(absl::Milliseconds(100));
     REQUIRE(::kill(host->pid(), SIGKILL) == 0);
     REQUIRE(results.WaitFor(kCalls));

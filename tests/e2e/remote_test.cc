@@ -42,10 +42,10 @@ namespace {
 using iw::internal::SpawnSpec;
 using iw::internal::Subprocess;
 using iw::testing::IsOk;
+using iw::testing::kSanitizerSlowdown;
 using iw::testing::NoChildProcesses;
 using iw::testing::StatusIs;
 using iwtest::TestServiceHost;
-using iw::testing::kSanitizerSlowdown;
 
 std::string TempDir() {
   const char* dir = std::getenv("TEST_TMPDIR");
@@ -157,8 +157,8 @@ TEST_CASE("Remote: Connect() reaches a worker serving TLS with a test certificat
     Certificates certs = MakeCertificates("tls-ok");
     const int port = FreeLoopbackPort();
     const std::string address = absl::StrCat("127.0.0.1:", port);
-    HandStartedWorker worker({"--iw_listen=" + address, "--iw_tls_cert=" + certs.cert,
-                              "--iw_tls_key=" + certs.key});
+    HandStartedWorker worker(
+        {"--iw_listen=" + address, "--iw_tls_cert=" + certs.cert, "--iw_tls_key=" + certs.key});
     REQUIRE(worker.WaitUntilServing(port));
 
     iw::RemoteOptions remote;
@@ -196,8 +196,8 @@ TEST_CASE("Remote: a certificate from another CA fails Connect() with a clear st
     Certificates other = MakeCertificates("tls-other");
     const int port = FreeLoopbackPort();
     const std::string address = absl::StrCat("127.0.0.1:", port);
-    HandStartedWorker worker({"--iw_listen=" + address, "--iw_tls_cert=" + certs.cert,
-                              "--iw_tls_key=" + certs.key});
+    HandStartedWorker worker(
+        {"--iw_listen=" + address, "--iw_tls_cert=" + certs.cert, "--iw_tls_key=" + certs.key});
     REQUIRE(worker.WaitUntilServing(port));
     iw::RemoteOptions remote;
     remote.tls_root_certs = ReadFile(other.ca);
@@ -205,8 +205,8 @@ TEST_CASE("Remote: a certificate from another CA fails Connect() with a clear st
     absl::Status status = TestServiceHost::Connect({address}, remote).status();
     CHECK_THAT(status, StatusIs(absl::StatusCode::kUnavailable,
                                 "connect to worker for iwtest.TestService at " + address));
-    CHECK_THAT(std::string(status.message()), Catch::Contains("CERTIFICATE_VERIFY_FAILED") ||
-                                     Catch::Contains("handshake"));
+    CHECK_THAT(std::string(status.message()),
+               Catch::Contains("CERTIFICATE_VERIFY_FAILED") || Catch::Contains("handshake"));
   }
   CHECK(NoChildProcesses());
 }
@@ -276,9 +276,10 @@ bool WaitUntil(TestServiceHost& host, const std::set<int>& want,
   return false;
 }
 
-TEST_CASE("Remote failover: a SIGKILLed worker leaves rotation at once and returns when "
-          "restarted on its address",
-          "[e2e][remote][failover]") {
+TEST_CASE(
+    "Remote failover: a SIGKILLed worker leaves rotation at once and returns when "
+    "restarted on its address",
+    "[e2e][remote][failover]") {
   {
     const int port_a = FreeLoopbackPort();
     int port_b = FreeLoopbackPort();
@@ -307,8 +308,8 @@ TEST_CASE("Remote failover: a SIGKILLed worker leaves rotation at once and retur
         CHECK(reply->pid() == pid_b);
       } else {
         ++failed;
-        CHECK_THAT(reply.status(),
-                   StatusIs(absl::StatusCode::kUnavailable, "iwtest.TestService.Echo: connection to worker"));
+        CHECK_THAT(reply.status(), StatusIs(absl::StatusCode::kUnavailable,
+                                            "iwtest.TestService.Echo: connection to worker"));
       }
     }
     CHECK(failed <= 1);
@@ -327,9 +328,10 @@ TEST_CASE("Remote failover: a SIGKILLed worker leaves rotation at once and retur
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Remote failover: calls in flight on a killed worker are the only ones that fail, "
-          "and CRASH_RETRY runs them again on the other worker",
-          "[e2e][remote][failover]") {
+TEST_CASE(
+    "Remote failover: calls in flight on a killed worker are the only ones that fail, "
+    "and CRASH_RETRY runs them again on the other worker",
+    "[e2e][remote][failover]") {
   const bool retry = GENERATE(false, true);
   {
     const int port_a = FreeLoopbackPort();
@@ -346,8 +348,8 @@ TEST_CASE("Remote failover: calls in flight on a killed worker are the only ones
     auto host = TestServiceHost::Connect(
         {absl::StrCat("127.0.0.1:", port_a), absl::StrCat("127.0.0.1:", port_b)}, {}, methods);
     REQUIRE_THAT(host.status(), IsOk());
-    REQUIRE(WaitUntil(**host, {pid_a, pid_b},
-                      [](const iw::PoolStats& s) { return s.workers == 2; }));
+    REQUIRE(
+        WaitUntil(**host, {pid_a, pid_b}, [](const iw::PoolStats& s) { return s.workers == 2; }));
 
     // 6 sleeping calls, spread over both workers by round_robin (3 each:
     // fewer than a worker's handler threads, so none waits in a queue).
@@ -380,8 +382,8 @@ TEST_CASE("Remote failover: calls in flight on a killed worker are the only ones
     {
       absl::MutexLock lock(&mu);
       auto all_done = [&]() { return results.size() == kCalls; };
-      REQUIRE(mu.AwaitWithTimeout(absl::Condition(&all_done),
-                                  absl::Seconds(30) * kSanitizerSlowdown));
+      REQUIRE(
+          mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Seconds(30) * kSanitizerSlowdown));
     }
     int failed = 0, on_b = 0;
     for (const auto& reply : results) {
@@ -412,9 +414,10 @@ TEST_CASE("Remote failover: calls in flight on a killed worker are the only ones
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Remote failover: a draining (SIGTERM'd) worker gets no new calls and finishes its "
-          "own",
-          "[e2e][remote][failover]") {
+TEST_CASE(
+    "Remote failover: a draining (SIGTERM'd) worker gets no new calls and finishes its "
+    "own",
+    "[e2e][remote][failover]") {
   {
     const int port_a = FreeLoopbackPort();
     int port_b = FreeLoopbackPort();
@@ -425,8 +428,8 @@ TEST_CASE("Remote failover: a draining (SIGTERM'd) worker gets no new calls and 
     auto host = TestServiceHost::Connect(
         {absl::StrCat("127.0.0.1:", port_a), absl::StrCat("127.0.0.1:", port_b)});
     REQUIRE_THAT(host.status(), IsOk());
-    REQUIRE(WaitUntil(**host, {pid_a, pid_b},
-                      [](const iw::PoolStats& s) { return s.workers == 2; }));
+    REQUIRE(
+        WaitUntil(**host, {pid_a, pid_b}, [](const iw::PoolStats& s) { return s.workers == 2; }));
 
     // Two sleeping calls: round_robin puts one on each worker.
     iw::CallOptions long_enough;
@@ -458,7 +461,7 @@ TEST_CASE("Remote failover: a draining (SIGTERM'd) worker gets no new calls and 
       if (reply->pid() == pid_a) last_on_a = calls;
       ++calls;
     }
-    CHECK(calls - last_on_a > 20);  // the last 20 calls or more went to b
+    CHECK(calls - last_on_a > 20);                    // the last 20 calls or more went to b
     CHECK_FALSE(a->process().TryReap().has_value());  // still draining its call
     // a's call in flight finished normally, then a exited 0.
     {
@@ -515,9 +518,10 @@ TEST_CASE("Remote failover: unix: and ipv4: lists become one gRPC target; DNS na
              StatusIs(absl::StatusCode::kInvalidArgument, "without TLS"));
 }
 
-TEST_CASE("Remote failover: a dns:/// name is resolved by gRPC; every address it has is a "
-          "worker",
-          "[e2e][remote][failover]") {
+TEST_CASE(
+    "Remote failover: a dns:/// name is resolved by gRPC; every address it has is a "
+    "worker",
+    "[e2e][remote][failover]") {
   {
     const int port = FreeLoopbackPort();
     std::unique_ptr<HandStartedWorker> worker = StartLoopbackWorker(port);
@@ -546,10 +550,10 @@ TEST_CASE("Remote failover: workers on unix: sockets, one killed, the other serv
     REQUIRE(::mkdtemp(dir_template) != nullptr);
     const std::string dir = dir_template;
     const std::string path_a = dir + "/a.sock", path_b = dir + "/b.sock";
-    auto a = std::make_unique<HandStartedWorker>(
-        std::vector<std::string>{"--iw_listen=unix:" + path_a});
-    auto b = std::make_unique<HandStartedWorker>(
-        std::vector<std::string>{"--iw_listen=unix:" + path_b});
+    auto a =
+        std::make_unique<HandStartedWorker>(std::vector<std::string>{"--iw_listen=unix:" + path_a});
+    auto b =
+        std::make_unique<HandStartedWorker>(std::vector<std::string>{"--iw_listen=unix:" + path_b});
     REQUIRE(a->WaitUntilServingUnix(path_a));
     REQUIRE(b->WaitUntilServingUnix(path_b));
     auto host = TestServiceHost::Connect({"unix:" + path_a, "unix:" + path_b});
@@ -561,8 +565,10 @@ TEST_CASE("Remote failover: workers on unix: sockets, one killed, the other serv
     int failed = 0;
     for (int i = 0; i < 20; ++i) {
       absl::StatusOr<iwtest::EchoReply> reply = (*host)->Echo(iwtest::EchoRequest());
-      if (!reply.ok()) ++failed;
-      else CHECK(reply->pid() == b->process().pid());
+      if (!reply.ok())
+        ++failed;
+      else
+        CHECK(reply->pid() == b->process().pid());
     }
     CHECK(failed <= 1);
     CHECK_THAT((*host)->Close(), IsOk());

@@ -15,8 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "catch2/catch.hpp"
-#include "runtime/wire/schema.h"
 #include "runtime/process/subprocess.h"
+#include "runtime/wire/schema.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/workers/test_service.iw.h"
@@ -40,22 +40,25 @@ std::string OurFingerprint() {
   return iw::internal::SchemaOf(iwtest::iw_internal::kTestServiceService).fingerprint;
 }
 
-TEST_CASE("Schema check: a worker of another service fails Spawn() with FAILED_PRECONDITION "
-          "naming both services",
-          "[e2e][schema]") {
+TEST_CASE(
+    "Schema check: a worker of another service fails Spawn() with FAILED_PRECONDITION "
+    "naming both services",
+    "[e2e][schema]") {
   absl::Status status =
       TestServiceHost::Spawn(OptionsFor("tests/hardening/limits_worker")).status();
   CHECK_THAT(status, StatusIs(absl::StatusCode::kFailedPrecondition,
                               "the worker serves iwtest.LimitsService (schema fingerprint "));
   CHECK_THAT(status, StatusIs(absl::StatusCode::kFailedPrecondition,
                               absl::StrCat("the host expects iwtest.TestService (schema "
-                                           "fingerprint ", OurFingerprint(), ")")));
+                                           "fingerprint ",
+                                           OurFingerprint(), ")")));
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Schema check: a worker built from a version of the .proto with a changed field "
-          "type fails Spawn() with FAILED_PRECONDITION naming both fingerprints",
-          "[e2e][schema]") {
+TEST_CASE(
+    "Schema check: a worker built from a version of the .proto with a changed field "
+    "type fails Spawn() with FAILED_PRECONDITION naming both fingerprints",
+    "[e2e][schema]") {
   absl::Status status =
       TestServiceHost::Spawn(OptionsFor("tests/workers/schema_changed_worker")).status();
   CHECK_THAT(status, StatusIs(absl::StatusCode::kFailedPrecondition,
@@ -82,9 +85,10 @@ TEST_CASE("Schema check: SchemaCheck::kServiceName accepts another version of th
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Schema check: a renamed field and edited comments keep the schema: the worker is "
-          "accepted and answers",
-          "[e2e][schema]") {
+TEST_CASE(
+    "Schema check: a renamed field and edited comments keep the schema: the worker is "
+    "accepted and answers",
+    "[e2e][schema]") {
   {
     auto host = TestServiceHost::Spawn(OptionsFor("tests/workers/schema_renamed_worker"));
     REQUIRE_THAT(host.status(), IsOk());
@@ -146,9 +150,10 @@ void Stop(ListeningWorker& listening) {
   ::unlink(listening.address.substr(5).c_str());
 }
 
-TEST_CASE("Schema check: Connect() to a remote worker of another version or service fails "
-          "with FAILED_PRECONDITION; the same schema connects",
-          "[e2e][schema]") {
+TEST_CASE(
+    "Schema check: Connect() to a remote worker of another version or service fails "
+    "with FAILED_PRECONDITION; the same schema connects",
+    "[e2e][schema]") {
   iw::RemoteOptions remote;
   remote.connect_timeout = absl::Seconds(20);
   {
@@ -160,9 +165,9 @@ TEST_CASE("Schema check: Connect() to a remote worker of another version or serv
   }
   {
     ListeningWorker other = StartListening("tests/hardening/limits_worker");
-    CHECK_THAT(TestServiceHost::Connect({other.address}, remote).status(),
-               StatusIs(absl::StatusCode::kFailedPrecondition,
-                        "the worker serves iwtest.LimitsService"));
+    CHECK_THAT(
+        TestServiceHost::Connect({other.address}, remote).status(),
+        StatusIs(absl::StatusCode::kFailedPrecondition, "the worker serves iwtest.LimitsService"));
     Stop(other);
   }
   {

@@ -33,13 +33,11 @@ TEST_CASE("Spawn: a missing binary is NOT_FOUND naming the path", "[e2e][spawn]"
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Spawn: a non-executable file is PERMISSION_DENIED naming the path",
-          "[e2e][spawn]") {
+TEST_CASE("Spawn: a non-executable file is PERMISSION_DENIED naming the path", "[e2e][spawn]") {
   iw::WorkerOptions options;
   options.executable = RunfilePath("tests/workers/test_service.proto");
-  CHECK_THAT(SpawnStatus(options),
-             StatusIs(absl::StatusCode::kPermissionDenied,
-                      "exec " + options.executable + ": Permission denied"));
+  CHECK_THAT(SpawnStatus(options), StatusIs(absl::StatusCode::kPermissionDenied,
+                                            "exec " + options.executable + ": Permission denied"));
   CHECK(NoChildProcesses());
 }
 
@@ -59,22 +57,21 @@ TEST_CASE("Spawn: a directory given as the executable is FAILED_PRECONDITION say
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Spawn: a negative or zero call_timeout is INVALID_ARGUMENT at Spawn()",
-          "[e2e][spawn]") {
+TEST_CASE("Spawn: a negative or zero call_timeout is INVALID_ARGUMENT at Spawn()", "[e2e][spawn]") {
   for (absl::Duration timeout : {absl::Seconds(-1), absl::ZeroDuration()}) {
     iw::WorkerOptions options = iw::testing::TestWorkerOptions();
     options.call_timeout = timeout;
-    CHECK_THAT(SpawnStatus(options),
-               StatusIs(absl::StatusCode::kInvalidArgument,
-                        "WorkerOptions::call_timeout must be positive, got " +
-                            absl::FormatDuration(timeout)));
+    CHECK_THAT(SpawnStatus(options), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              "WorkerOptions::call_timeout must be positive, got " +
+                                                  absl::FormatDuration(timeout)));
   }
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Spawn: bad environment names, and NUL bytes in values or arguments, are "
-          "INVALID_ARGUMENT naming the variable or argument",
-          "[e2e][spawn]") {
+TEST_CASE(
+    "Spawn: bad environment names, and NUL bytes in values or arguments, are "
+    "INVALID_ARGUMENT naming the variable or argument",
+    "[e2e][spawn]") {
   struct Case {
     std::map<std::string, std::string> env;
     std::vector<std::string> args;
@@ -104,14 +101,12 @@ TEST_CASE("Spawn: a bad working directory is reported with its path", "[e2e][spa
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Spawn: a worker that exits before it is ready reports its exit status",
-          "[e2e][spawn]") {
+TEST_CASE("Spawn: a worker that exits before it is ready reports its exit status", "[e2e][spawn]") {
   iw::WorkerOptions options;
   options.executable = RunfilePath("tests/workers/exit_early_worker");
   options.stderr_mode = iw::OutputMode::kDiscard;
   CHECK_THAT(SpawnStatus(options),
-             StatusIs(absl::StatusCode::kUnavailable,
-                      "exited before it was ready: exit code 3"));
+             StatusIs(absl::StatusCode::kUnavailable, "exited before it was ready: exit code 3"));
   CHECK(NoChildProcesses());
 }
 

@@ -73,8 +73,8 @@ TEST_CASE("Host: a worker crash fails the call with UNAVAILABLE; the next call g
                                 "iwtest.TestService.Crash: worker TestService#"));
     CHECK_THAT(status, StatusIs(absl::StatusCode::kUnavailable,
                                 "crashed: killed by signal SIGSEGV (Segmentation fault)"));
-    CHECK_THAT(status, StatusIs(absl::StatusCode::kUnavailable,
-                                "last stderr lines:\n  about to segfault"));
+    CHECK_THAT(status,
+               StatusIs(absl::StatusCode::kUnavailable, "last stderr lines:\n  about to segfault"));
     // The next call waits for the replacement worker and succeeds there.
     absl::StatusOr<iwtest::EchoReply> reply = host->Echo(iwtest::EchoRequest());
     REQUIRE_THAT(reply.status(), IsOk());

@@ -96,9 +96,9 @@ TEST_CASE("Timeouts: DEADLINE_REPLACE_WORKER replaces a worker whose handler ove
     // The stuck call: its handler ignores cancellation.
     iw::CallOptions quick;
     quick.timeout = bound;
-    CHECK_THAT(host->Sleep(SleepFor(5000), quick).status(),
-               StatusIs(absl::StatusCode::kDeadlineExceeded,
-                        "after " + absl::FormatDuration(bound)));
+    CHECK_THAT(
+        host->Sleep(SleepFor(5000), quick).status(),
+        StatusIs(absl::StatusCode::kDeadlineExceeded, "after " + absl::FormatDuration(bound)));
 
     // `bound` later the worker replaces itself; the bystander is told why.
     REQUIRE(bystander_done.WaitForNotificationWithTimeout(absl::Seconds(10) *

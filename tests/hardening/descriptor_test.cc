@@ -50,8 +50,10 @@ std::string LinkOf(int fd) {
   return std::string(target, static_cast<size_t>(n));
 }
 
-TEST_CASE("Descriptors: a descriptor the host opened without O_CLOEXEC does not reach "
-          "the worker", "[hardening][e2e]") {
+TEST_CASE(
+    "Descriptors: a descriptor the host opened without O_CLOEXEC does not reach "
+    "the worker",
+    "[hardening][e2e]") {
   {
     // Deliberately inheritable descriptors, as a careless library would
     // leave them: a file and both ends of a pipe.
@@ -90,8 +92,7 @@ TEST_CASE("Descriptors: a descriptor the host opened without O_CLOEXEC does not 
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Subprocess: descriptors between the passed ones are closed too",
-          "[hardening]") {
+TEST_CASE("Subprocess: descriptors between the passed ones are closed too", "[hardening]") {
   {
     // Map /dev/null to fd 9 only; the child's fds 3..8 must all be closed
     // even though our own fds 3..8 may be open without O_CLOEXEC.

@@ -49,8 +49,10 @@ TEST_CASE("Message limits: messages within the .proto limits pass", "[hardening]
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Message limits: an oversized request fails RESOURCE_EXHAUSTED naming the size "
-          "and the limit; the worker keeps serving", "[hardening][e2e]") {
+TEST_CASE(
+    "Message limits: an oversized request fails RESOURCE_EXHAUSTED naming the size "
+    "and the limit; the worker keeps serving",
+    "[hardening][e2e]") {
   {
     auto host = Spawn();
     const int pid = host->pid();
@@ -67,15 +69,17 @@ TEST_CASE("Message limits: an oversized request fails RESOURCE_EXHAUSTED naming 
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Message limits: an oversized reply fails RESOURCE_EXHAUSTED naming the size "
-          "and the limit; the worker keeps serving", "[hardening][e2e]") {
+TEST_CASE(
+    "Message limits: an oversized reply fails RESOURCE_EXHAUSTED naming the size "
+    "and the limit; the worker keeps serving",
+    "[hardening][e2e]") {
   {
     auto host = Spawn();
     const int pid = host->pid();
     absl::Status status = Call(*host, 10, 3000).status();
     CHECK_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted, "3003 bytes"));
-    CHECK_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted,
-                                "over the limit of 2048 bytes"));
+    CHECK_THAT(status,
+               StatusIs(absl::StatusCode::kResourceExhausted, "over the limit of 2048 bytes"));
     // Named like every other message of ours, not by its gRPC path.
     CHECK_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted,
                                 "iwtest.LimitsService.Sized: the iwtest.SizedReply reply is "
@@ -88,8 +92,10 @@ TEST_CASE("Message limits: an oversized reply fails RESOURCE_EXHAUSTED naming th
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Message limits: the host's max_response_bytes override is stricter than the "
-          ".proto", "[hardening][e2e]") {
+TEST_CASE(
+    "Message limits: the host's max_response_bytes override is stricter than the "
+    ".proto",
+    "[hardening][e2e]") {
   {
     iw::WorkerOptions options = Options();
     options.max_response_bytes = 1000;

@@ -22,15 +22,17 @@ TEST_CASE("Peer check: a real worker's ready message is accepted", "[hardening][
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Peer check: a ready message sent by another process than the spawned one is "
-          "refused with PERMISSION_DENIED", "[hardening][e2e]") {
+TEST_CASE(
+    "Peer check: a ready message sent by another process than the spawned one is "
+    "refused with PERMISSION_DENIED",
+    "[hardening][e2e]") {
   {
     iw::WorkerOptions options;
     options.executable = iw::testing::RunfilePath("tests/workers/impostor_ready_worker");
     options.startup_timeout = absl::Seconds(10);
     auto host = iwtest::TestServiceHost::Spawn(options);
-    CHECK_THAT(host.status(), StatusIs(absl::StatusCode::kPermissionDenied,
-                                       "expected the spawned worker"));
+    CHECK_THAT(host.status(),
+               StatusIs(absl::StatusCode::kPermissionDenied, "expected the spawned worker"));
   }
   CHECK(NoChildProcesses());
 }

@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "catch2/catch.hpp"
-#include "runtime/wire/control_protocol.h"
 #include "runtime/process/unique_fd.h"
+#include "runtime/wire/control_protocol.h"
 #include "tests/hardening/hardening_util.h"
 #include "tests/testing/process_hygiene.h"
 #include "tests/testing/status_matchers.h"
@@ -48,8 +48,7 @@ absl::StatusOr<ReadyState> ReceiveWithin(int fd, pid_t expected_pid) {
   return ReceiveReady(fd, expected_pid);
 }
 
-TEST_CASE("ReceiveReady: a ready message from the expected child is accepted",
-          "[hardening]") {
+TEST_CASE("ReceiveReady: a ready message from the expected child is accepted", "[hardening]") {
   {
     Pair pair = MakePair();
     REQUIRE_THAT(EnablePeerCredentials(pair.host.get()), IsOk());
@@ -65,9 +64,10 @@ TEST_CASE("ReceiveReady: a ready message from the expected child is accepted",
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("ReceiveReady: a ready message with a schema is kReadyWithSchema, and "
-          "ReceiveSchema reads the schema that follows",
-          "[hardening]") {
+TEST_CASE(
+    "ReceiveReady: a ready message with a schema is kReadyWithSchema, and "
+    "ReceiveSchema reads the schema that follows",
+    "[hardening]") {
   {
     Pair pair = MakePair();
     REQUIRE_THAT(EnablePeerCredentials(pair.host.get()), IsOk());
@@ -90,8 +90,7 @@ TEST_CASE("ReceiveReady: a ready message with a schema is kReadyWithSchema, and 
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("ReceiveSchema: a worker that closes its end mid-frame is UNAVAILABLE",
-          "[hardening]") {
+TEST_CASE("ReceiveSchema: a worker that closes its end mid-frame is UNAVAILABLE", "[hardening]") {
   Pair pair = MakePair();
   const char partial[] = {4, 0, 'a'};  // announces 4 bytes, sends 1
   REQUIRE(::send(pair.worker.get(), partial, sizeof(partial), MSG_NOSIGNAL) == 3);
@@ -100,8 +99,7 @@ TEST_CASE("ReceiveSchema: a worker that closes its end mid-frame is UNAVAILABLE"
              StatusIs(absl::StatusCode::kUnavailable, "mid-message"));
 }
 
-TEST_CASE("ReceiveReady: a ready message from another pid is PERMISSION_DENIED",
-          "[hardening]") {
+TEST_CASE("ReceiveReady: a ready message from another pid is PERMISSION_DENIED", "[hardening]") {
   {
     Pair pair = MakePair();
     REQUIRE_THAT(EnablePeerCredentials(pair.host.get()), IsOk());
@@ -126,8 +124,7 @@ TEST_CASE("ReceiveReady: without SO_PASSCRED on the host end the message is refu
     Pair pair = MakePair();
     pid_t child = ForkSender(pair.worker.get());
     absl::StatusOr<ReadyState> state = ReceiveWithin(pair.host.get(), child);
-    CHECK_THAT(state.status(),
-               StatusIs(absl::StatusCode::kPermissionDenied, "no credentials"));
+    CHECK_THAT(state.status(), StatusIs(absl::StatusCode::kPermissionDenied, "no credentials"));
     WaitChild(child, absl::Now() + absl::Seconds(10));
   }
   CHECK(NoChildProcesses());
@@ -146,8 +143,7 @@ TEST_CASE("ReceiveReady: nothing sent yet is kPending and a closed peer is kClos
   CHECK(*closed == ReadyState::kClosed);
 }
 
-TEST_CASE("ReceiveReady: a byte other than the ready byte is a protocol error",
-          "[hardening]") {
+TEST_CASE("ReceiveReady: a byte other than the ready byte is a protocol error", "[hardening]") {
   Pair pair = MakePair();
   REQUIRE_THAT(EnablePeerCredentials(pair.host.get()), IsOk());
   const char junk = 'x';

@@ -37,8 +37,10 @@ iw::CallOptions Within(absl::Duration timeout) {
   return call;
 }
 
-TEST_CASE("Resource limits: a worker spinning past its CPU limit fails the call "
-          "UNAVAILABLE naming the limit", "[hardening][e2e]") {
+TEST_CASE(
+    "Resource limits: a worker spinning past its CPU limit fails the call "
+    "UNAVAILABLE naming the limit",
+    "[hardening][e2e]") {
   {
     iw::WorkerOptions options = Options();
     options.limits.cpu_time = absl::Seconds(1);
@@ -54,8 +56,10 @@ TEST_CASE("Resource limits: a worker spinning past its CPU limit fails the call 
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Resource limits: an allocation over the address-space limit fails and the "
-          "worker keeps serving", "[hardening][e2e]") {
+TEST_CASE(
+    "Resource limits: an allocation over the address-space limit fails and the "
+    "worker keeps serving",
+    "[hardening][e2e]") {
   if (iw::testing::kSanitizerReservesAddressSpace) {
     WARN("skipped: sanitizers reserve more address space than any useful limit");
     return;
@@ -64,8 +68,7 @@ TEST_CASE("Resource limits: an allocation over the address-space limit fails and
     iw::WorkerOptions options = Options();
     options.limits.address_space_bytes = uint64_t{2} << 30;
     auto host = Spawn(options);
-    CHECK_THAT(ProcLimitsLine(host->pid(), "Max address space"),
-               Catch::Contains("2147483648"));
+    CHECK_THAT(ProcLimitsLine(host->pid(), "Max address space"), Catch::Contains("2147483648"));
 
     iwtest::AllocateRequest request;
     request.set_bytes(int64_t{4} << 30);
@@ -81,8 +84,7 @@ TEST_CASE("Resource limits: an allocation over the address-space limit fails and
     request.set_abort_on_failure(true);
     absl::Status died = host->Allocate(request, Within(absl::Seconds(20))).status();
     CHECK_THAT(died, StatusIs(absl::StatusCode::kUnavailable, "SIGABRT"));
-    CHECK_THAT(died, StatusIs(absl::StatusCode::kUnavailable,
-                              "address-space limit of 2048 MiB"));
+    CHECK_THAT(died, StatusIs(absl::StatusCode::kUnavailable, "address-space limit of 2048 MiB"));
     host->Close().IgnoreError();
   }
   CHECK(NoChildProcesses());

@@ -116,8 +116,8 @@ class StandaloneWorker {
     grpc::internal::RpcMethod method(path, grpc::internal::RpcMethod::NORMAL_RPC);
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-    return grpc::internal::BlockingUnaryCall<Request, Reply>(channel_.get(), method,
-                                                              &context, request, reply);
+    return grpc::internal::BlockingUnaryCall<Request, Reply>(channel_.get(), method, &context,
+                                                             request, reply);
   }
 
   bool Echoes() {
@@ -136,8 +136,10 @@ class StandaloneWorker {
   std::shared_ptr<grpc::Channel> channel_;
 };
 
-TEST_CASE("Standalone worker: a socket path over the sun_path limit is refused with "
-          "exit code 2, naming the path and the limit", "[hardening][e2e]") {
+TEST_CASE(
+    "Standalone worker: a socket path over the sun_path limit is refused with "
+    "exit code 2, naming the path and the limit",
+    "[hardening][e2e]") {
   {
     ShortTempDir dir;
     const std::string path = dir.path() + "/" + std::string(120, 'x') + ".sock";
@@ -160,8 +162,10 @@ TEST_CASE("Standalone worker: a socket path over the sun_path limit is refused w
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Standalone worker: a stale socket file at the path does not block a new "
-          "worker", "[hardening][e2e]") {
+TEST_CASE(
+    "Standalone worker: a stale socket file at the path does not block a new "
+    "worker",
+    "[hardening][e2e]") {
   {
     ShortTempDir dir;
     const std::string path = dir.path() + "/w.sock";
@@ -180,8 +184,10 @@ TEST_CASE("Standalone worker: a stale socket file at the path does not block a n
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Standalone worker: a second worker on a live worker's path exits 2 and the "
-          "first keeps serving", "[hardening][e2e]") {
+TEST_CASE(
+    "Standalone worker: a second worker on a live worker's path exits 2 and the "
+    "first keeps serving",
+    "[hardening][e2e]") {
   {
     ShortTempDir dir;
     const std::string path = dir.path() + "/w.sock";
@@ -236,8 +242,7 @@ TEST_CASE("Standalone worker: a process of another user cannot connect", "[harde
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Standalone worker: the listening socket is owner-only (mode 0600)",
-          "[hardening][e2e]") {
+TEST_CASE("Standalone worker: the listening socket is owner-only (mode 0600)", "[hardening][e2e]") {
   {
     ShortTempDir dir;
     const std::string path = dir.path() + "/w.sock";
@@ -250,8 +255,10 @@ TEST_CASE("Standalone worker: the listening socket is owner-only (mode 0600)",
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Standalone worker: garbage, truncated HTTP/2 frames and malformed protobuf "
-          "get errors, and the worker keeps serving", "[hardening][e2e]") {
+TEST_CASE(
+    "Standalone worker: garbage, truncated HTTP/2 frames and malformed protobuf "
+    "get errors, and the worker keeps serving",
+    "[hardening][e2e]") {
   {
     ShortTempDir dir;
     const std::string path = dir.path() + "/w.sock";
@@ -266,9 +273,7 @@ TEST_CASE("Standalone worker: garbage, truncated HTTP/2 frames and malformed pro
         SendRaw(path, junk);
       }
     }
-    SECTION("an HTTP/1.1 request") {
-      SendRaw(path, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    }
+    SECTION("an HTTP/1.1 request") { SendRaw(path, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); }
     SECTION("a truncated HTTP/2 frame after the preface") {
       // SETTINGS frame header announcing 6 bytes, with only 2 sent.
       SendRaw(path, preface + std::string("\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03", 11));

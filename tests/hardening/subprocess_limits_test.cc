@@ -43,14 +43,12 @@ TEST_CASE("Subprocess: allow_core_dumps keeps the host's core limit", "[hardenin
   // Compare /proc/self/limits lines: shells disagree on ulimit -c's units.
   const std::string line = iw::testing::ProcLimitsLine(::getpid(), "Max core file size");
   REQUIRE_FALSE(line.empty());
-  CHECK(RunShell("test \"$(grep 'Max core file size' /proc/self/limits)\" = '" + line + "'",
-                 limits)
+  CHECK(RunShell("test \"$(grep 'Max core file size' /proc/self/limits)\" = '" + line + "'", limits)
             .ToString() == "exit code 0");
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Subprocess: the open-files and address-space limits are set at spawn",
-          "[hardening]") {
+TEST_CASE("Subprocess: the open-files and address-space limits are set at spawn", "[hardening]") {
   ResourceLimits limits;
   limits.open_files = 64;
   limits.address_space_bytes = uint64_t{1} << 32;
@@ -59,8 +57,10 @@ TEST_CASE("Subprocess: the open-files and address-space limits are set at spawn"
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Subprocess: a process over its CPU time limit ends with SIGXCPU, described "
-          "as such", "[hardening]") {
+TEST_CASE(
+    "Subprocess: a process over its CPU time limit ends with SIGXCPU, described "
+    "as such",
+    "[hardening]") {
   ResourceLimits limits;
   limits.cpu_time = absl::Seconds(1);
   ExitStatus status = RunShell("while :; do :; done", limits);
@@ -78,9 +78,8 @@ TEST_CASE("ExitStatus: a fatal signal under an address-space limit mentions the 
   CHECK_THAT(status.ToString(), !Catch::Contains("address-space"));
   status.limits.address_space_bytes = 256 << 20;
   CHECK_THAT(status.ToString(), Catch::StartsWith("killed by signal SIGABRT"));
-  CHECK_THAT(status.ToString(),
-             Catch::Contains("address-space limit of 256 MiB") &&
-                 Catch::Contains("probably ran out of memory"));
+  CHECK_THAT(status.ToString(), Catch::Contains("address-space limit of 256 MiB") &&
+                                    Catch::Contains("probably ran out of memory"));
   status.code = SIGTERM;
   CHECK_THAT(status.ToString(), !Catch::Contains("address-space"));
   status.signaled = false;
@@ -95,8 +94,9 @@ TEST_CASE("Subprocess: a limit above the host's hard limit is lowered, not an er
   if (ours.rlim_max == RLIM_INFINITY) return;
   ResourceLimits limits;
   limits.open_files = static_cast<uint64_t>(ours.rlim_max) + 1000;
-  CHECK(RunShell("test \"$(ulimit -H -n)\" = " + std::to_string(ours.rlim_max), limits)
-            .ToString() == "exit code 0");
+  CHECK(
+      RunShell("test \"$(ulimit -H -n)\" = " + std::to_string(ours.rlim_max), limits).ToString() ==
+      "exit code 0");
   CHECK(NoChildProcesses());
 }
 

@@ -57,8 +57,7 @@ TEST_CASE("CheckUnixSocketPath: a path one byte too long is refused, naming it a
   CHECK_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument,
                               absl::StrCat("is ", too_long.size(), " bytes")));
   CHECK_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument,
-                              absl::StrCat(MaxUnixSocketPathBytes(),
-                                           " with the terminating NUL")));
+                              absl::StrCat(MaxUnixSocketPathBytes(), " with the terminating NUL")));
 }
 
 TEST_CASE("CheckUnixSocketPath: empty paths and embedded NULs are refused", "[hardening]") {
@@ -83,8 +82,7 @@ TEST_CASE("RemoveStaleUnixSocket: a socket nobody listens on is removed", "[hard
   CHECK_FALSE(Exists(path));
 }
 
-TEST_CASE("RemoveStaleUnixSocket: a socket someone listens on is left alone",
-          "[hardening]") {
+TEST_CASE("RemoveStaleUnixSocket: a socket someone listens on is left alone", "[hardening]") {
   ShortTempDir dir;
   const std::string path = dir.path() + "/live.sock";
   UniqueFd live = BindSocket(path, /*listen=*/true);
@@ -93,8 +91,7 @@ TEST_CASE("RemoveStaleUnixSocket: a socket someone listens on is left alone",
   CHECK(Exists(path));
 }
 
-TEST_CASE("RemoveStaleUnixSocket: a regular file at the path is never removed",
-          "[hardening]") {
+TEST_CASE("RemoveStaleUnixSocket: a regular file at the path is never removed", "[hardening]") {
   ShortTempDir dir;
   const std::string path = dir.path() + "/precious.txt";
   { std::ofstream(path) << "data"; }

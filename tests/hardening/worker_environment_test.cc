@@ -118,8 +118,7 @@ TEST_CASE("Worker environment: env_remove hides an inherited variable from the w
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Worker environment: the framework's own variables win over env",
-          "[hardening][e2e]") {
+TEST_CASE("Worker environment: the framework's own variables win over env", "[hardening][e2e]") {
   {
     iw::WorkerOptions options = Options();
     options.env["IW_WORKER_ID"] = "forged";

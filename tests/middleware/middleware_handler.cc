@@ -14,8 +14,7 @@ absl::StatusOr<MwReply> MwHandler::Echo(iw::CallContext& context, const MwReques
   if (request.crash()) _exit(3);
   if (request.throw_exception()) throw std::runtime_error("handler exploded");
   if (request.fail_code() != 0) {
-    absl::Status status(static_cast<absl::StatusCode>(request.fail_code()),
-                        "the handler refused");
+    absl::Status status(static_cast<absl::StatusCode>(request.fail_code()), "the handler refused");
     ErrorDetail detail;
     detail.set_field("text");
     detail.set_retry_after_ms(42);

@@ -235,8 +235,8 @@ TEST_CASE("a failing middleware fails only its call, on either side") {
       request.set_worker_action(action);
       absl::StatusOr<MwReply> reply = (*host)->Echo(request);
       CHECK_THAT(reply.status(), StatusIs(absl::StatusCode::kInternal, "worker middleware #"));
-      CHECK_THAT(reply.status(), StatusIs(absl::StatusCode::kInternal,
-                                          "threw std::runtime_error: "));
+      CHECK_THAT(reply.status(),
+                 StatusIs(absl::StatusCode::kInternal, "threw std::runtime_error: "));
     }
     // The worker replied at once (no wait for a timeout) and still serves.
     CHECK(absl::Now() - start < absl::Seconds(5));
@@ -265,8 +265,8 @@ TEST_CASE("handler errors carry structured details; exceptions become INTERNAL")
     request = Text("a");
     request.set_throw_exception(true);
     reply = (*host)->Echo(request);
-    CHECK_THAT(reply.status(), StatusIs(absl::StatusCode::kInternal,
-                                        "threw std::runtime_error: handler exploded"));
+    CHECK_THAT(reply.status(),
+               StatusIs(absl::StatusCode::kInternal, "threw std::runtime_error: handler exploded"));
     absl::StatusOr<MwReply> next = (*host)->Echo(Text("b"));
     REQUIRE_THAT(next.status(), IsOk());
     CHECK(next->pid() == pid);

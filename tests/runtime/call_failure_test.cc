@@ -10,8 +10,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/cord.h"
 #include "catch2/catch.hpp"
-#include "runtime/wire/control_protocol.h"
 #include "runtime/host/grpc_failure.h"
+#include "runtime/wire/control_protocol.h"
 #include "runtime/wire/status_conversion.h"
 #include "tests/testing/status_matchers.h"
 
@@ -36,19 +36,14 @@ constexpr char kMethod[] = "t.S.M";
 constexpr char kUserDetailUrl[] = "type.googleapis.com/t.Detail";
 
 // What a worker's status looks like once it crossed gRPC to the host.
-grpc::Status OverTheWire(const absl::Status& status) {
-  return ToGrpcStatus(status);
-}
+grpc::Status OverTheWire(const absl::Status& status) { return ToGrpcStatus(status); }
 
-TEST_CASE(
-    "Call failures: a cause set on a status is read back as the same value",
-    "[runtime][call_failure]") {
+TEST_CASE("Call failures: a cause set on a status is read back as the same value",
+          "[runtime][call_failure]") {
   for (FailureCause cause :
-       {FailureCause::kCallDeadline, FailureCause::kRequestTooLarge,
-        FailureCause::kReplyTooLarge, FailureCause::kCancelledByHost,
-        FailureCause::kTransportFailed, FailureCause::kWorkerDied,
-        FailureCause::kConnectionLost, FailureCause::kCallLost,
-        FailureCause::kWorkerClosed}) {
+       {FailureCause::kCallDeadline, FailureCause::kRequestTooLarge, FailureCause::kReplyTooLarge,
+        FailureCause::kCancelledByHost, FailureCause::kTransportFailed, FailureCause::kWorkerDied,
+        FailureCause::kConnectionLost, FailureCause::kCallLost, FailureCause::kWorkerClosed}) {
     absl::Status status = WithCause(absl::UnavailableError("m"), cause);
     CHECK(CauseOf(status) == cause);
     CHECK(status.message() == "m");
@@ -57,21 +52,16 @@ TEST_CASE(
   CHECK(WithCause(absl::OkStatus(), FailureCause::kCallDeadline).ok());
 }
 
-TEST_CASE("Call failures: the cause does not depend on the message",
-          "[runtime][call_failure]") {
+TEST_CASE("Call failures: the cause does not depend on the message", "[runtime][call_failure]") {
   // A handler may use any words, gRPC's and ours included.
-  CHECK(CauseOf(absl::DeadlineExceededError("Deadline Exceeded")) ==
+  CHECK(CauseOf(absl::DeadlineExceededError("Deadline Exceeded")) == FailureCause::kNone);
+  CHECK(CauseOf(absl::DeadlineExceededError(iw::internal::kDeadlinePassedInWorker)) ==
         FailureCause::kNone);
-  CHECK(CauseOf(absl::DeadlineExceededError(
-            iw::internal::kDeadlinePassedInWorker)) == FailureCause::kNone);
-  CHECK(CauseOf(absl::ResourceExhaustedError(
-            "Received message larger than max (5 vs. 1)")) ==
+  CHECK(CauseOf(absl::ResourceExhaustedError("Received message larger than max (5 vs. 1)")) ==
         FailureCause::kNone);
-  CHECK(CauseOf(iw::internal::DeadlinePassedInWorker()) ==
-        FailureCause::kCallDeadline);
+  CHECK(CauseOf(iw::internal::DeadlinePassedInWorker()) == FailureCause::kCallDeadline);
   CHECK_THAT(iw::internal::DeadlinePassedInWorker(),
-             StatusIs(absl::StatusCode::kDeadlineExceeded,
-                      iw::internal::kDeadlinePassedInWorker));
+             StatusIs(absl::StatusCode::kDeadlineExceeded, iw::internal::kDeadlinePassedInWorker));
 }
 
 TEST_CASE(
@@ -79,10 +69,9 @@ TEST_CASE(
     "method "
     "and the stderr tail",
     "[runtime][call_failure]") {
-  absl::Status status = CallFailed(absl::StatusCode::kUnavailable,
-                                   FailureCause::kWorkerDied, kMethod,
-                                   {"worker S#1 (pid 7) crashed: exit code 3",
-                                    "; last stderr lines:\n  boom"});
+  absl::Status status =
+      CallFailed(absl::StatusCode::kUnavailable, FailureCause::kWorkerDied, kMethod,
+                 {"worker S#1 (pid 7) crashed: exit code 3", "; last stderr lines:\n  boom"});
   CHECK(status.message() ==
         "t.S.M: worker S#1 (pid 7) crashed: exit code 3; last stderr lines:\n  "
         "boom");
@@ -105,14 +94,11 @@ TEST_CASE(
           "worker S#1 (pid 7) crashed: exit code 3 (attempt 2 of 3)");
   }
   SECTION("a status without a description gets the suffix at its end") {
-    CHECK(WithSuffix(
-              absl::UnavailableError("handler: busy; last stderr lines: x"),
-              kMethod, " (attempt 1 of 2)")
-              .message() ==
-          "handler: busy; last stderr lines: x (attempt 1 of 2)");
+    CHECK(WithSuffix(absl::UnavailableError("handler: busy; last stderr lines: x"), kMethod,
+                     " (attempt 1 of 2)")
+              .message() == "handler: busy; last stderr lines: x (attempt 1 of 2)");
   }
-  CHECK_FALSE(
-      DescriptionOf(absl::UnavailableError("t.S.M: worker gone")).has_value());
+  CHECK_FALSE(DescriptionOf(absl::UnavailableError("t.S.M: worker gone")).has_value());
 }
 
 TEST_CASE(
@@ -120,36 +106,29 @@ TEST_CASE(
     "with "
     "their own details",
     "[runtime][call_failure]") {
-  absl::Status status =
-      CallFailed(absl::StatusCode::kUnavailable, FailureCause::kCallLost,
-                 kMethod, {"connection to worker R#1 failed: reset", "; t"});
+  absl::Status status = CallFailed(absl::StatusCode::kUnavailable, FailureCause::kCallLost, kMethod,
+                                   {"connection to worker R#1 failed: reset", "; t"});
   status.SetPayload(kUserDetailUrl, absl::Cord("detail"));
   absl::Status user = WithoutInternalPayloads(status);
   CHECK(user.message() == status.message());
   CHECK(CauseOf(user) == FailureCause::kNone);
   CHECK_FALSE(DescriptionOf(user).has_value());
   int payloads = 0;
-  user.ForEachPayload(
-      [&payloads](absl::string_view, const absl::Cord&) { ++payloads; });
+  user.ForEachPayload([&payloads](absl::string_view, const absl::Cord&) { ++payloads; });
   CHECK(payloads == 1);
   CHECK(user.GetPayload(kUserDetailUrl).has_value());
 }
 
-TEST_CASE(
-    "Call failures: a size limit names the message, both sizes and the option",
-    "[runtime][call_failure]") {
-  CHECK_THAT(
-      MessageTooLarge(FailureCause::kRequestTooLarge, kMethod, 2005, 1024),
-      StatusIs(
-          absl::StatusCode::kResourceExhausted,
-          "t.S.M: the request is over the message size limit (2005 vs. 1024) "
-          "bytes; see max_request_bytes"));
-  CHECK_THAT(
-      MessageTooLarge(FailureCause::kReplyTooLarge, kMethod, 1503, 1000),
-      StatusIs(
-          absl::StatusCode::kResourceExhausted,
-          "t.S.M: the reply is over the message size limit (1503 vs. 1000) "
-          "bytes; see max_response_bytes"));
+TEST_CASE("Call failures: a size limit names the message, both sizes and the option",
+          "[runtime][call_failure]") {
+  CHECK_THAT(MessageTooLarge(FailureCause::kRequestTooLarge, kMethod, 2005, 1024),
+             StatusIs(absl::StatusCode::kResourceExhausted,
+                      "t.S.M: the request is over the message size limit (2005 vs. 1024) "
+                      "bytes; see max_request_bytes"));
+  CHECK_THAT(MessageTooLarge(FailureCause::kReplyTooLarge, kMethod, 1503, 1000),
+             StatusIs(absl::StatusCode::kResourceExhausted,
+                      "t.S.M: the reply is over the message size limit (1503 vs. 1000) "
+                      "bytes; see max_response_bytes"));
   CHECK(CauseOf(MessageTooLarge(FailureCause::kReplyTooLarge, kMethod, 1, 0)) ==
         FailureCause::kReplyTooLarge);
 }
@@ -159,14 +138,12 @@ TEST_CASE(
     "causes a "
     "worker cannot know do not",
     "[runtime][call_failure]") {
-  absl::Status late =
-      FromGrpcCall(OverTheWire(iw::internal::DeadlinePassedInWorker()),
-                   /*from_worker=*/true, kMethod, 10, 1024);
+  absl::Status late = FromGrpcCall(OverTheWire(iw::internal::DeadlinePassedInWorker()),
+                                   /*from_worker=*/true, kMethod, 10, 1024);
   CHECK(CauseOf(late) == FailureCause::kCallDeadline);
 
   absl::Status too_large =
-      FromGrpcCall(OverTheWire(MessageTooLarge(FailureCause::kReplyTooLarge,
-                                               kMethod, 1503, 1000)),
+      FromGrpcCall(OverTheWire(MessageTooLarge(FailureCause::kReplyTooLarge, kMethod, 1503, 1000)),
                    /*from_worker=*/true, kMethod, 10, 1024);
   CHECK(CauseOf(too_large) == FailureCause::kReplyTooLarge);
   CHECK(too_large.message() ==
@@ -175,37 +152,31 @@ TEST_CASE(
         "max_response_bytes");
 
   // A status that claims a death or a lost call is the handler's own.
-  absl::Status forged =
-      CallFailed(absl::StatusCode::kUnavailable, FailureCause::kCallLost,
-                 kMethod, {"connection to worker X failed", ""});
+  absl::Status forged = CallFailed(absl::StatusCode::kUnavailable, FailureCause::kCallLost, kMethod,
+                                   {"connection to worker X failed", ""});
   forged.SetPayload(kUserDetailUrl, absl::Cord("kept"));
-  absl::Status trusted = FromGrpcCall(OverTheWire(forged), /*from_worker=*/true,
-                                      kMethod, 10, 1024);
+  absl::Status trusted = FromGrpcCall(OverTheWire(forged), /*from_worker=*/true, kMethod, 10, 1024);
   CHECK(CauseOf(trusted) == FailureCause::kNone);
   CHECK_FALSE(DescriptionOf(trusted).has_value());
   CHECK(trusted.GetPayload(kUserDetailUrl).has_value());
   CHECK(trusted.message() == forged.message());
-  CHECK(CauseOf(TrustedFromWorker(WithCause(absl::CancelledError("x"),
-                                            FailureCause::kCancelledByHost))) ==
-        FailureCause::kNone);
+  CHECK(CauseOf(TrustedFromWorker(WithCause(
+            absl::CancelledError("x"), FailureCause::kCancelledByHost))) == FailureCause::kNone);
 }
 
 TEST_CASE(
     "Call failures: a worker's status without a cause keeps its code and "
     "message",
     "[runtime][call_failure]") {
-  for (grpc::StatusCode code :
-       {grpc::StatusCode::DEADLINE_EXCEEDED, grpc::StatusCode::UNAVAILABLE,
-        grpc::StatusCode::RESOURCE_EXHAUSTED}) {
-    absl::Status status =
-        FromGrpcCall(grpc::Status(code,
-                                  "Received message larger than max "
-                                  "(5000 vs. 1000)"),
-                     /*from_worker=*/true, kMethod, 5000, 1000);
+  for (grpc::StatusCode code : {grpc::StatusCode::DEADLINE_EXCEEDED, grpc::StatusCode::UNAVAILABLE,
+                                grpc::StatusCode::RESOURCE_EXHAUSTED}) {
+    absl::Status status = FromGrpcCall(grpc::Status(code,
+                                                    "Received message larger than max "
+                                                    "(5000 vs. 1000)"),
+                                       /*from_worker=*/true, kMethod, 5000, 1000);
     CHECK(CauseOf(status) == FailureCause::kNone);
     CHECK(static_cast<int>(status.code()) == static_cast<int>(code));
-    CHECK(status.message() ==
-          "Received message larger than max (5000 vs. 1000)");
+    CHECK(status.message() == "Received message larger than max (5000 vs. 1000)");
   }
 }
 
@@ -215,36 +186,33 @@ TEST_CASE(
     "knows",
     "[runtime][call_failure]") {
   SECTION("its deadline is the call's") {
-    absl::Status status = FromGrpcCall(
-        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "whatever it says"),
-        /*from_worker=*/false, kMethod, 10, 1024);
+    absl::Status status =
+        FromGrpcCall(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "whatever it says"),
+                     /*from_worker=*/false, kMethod, 10, 1024);
     CHECK(CauseOf(status) == FailureCause::kCallDeadline);
   }
   SECTION("its UNAVAILABLE is the transport's, for the endpoint to explain") {
-    absl::Status status = FromGrpcCall(
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, "Socket closed"),
-        /*from_worker=*/false, kMethod, 10, 1024);
+    absl::Status status = FromGrpcCall(grpc::Status(grpc::StatusCode::UNAVAILABLE, "Socket closed"),
+                                       /*from_worker=*/false, kMethod, 10, 1024);
     CHECK(CauseOf(status) == FailureCause::kTransportFailed);
     CHECK(status.message() == "Socket closed");
   }
   SECTION(
       "a request over the host's limit is known by its size, whatever gRPC's "
       "words") {
-    absl::Status status = FromGrpcCall(
-        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "any wording"),
-        /*from_worker=*/false, kMethod, 2005, 1024);
+    absl::Status status =
+        FromGrpcCall(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "any wording"),
+                     /*from_worker=*/false, kMethod, 2005, 1024);
     CHECK(CauseOf(status) == FailureCause::kRequestTooLarge);
-    CHECK_THAT(
-        status,
-        StatusIs(absl::StatusCode::kResourceExhausted,
-                 "t.S.M: the request is over the message size limit (2005 vs. "
-                 "1024) bytes; see max_request_bytes"));
+    CHECK_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted,
+                                "t.S.M: the request is over the message size limit (2005 vs. "
+                                "1024) bytes; see max_request_bytes"));
   }
   SECTION("a reply gRPC refused to receive is over the limit it names") {
-    absl::Status status = FromGrpcCall(
-        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                     "Received message larger than max (70000 vs. 66560)"),
-        /*from_worker=*/false, kMethod, 10, 1024);
+    absl::Status status =
+        FromGrpcCall(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                  "Received message larger than max (70000 vs. 66560)"),
+                     /*from_worker=*/false, kMethod, 10, 1024);
     CHECK(CauseOf(status) == FailureCause::kReplyTooLarge);
     CHECK(status.message() ==
           "t.S.M: the reply is over the message size limit (70000 vs. 66560) "
@@ -252,20 +220,17 @@ TEST_CASE(
           "max_response_bytes");
   }
   SECTION("another RESOURCE_EXHAUSTED has no cause and stays as it is") {
-    absl::Status status =
-        FromGrpcCall(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                  "Received message larger than"),
-                     /*from_worker=*/false, kMethod, 10, 1024);
+    absl::Status status = FromGrpcCall(
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "Received message larger than"),
+        /*from_worker=*/false, kMethod, 10, 1024);
     CHECK(CauseOf(status) == FailureCause::kNone);
     CHECK(status.message() == "Received message larger than");
   }
   SECTION(
       "a CANCELLED has no cause of its own (the endpoint knows whether it "
       "cancelled)") {
-    CHECK(CauseOf(FromGrpcCall(
-              grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"),
-              /*from_worker=*/false, kMethod, 10, 1024)) ==
-          FailureCause::kNone);
+    CHECK(CauseOf(FromGrpcCall(grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"),
+                               /*from_worker=*/false, kMethod, 10, 1024)) == FailureCause::kNone);
   }
 }
 
@@ -274,9 +239,8 @@ TEST_CASE("Call failures: statuses in a message's fields convert like gRPC's",
   absl::Status status = iw::internal::DeadlinePassedInWorker();
   status.SetPayload(kUserDetailUrl, absl::Cord("d"));
   grpc::Status wire = ToGrpcStatus(status);
-  absl::Status back = iw::internal::FromStatusFields(
-      static_cast<int>(wire.error_code()), wire.error_message(),
-      wire.error_details());
+  absl::Status back = iw::internal::FromStatusFields(static_cast<int>(wire.error_code()),
+                                                     wire.error_message(), wire.error_details());
   CHECK(back == FromGrpcStatus(wire));
   CHECK(back == status);
   CHECK(iw::internal::FromStatusFields(0, "", "").ok());

@@ -16,7 +16,6 @@
 #ifndef IW_TESTS_RUNTIME_FAKE_ENDPOINT_H_
 #define IW_TESTS_RUNTIME_FAKE_ENDPOINT_H_
 
-
 #include <deque>
 #include <functional>
 #include <memory>
@@ -34,10 +33,10 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/codegen_support/service_info.h"
-#include "runtime/host/endpoint.h"
-#include "runtime/wire/call_failure.h"
 #include "runtime/common/timeouts.h"
+#include "runtime/host/endpoint.h"
 #include "runtime/status_details.h"
+#include "runtime/wire/call_failure.h"
 #include "runtime/worker_crash.h"
 #include "tests/testing/process_hygiene.h"
 

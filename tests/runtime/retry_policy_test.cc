@@ -8,17 +8,17 @@
 #include "catch2/catch.hpp"
 #include "google/protobuf/wrappers.pb.h"
 #include "runtime/host/endpoint.h"
-#include "runtime/wire/call_failure.h"
 #include "runtime/status_details.h"
+#include "runtime/wire/call_failure.h"
 #include "runtime/worker_crash.h"
 #include "tests/testing/status_matchers.h"
 
 namespace {
 
-using iw::internal::CallAttempts;
 using iw::codegen::MethodInfo;
-using iw::internal::RetryPolicy;
 using iw::codegen::ServiceInfo;
+using iw::internal::CallAttempts;
+using iw::internal::RetryPolicy;
 using iw::testing::StatusIs;
 
 constexpr MethodInfo kMethods[] = {

@@ -19,11 +19,11 @@
 
 namespace {
 
+using iw::codegen::MethodInfo;
+using iw::codegen::ServiceInfo;
 using iw::internal::CallTiming;
 using iw::internal::Later;
-using iw::codegen::MethodInfo;
 using iw::internal::RunAll;
-using iw::codegen::ServiceInfo;
 using iw::internal::Supervisor;
 using iw::internal::testing::Eventually;
 using iw::internal::testing::FakeWorkers;

@@ -9,9 +9,9 @@
 namespace {
 
 using iw::codegen::MethodInfo;
+using iw::codegen::ServiceInfo;
 using iw::internal::ResolveCallTimeout;
 using iw::internal::ResolveStartupTimeout;
-using iw::codegen::ServiceInfo;
 using iw::testing::StatusIs;
 
 constexpr iw::codegen::MethodInfo kMethods[] = {
@@ -19,7 +19,7 @@ constexpr iw::codegen::MethodInfo kMethods[] = {
     {"Plain", "/t.S/Plain", /*timeout_ms=*/0},
 };
 constexpr iw::codegen::ServiceInfo kWithDefaults = {"t.S", kMethods, 2, /*default_timeout_ms=*/2000,
-                                       /*startup_timeout_ms=*/3000};
+                                                    /*startup_timeout_ms=*/3000};
 constexpr iw::codegen::ServiceInfo kBare = {"t.S", kMethods, 2};
 
 struct ScaleGuard {
@@ -76,8 +76,7 @@ TEST_CASE("Timeouts: the startup bound comes from the host, then the .proto, the
   CHECK(startup->source == "(iw.service).startup_timeout_ms");
   CHECK(ResolveStartupTimeout(kBare, options)->timeout == iw::kDefaultStartupTimeout);
   options.startup_timeout = absl::Milliseconds(250);
-  CHECK(ResolveStartupTimeout(kWithDefaults, options)->source ==
-        "WorkerOptions::startup_timeout");
+  CHECK(ResolveStartupTimeout(kWithDefaults, options)->source == "WorkerOptions::startup_timeout");
 }
 
 TEST_CASE("Timeouts: $IW_TIMEOUT_SCALE multiplies every bound and says so", "[runtime][timeouts]") {
@@ -99,9 +98,9 @@ TEST_CASE("Timeouts: a non-positive timeout is INVALID_ARGUMENT naming its sourc
   ScaleGuard no_scale(nullptr);
   iw::CallOptions call;
   call.timeout = absl::ZeroDuration();
-  CHECK_THAT(ResolveCallTimeout(kWithDefaults, 0, std::nullopt, std::nullopt, call).status(),
-             StatusIs(absl::StatusCode::kInvalidArgument,
-                      "CallOptions::timeout must be positive, got 0"));
+  CHECK_THAT(
+      ResolveCallTimeout(kWithDefaults, 0, std::nullopt, std::nullopt, call).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, "CallOptions::timeout must be positive, got 0"));
 }
 
 }  // namespace

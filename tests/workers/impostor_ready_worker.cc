@@ -6,8 +6,8 @@
 
 #include <cstdio>
 
-#include "runtime/wire/control_protocol.h"
 #include "runtime/transport/peer_credentials.h"
+#include "runtime/wire/control_protocol.h"
 
 int main() {
   pid_t child = ::fork();

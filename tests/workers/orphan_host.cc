@@ -47,8 +47,8 @@ int main(int argc, char** argv) {
   iw::CallOptions long_call;
   long_call.timeout = absl::Seconds(120);
   const std::string marker = argv[3];
-  (*host)->SleepAsync(StuckSleep(marker), [](absl::StatusOr<iwtest::SleepReply>) {},
-                      long_call);
+  (*host)->SleepAsync(
+      StuckSleep(marker), [](absl::StatusOr<iwtest::SleepReply>) {}, long_call);
   const absl::Time give_up = absl::Now() + absl::Seconds(30);
   struct stat st;
   while (::stat(marker.c_str(), &st) != 0) {

@@ -8,10 +8,9 @@
 
 namespace {
 
-#define IW_TEST_UNIMPLEMENTED(Method, Request, Reply)                               \
-  absl::StatusOr<iwtest::Reply> Method(iw::CallContext&, const iwtest::Request&) \
-      override {                                                                    \
-    return absl::UnimplementedError(#Method " is not served by this test worker");  \
+#define IW_TEST_UNIMPLEMENTED(Method, Request, Reply)                                       \
+  absl::StatusOr<iwtest::Reply> Method(iw::CallContext&, const iwtest::Request&) override { \
+    return absl::UnimplementedError(#Method " is not served by this test worker");          \
   }
 
 class OtherVersionHandler final : public iwtest::TestServiceHandler {

@@ -25,8 +25,7 @@ int main() {
     return 1;
   }
   std::printf("words=%lld lines=%lld bytes=%lld in another process: %s\n",
-              static_cast<long long>(reply->words()),
-              static_cast<long long>(reply->lines()),
+              static_cast<long long>(reply->words()), static_cast<long long>(reply->lines()),
               static_cast<long long>(reply->bytes()),
               reply->worker_pid() != ::getpid() ? "yes" : "no");
 

@@ -20,8 +20,7 @@ int main() {
   absl::StatusOr<textstats::v1::CountReply> reply = (*host)->Count(request);
   if (!reply.ok() || reply->words() != 3 || reply->lines() != 2 || reply->bytes() != 6) {
     std::fprintf(stderr, "FAIL: Count: %s\n",
-                 reply.ok() ? reply->DebugString().c_str()
-                            : reply.status().ToString().c_str());
+                 reply.ok() ? reply->DebugString().c_str() : reply.status().ToString().c_str());
     return 1;
   }
   std::printf("PASS: words=3 lines=2 bytes=6\n");
