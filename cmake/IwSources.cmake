@@ -12,6 +12,8 @@ set(IW_RUNTIME_SOURCES
   runtime/common/close_once.h
   runtime/common/deadline_timer.cc
   runtime/common/deadline_timer.h
+  runtime/common/demangle.cc
+  runtime/common/demangle.h
   runtime/common/handler_concurrency.cc
   runtime/common/handler_concurrency.h
   runtime/common/middleware_chain.cc

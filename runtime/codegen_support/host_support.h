@@ -43,6 +43,10 @@ class StartedWorkers {
 
   std::unique_ptr<internal::WorkerPool> Release() &&;
 
+  // The runtime's factories end with this: the pool they started, or why not.
+  static absl::StatusOr<StartedWorkers> Of(
+      absl::StatusOr<std::unique_ptr<internal::WorkerPool>> pool);
+
  private:
   std::unique_ptr<internal::WorkerPool> pool_;
 };

@@ -1,7 +1,5 @@
 #include "runtime/common/middleware_chain.h"
 
-#include <cxxabi.h>
-
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
@@ -10,17 +8,10 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "runtime/common/demangle.h"
 
 namespace iw::internal {
 namespace {
-
-std::string Demangle(const char* name) {
-  int status = 0;
-  char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  std::string result = (status == 0 && demangled) ? demangled : name;
-  std::free(demangled);
-  return result;
-}
 
 // Middleware is user code: like handlers, an exception it throws fails only
 // its call ("framework may catch").
@@ -32,10 +23,8 @@ absl::Status Guard(absl::string_view side, size_t index, absl::string_view metho
     return absl::InternalError(absl::StrCat(method, ": ", side, " middleware #", index + 1,
                                             " threw ", Demangle(typeid(e).name()), ": ", e.what()));
   } catch (...) {
-    std::type_info* type = abi::__cxa_current_exception_type();
-    return absl::InternalError(
-        absl::StrCat(method, ": ", side, " middleware #", index + 1, " threw ",
-                     type ? Demangle(type->name()) : "an unknown exception"));
+    return absl::InternalError(absl::StrCat(method, ": ", side, " middleware #", index + 1,
+                                            " threw ", CurrentExceptionTypeName()));
   }
 }
 

@@ -549,10 +549,8 @@ namespace iw::codegen {
 absl::StatusOr<StartedWorkers> StartInProcess(const ServiceBinding& binding, WorkerOptions options,
                                               std::vector<MethodOverrides> method_overrides,
                                               InProcessHooks* hooks) {
-  absl::StatusOr<std::unique_ptr<internal::WorkerPool>> pool =
-      internal::StartInProcessPool(binding, std::move(options), std::move(method_overrides), hooks);
-  if (!pool.ok()) return pool.status();
-  return StartedWorkers(std::move(*pool));
+  return StartedWorkers::Of(internal::StartInProcessPool(binding, std::move(options),
+                                                         std::move(method_overrides), hooks));
 }
 
 }  // namespace iw::codegen

@@ -492,10 +492,8 @@ absl::StatusOr<StartedWorkers> ConnectWorkers(const ServiceInfo& service,
                                               const std::vector<std::string>& addresses,
                                               const RemoteOptions& remote,
                                               std::vector<MethodOverrides> method_overrides) {
-  absl::StatusOr<std::unique_ptr<internal::WorkerPool>> pool =
-      internal::ConnectPool(service, addresses, remote, std::move(method_overrides));
-  if (!pool.ok()) return pool.status();
-  return StartedWorkers(std::move(*pool));
+  return StartedWorkers::Of(
+      internal::ConnectPool(service, addresses, remote, std::move(method_overrides)));
 }
 
 }  // namespace iw::codegen

@@ -102,6 +102,12 @@ StartedWorkers::~StartedWorkers() = default;
 
 std::unique_ptr<internal::WorkerPool> StartedWorkers::Release() && { return std::move(pool_); }
 
+absl::StatusOr<StartedWorkers> StartedWorkers::Of(
+    absl::StatusOr<std::unique_ptr<internal::WorkerPool>> pool) {
+  if (!pool.ok()) return pool.status();
+  return StartedWorkers(std::move(*pool));
+}
+
 absl::StatusOr<StartedWorkers> SpawnWorker(const ServiceInfo& service, WorkerOptions options,
                                            std::vector<MethodOverrides> method_overrides) {
   return SpawnWorkerPool(service, std::move(options), PoolOptions(), std::move(method_overrides));
@@ -110,10 +116,8 @@ absl::StatusOr<StartedWorkers> SpawnWorker(const ServiceInfo& service, WorkerOpt
 absl::StatusOr<StartedWorkers> SpawnWorkerPool(const ServiceInfo& service, WorkerOptions options,
                                                PoolOptions pool,
                                                std::vector<MethodOverrides> method_overrides) {
-  absl::StatusOr<std::unique_ptr<internal::WorkerPool>> started =
-      internal::StartSpawnedPool(service, std::move(options), pool, std::move(method_overrides));
-  if (!started.ok()) return started.status();
-  return StartedWorkers(std::move(*started));
+  return StartedWorkers::Of(
+      internal::StartSpawnedPool(service, std::move(options), pool, std::move(method_overrides)));
 }
 
 }  // namespace iw::codegen

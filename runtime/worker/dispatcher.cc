@@ -1,7 +1,5 @@
 #include "runtime/worker/dispatcher.h"
 
-#include <cxxabi.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -18,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/common/deadline_timer.h"
+#include "runtime/common/demangle.h"
 #include "runtime/common/handler_concurrency.h"
 #include "runtime/common/middleware_chain.h"
 #include "runtime/common/timeouts.h"
@@ -31,14 +30,6 @@
 
 namespace iw::internal {
 namespace {
-
-std::string Demangle(const char* name) {
-  int status = 0;
-  char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  std::string result = (status == 0 && demangled) ? demangled : name;
-  std::free(demangled);
-  return result;
-}
 
 // Runs the handler, turning a C++ exception into INTERNAL (framework code may
 // catch: one bad handler must not take the worker down).
@@ -56,10 +47,8 @@ absl::Status InvokeHandler(const codegen::MethodHandler& method, void* handler,
     return absl::InternalError(absl::StrCat("handler for ", context.method(), " threw ",
                                             Demangle(typeid(e).name()), ": ", e.what()));
   } catch (...) {
-    std::type_info* type = abi::__cxa_current_exception_type();
     return absl::InternalError(
-        absl::StrCat("handler for ", context.method(), " threw ",
-                     type ? Demangle(type->name()) : "an unknown exception"));
+        absl::StrCat("handler for ", context.method(), " threw ", CurrentExceptionTypeName()));
   }
 }
 
