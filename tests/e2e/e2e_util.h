@@ -3,6 +3,11 @@
 #ifndef IW_TESTS_E2E_E2E_UTIL_H_
 #define IW_TESTS_E2E_E2E_UTIL_H_
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -31,6 +36,21 @@ inline std::unique_ptr<iwtest::TestServiceHost> SpawnOrDie(
   auto host = iwtest::TestServiceHost::Spawn(std::move(options), methods);
   REQUIRE_THAT(host.status(), IsOk());
   return std::move(*host);
+}
+
+// Whether a server listens on the Unix socket at `path` (a connect
+// succeeds). The socket file appears at bind(), a moment before listen(): a
+// connect in between is refused, so wait for this, not for the file.
+inline bool UnixSocketAccepts(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+  const bool connected =
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+  ::close(fd);
+  return connected;
 }
 
 }  // namespace iw::testing

@@ -133,13 +133,7 @@ class HandStartedWorker {
   bool WaitUntilServingUnix(const std::string& path) {
     absl::Time deadline = absl::Now() + absl::Seconds(10);
     while (absl::Now() < deadline) {
-      int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_un addr = {};
-      addr.sun_family = AF_UNIX;
-      ::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-      bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-      ::close(fd);
-      if (ok) return true;
+      if (iw::testing::UnixSocketAccepts(path)) return true;
       if (process_->TryReap().has_value()) return false;
       absl::SleepFor(absl::Milliseconds(10));
     }

@@ -3,11 +3,7 @@
 // Spawn()/Connect() with FAILED_PRECONDITION; a wire-compatible version
 // (renamed field, edited comment) passes. Real worker binaries.
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
-
-#include <cstring>
 
 #include <memory>
 #include <string>
@@ -108,19 +104,6 @@ struct ListeningWorker {
   std::string address;
 };
 
-// Whether a server listens on the Unix socket at `path` (a connect succeeds).
-bool Accepts(const std::string& path) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
-  const bool connected =
-      ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
-  ::close(fd);
-  return connected;
-}
-
 ListeningWorker StartListening(const std::string& worker) {
   ListeningWorker listening;
   const std::string path =
@@ -133,11 +116,12 @@ ListeningWorker StartListening(const std::string& worker) {
   auto process = iw::internal::Subprocess::Start(spec);
   REQUIRE(process.ok());
   listening.process = std::move(*process);
-  // Ready once a connect() succeeds: the socket file appears at bind(), a
-  // moment before listen(), and a connect in between is refused.
+  // Ready once a connect() succeeds (not when the socket file appears).
   const absl::Time give_up = absl::Now() + absl::Seconds(30);
-  while (!Accepts(path) && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
-  REQUIRE(Accepts(path));
+  while (!iw::testing::UnixSocketAccepts(path) && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  REQUIRE(iw::testing::UnixSocketAccepts(path));
   return listening;
 }
 
