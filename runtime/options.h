@@ -91,6 +91,22 @@ enum class SchemaCheck {
   kServiceName,
 };
 
+// How calls travel on the private socketpair between a host and a worker it
+// spawned (see `WorkerOptions::transport`, docs/design.md "The call path").
+// Workers reached any other way (--iw_listen, Connect()) always speak gRPC.
+enum class WorkerTransport {
+  // Our own length-prefixed frames carrying the call-stream protocol (ids,
+  // deadlines, cancellation, metadata, status) directly on the socket: no
+  // HTTP/2, no gRPC threads; a blocking caller writes its own request and is
+  // woken once, by its reply. Every request size travels this way. A worker
+  // built without it is detected at spawn and gets kGrpc. (Default.)
+  kNative,
+  // gRPC over the socketpair: the multiplexed call stream for small
+  // requests (if `call_stream`), unary RPCs otherwise, exactly as on a
+  // listening worker.
+  kGrpc,
+};
+
 // Which of the host's environment variables a worker inherits (see
 // `WorkerOptions::environment_mode`).
 enum class EnvironmentMode {
@@ -158,7 +174,11 @@ struct WorkerOptions {
   // Host middleware: runs around every call of this host, OnRequest in this
   // order and OnResponse in reverse (see middleware.h).
   std::vector<std::shared_ptr<HostMiddleware>> middleware;
-  // Carry small calls (requests up to 32 KiB) over one multiplexed gRPC
+  // The carrier of calls on the worker's private socketpair (see
+  // WorkerTransport).
+  WorkerTransport transport = WorkerTransport::kNative;
+  // gRPC carriers only (kGrpc, in-process mode): carry small calls
+  // (requests up to 32 KiB) over one multiplexed gRPC
   // stream per worker, batched both ways, instead of one unary RPC each:
   // several times the throughput and less CPU per call, each call keeping
   // its own deadline, cancellation, metadata and status. Larger requests,

@@ -36,9 +36,13 @@ struct PoolStats {
   int workers_busy = 0;  // ready workers with at least one call in flight
   int workers_idle = 0;  // ready workers with none
   int workers_starting = 0;
-  // Ready workers whose small calls go over the multiplexed call stream
-  // (WorkerOptions::call_stream); the others get unary RPCs only.
+  // Ready workers whose calls are multiplexed on one connection: the
+  // native carrier (WorkerTransport::kNative, every call) or the gRPC call
+  // stream (WorkerOptions::call_stream, small calls); the others get unary
+  // RPCs only.
   int workers_streaming = 0;
+  // Of those, the ones on the native carrier (spawned workers only).
+  int workers_native = 0;
   int calls_in_flight = 0;
   int calls_queued = 0;
   int64_t calls_completed = 0;  // finished with OK

@@ -54,6 +54,8 @@ class WorkerEndpoint {
   virtual bool crashed() const = 0;
   // True while small calls go over the multiplexed call stream.
   virtual bool streaming() const { return false; }
+  // True while calls go over the native carrier (WorkerTransport::kNative).
+  virtual bool native() const { return false; }
   // How it died: "worker Ping#1 (pid 42) crashed: exit code 3", and the
   // last stderr lines. May wait briefly for the last output.
   virtual FailureDescription DescribeDeath() = 0;

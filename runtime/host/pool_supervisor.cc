@@ -569,6 +569,7 @@ void Supervisor::StatsLocked(PoolStats* stats_out) const {
     if (slot->dead || slot->draining) continue;
     ++stats.workers;
     if (slot->worker != nullptr && slot->worker->streaming()) ++stats.workers_streaming;
+    if (slot->worker != nullptr && slot->worker->native()) ++stats.workers_native;
     if (slot->in_flight > 0) {
       ++stats.workers_busy;
     } else {

@@ -223,6 +223,7 @@ PoolStats WorkerPool::stats() const {
     stats.workers_busy = std::min(ready, stats.calls_in_flight);
     stats.workers_idle = ready - stats.workers_busy;
     stats.workers_streaming = std::min(stats.workers_streaming, ready);
+    stats.workers_native = std::min(stats.workers_native, ready);
   }
   return stats;
 }
