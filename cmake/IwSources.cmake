@@ -58,6 +58,8 @@ set(IW_RUNTIME_SOURCES
   runtime/process/unique_fd.h
   runtime/transport/fd_transport.cc
   runtime/transport/fd_transport.h
+  runtime/transport/frame_socket.cc
+  runtime/transport/frame_socket.h
   runtime/transport/network_address.cc
   runtime/transport/network_address.h
   runtime/transport/peer_credentials.cc
@@ -73,6 +75,8 @@ set(IW_RUNTIME_SOURCES
   runtime/wire/grpc_config.h
   runtime/wire/grpc_workarounds.cc
   runtime/wire/grpc_workarounds.h
+  runtime/wire/native_frames.cc
+  runtime/wire/native_frames.h
   runtime/wire/schema.cc
   runtime/wire/schema.h
   runtime/wire/status_conversion.cc

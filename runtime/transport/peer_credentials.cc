@@ -15,13 +15,13 @@
 
 namespace iw::internal {
 
-absl::Status SendReady(int control_fd, absl::string_view schema) {
+absl::Status SendReady(int control_fd, absl::string_view schema, bool native) {
   if (schema.size() > UINT16_MAX) {
     return absl::InvalidArgumentError("send ready message: schema over 65535 bytes");
   }
   std::string bytes(1, static_cast<char>(kReady));
   if (!schema.empty()) {
-    bytes[0] = static_cast<char>(kReadyWithSchema);
+    bytes[0] = static_cast<char>(native ? kReadyNative : kReadyWithSchema);
     const uint16_t size = static_cast<uint16_t>(schema.size());
     bytes.append(reinterpret_cast<const char*>(&size), sizeof(size));
     bytes.append(schema.data(), schema.size());
@@ -121,6 +121,7 @@ absl::StatusOr<ReadyState> ReceiveReady(int control_fd, pid_t expected_pid) {
                      "; refusing to talk to a process we did not start"));
   }
   if (byte == kReadyWithSchema) return ReadyState::kReadyWithSchema;
+  if (byte == kReadyNative) return ReadyState::kReadyNative;
   if (byte != kReady) {
     return absl::InternalError(
         absl::StrCat("protocol error: the worker sent byte ", static_cast<int>(byte),

@@ -52,7 +52,9 @@ namespace iw::internal {
 // host is gone) as a status.
 // With a non-empty `schema` (at most 65535 bytes), sends kReadyWithSchema and
 // the schema frame instead, in the same message (see control_protocol.h).
-absl::Status SendReady(int control_fd, absl::string_view schema = {});
+// With `native`, sends kReadyNative instead of kReadyWithSchema (the schema
+// frame follows the same way): the worker serves the native carrier.
+absl::Status SendReady(int control_fd, absl::string_view schema = {}, bool native = false);
 
 // Host side: sets SO_PASSCRED on `control_fd`, so that ReceiveReady() sees
 // the sender's credentials. Call it before the worker can send (right after
@@ -63,6 +65,7 @@ absl::Status EnablePeerCredentials(int control_fd);
 enum class ReadyState {
   kReady,            // the worker sent kReady with matching credentials
   kReadyWithSchema,  // the same, and its schema frame follows (ReceiveSchema)
+  kReadyNative,      // the same, from a worker serving the native carrier
   kPending,          // nothing to read yet (EAGAIN/EINTR): keep polling
   kClosed,           // EOF: the worker closed its end (it is exiting or dead)
 };

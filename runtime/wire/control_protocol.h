@@ -1,8 +1,8 @@
 // FOR INTERNAL USE. The control channel between a host and the worker it
 // spawned: a second socketpair, separate from gRPC.
 //
-//   worker → host: kReadyWithSchema and the worker's service schema once
-//                  the gRPC server serves (a bare kReady byte from workers
+//   worker → host: kReadyWithSchema (kReadyNative) and the worker's service
+//                  schema once it serves gRPC (the native carrier) (a bare kReady byte from workers
 //                  that do not tell their schema).
 //   host → worker: a ShutdownRequest: drain in-flight calls within
 //                  `grace_ms`, then exit 0.
@@ -22,6 +22,10 @@ namespace iw::internal {
 inline constexpr char kGrpcFdEnv[] = "IW_GRPC_FD";
 inline constexpr char kControlFdEnv[] = "IW_CONTROL_FD";
 inline constexpr char kWorkerIdEnv[] = "IW_WORKER_ID";
+// Which carrier the host wants on the call socket (IW_GRPC_FD): "native"
+// (see kReadyNative) or unset (gRPC).
+inline constexpr char kCarrierEnv[] = "IW_CARRIER";
+inline constexpr char kCarrierNative[] = "native";
 // Descriptor numbers the spawner gives the worker.
 inline constexpr int kWorkerGrpcFd = 3;
 inline constexpr int kWorkerControlFd = 4;
@@ -45,6 +49,11 @@ inline constexpr uint8_t kReady = 'R';
 // runtime): kReadyWithSchema, a uint16_t length, then that many bytes of
 // EncodeSchema() (schema.h). The host checks it before accepting the worker.
 inline constexpr uint8_t kReadyWithSchema = 'V';
+// The same from a worker that serves the native carrier (native_frames.h)
+// on its call socket, as the host asked with kCarrierEnv=kCarrierNative. A
+// worker that does not know the variable serves gRPC and says
+// kReadyWithSchema: the host then uses the gRPC carrier.
+inline constexpr uint8_t kReadyNative = 'N';
 // worker → host, right before it exits on purpose: kReplaced, a uint16_t
 // length, then that many bytes of explanation.
 inline constexpr uint8_t kReplaced = 'K';

@@ -43,22 +43,24 @@ absl::Status FromStatusFields(int code, absl::string_view message,
   return result;
 }
 
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
+std::string StatusDetails(const absl::Status& status) {
+  if (status.ok()) return "";
   RpcStatus details;
   status.ForEachPayload([&details](absl::string_view type_url, const absl::Cord& payload) {
     google::protobuf::Any* any = details.add_details();
     any->set_type_url(std::string(type_url));
     any->set_value(std::string(payload));
   });
-  if (details.details_size() == 0) {
-    return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                        std::string(status.message()));
-  }
+  if (details.details_size() == 0) return "";
   details.set_code(static_cast<int>(status.code()));
   details.set_message(std::string(status.message()));
+  return details.SerializeAsString();
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()),
-                      details.SerializeAsString());
+                      StatusDetails(status));
 }
 
 }  // namespace iw::internal

@@ -22,6 +22,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // The same for a status carried in a message's fields (the call stream's
 // replies): the numeric code, the message and the serialized details.
 absl::Status FromStatusFields(int code, absl::string_view message, const std::string& details);
+// The payloads of a failed `status` as serialized details (a
+// google.rpc.Status), or "" when it has none.
+std::string StatusDetails(const absl::Status& status);
 
 }  // namespace iw::internal
 
