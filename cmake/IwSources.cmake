@@ -31,6 +31,8 @@ set(IW_RUNTIME_SOURCES
   runtime/host/grpc_endpoint.h
   runtime/host/grpc_failure.cc
   runtime/host/grpc_failure.h
+  runtime/host/native_connection.cc
+  runtime/host/native_connection.h
   runtime/host/inprocess_endpoint.cc
   runtime/host/inprocess_endpoint.h
   runtime/host/output_capture.cc
@@ -87,6 +89,8 @@ set(IW_RUNTIME_SOURCES
   runtime/worker/dispatcher.h
   runtime/worker/executor.cc
   runtime/worker/executor.h
+  runtime/worker/native_carrier.cc
+  runtime/worker/native_carrier.h
   runtime/worker/overrun_watchdog.cc
   runtime/worker/overrun_watchdog.h
   runtime/worker/process_tuning.cc

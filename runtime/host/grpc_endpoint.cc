@@ -85,6 +85,37 @@ class GrpcEndpoint::StreamAsyncCall final : public PendingCall {
   std::atomic<bool> cancelled_{false};
 };
 
+// State of one asynchronous call on the native carrier.
+class GrpcEndpoint::NativeAsyncCall final : public PendingCall {
+ public:
+  // Holds the connection weakly: a handle kept by the user must not keep
+  // the connection open.
+  explicit NativeAsyncCall(const std::shared_ptr<NativeConnection>& connection)
+      : connection_(connection) {}
+  void Cancel() override {
+    cancelled_.store(true, std::memory_order_release);
+    const uint64_t id = id_.load(std::memory_order_acquire);
+    if (id != 0) Abandon(id);
+  }
+  void Started(uint64_t id) {
+    id_.store(id, std::memory_order_release);
+    if (cancelled()) Abandon(id);  // cancelled before it had an id
+  }
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+
+ private:
+  void Abandon(uint64_t id) {
+    if (std::shared_ptr<NativeConnection> connection = connection_.lock()) {
+      connection->Abandon(
+          id, WithCause(absl::CancelledError("cancelled"), FailureCause::kCancelledByHost));
+    }
+  }
+
+  const std::weak_ptr<NativeConnection> connection_;
+  std::atomic<uint64_t> id_{0};
+  std::atomic<bool> cancelled_{false};
+};
+
 namespace {
 
 // A DEADLINE_EXCEEDED returned this close to the call's deadline counts as
@@ -149,17 +180,38 @@ void GrpcEndpoint::AttachChannel(std::shared_ptr<grpc::Channel> channel,
   }
 }
 
+void GrpcEndpoint::AttachNative(std::shared_ptr<NativeConnection> connection,
+                                const HostMessageLimits& limits) {
+  max_request_ = limits.max_request;
+  max_reply_ = limits.max_reply;
+  absl::MutexLock lock(&mu_);
+  native_ = std::move(connection);
+}
+
 bool GrpcEndpoint::streaming() const {
   absl::MutexLock lock(&mu_);
+  if (native_ != nullptr) return native_->usable();
   return stream_ != nullptr && stream_->ready();
+}
+
+bool GrpcEndpoint::native() const {
+  absl::MutexLock lock(&mu_);
+  return native_ != nullptr && native_->usable();
 }
 
 void GrpcEndpoint::DetachChannel() {
   std::shared_ptr<CallStream> stream;
+  std::shared_ptr<NativeConnection> native;
   {
     absl::MutexLock lock(&mu_);
     accepting_ = false;
     stream = std::move(stream_);
+    native = std::move(native_);
+  }
+  if (native != nullptr) {
+    // The worker answers what is on the connection, then closes its end.
+    native->Close(absl::Seconds(1));
+    native.reset();
   }
   if (stream != nullptr) {
     // The worker answers what is on the stream, then ends it; the
@@ -186,8 +238,14 @@ bool GrpcEndpoint::WaitForCalls(absl::Time deadline) {
 }
 
 bool GrpcEndpoint::Admit(int method_index, absl::Status* refusal,
-                         std::shared_ptr<CallStream>* stream) {
+                         std::shared_ptr<CallStream>* stream,
+                         std::shared_ptr<NativeConnection>* native) {
   absl::MutexLock lock(&mu_);
+  if (accepting_ && native_ != nullptr) {
+    ++in_flight_;
+    *native = native_;
+    return true;
+  }
   if (accepting_ && channel_ != nullptr) {
     ++in_flight_;
     if (stream_ != nullptr && stream_->ready()) *stream = stream_;
@@ -254,11 +312,49 @@ absl::Status GrpcEndpoint::FinishStreamCall(int method_index, const CallTiming& 
   return Finish(method_index, timing, cancelled_by_host, std::move(reply.status));
 }
 
+absl::Status GrpcEndpoint::CheckRequestSize(int method_index, size_t size) const {
+  if (size <= static_cast<size_t>(max_request_)) return absl::OkStatus();
+  return MessageTooLarge(FailureCause::kRequestTooLarge, MethodDisplayName(service_, method_index),
+                         size, max_request_);
+}
+
+absl::Status GrpcEndpoint::FinishNativeCall(int method_index, const CallTiming& timing,
+                                            bool cancelled_by_host, MessageLite* response,
+                                            NativeConnection::Reply reply) {
+  if (reply.status.ok()) {
+    if (reply.payload.size() > static_cast<size_t>(max_reply_)) {
+      reply.status =
+          MessageTooLarge(FailureCause::kReplyTooLarge, MethodDisplayName(service_, method_index),
+                          reply.payload.size(), max_reply_);
+    } else if (!response->ParseFromArray(reply.payload.data(),
+                                         static_cast<int>(reply.payload.size()))) {
+      // Parsed straight from the frame read off the socket.
+      reply.status = absl::InternalError(absl::StrCat(MethodDisplayName(service_, method_index),
+                                                      ": the worker's reply is not a valid ",
+                                                      response->GetTypeName()));
+    }
+  }
+  if (timing.response_metadata != nullptr) {
+    *timing.response_metadata = std::move(reply.metadata);
+  }
+  return Finish(method_index, timing, cancelled_by_host, std::move(reply.status));
+}
+
 absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request, MessageLite* response,
                                 const CallTiming& timing) {
   absl::Status refusal;
   std::shared_ptr<CallStream> stream;
-  if (!Admit(method_index, &refusal, &stream)) return refusal;
+  std::shared_ptr<NativeConnection> native;
+  if (!Admit(method_index, &refusal, &stream, &native)) return refusal;
+  if (native != nullptr) {
+    absl::Status result = CheckRequestSize(method_index, request.ByteSizeLong());
+    if (result.ok()) {
+      result = FinishNativeCall(method_index, timing, false, response,
+                                native->Call(method_index, request, timing));
+    }
+    Release();
+    return result;
+  }
   const size_t size = stream != nullptr ? request.ByteSizeLong() : 0;
   if (stream != nullptr && size <= kStreamMaxRequestBytes) {
     std::string bytes(size, '\0');
@@ -301,9 +397,28 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(int method_index, std::stri
                                                      std::function<void(absl::Status)> done) {
   absl::Status refusal;
   std::shared_ptr<CallStream> stream;
-  if (!Admit(method_index, &refusal, &stream)) {
+  std::shared_ptr<NativeConnection> native;
+  if (!Admit(method_index, &refusal, &stream, &native)) {
     done(std::move(refusal));
     return nullptr;
+  }
+  if (native != nullptr) {
+    if (absl::Status too_large = CheckRequestSize(method_index, request.size()); !too_large.ok()) {
+      done(std::move(too_large));
+      Release();
+      return nullptr;
+    }
+    auto call = std::make_shared<NativeAsyncCall>(native);
+    const uint64_t id =
+        native->Start(method_index, std::move(request), timing,
+                      [this, call, method_index, timing, response,
+                       done = std::move(done)](NativeConnection::Reply reply) {
+                        done(FinishNativeCall(method_index, timing, call->cancelled(), response,
+                                              std::move(reply)));
+                        Release();  // after `done`: WaitForCalls() covers the callback too
+                      });
+    if (id != 0) call->Started(id);
+    return call;
   }
   if (stream != nullptr) {
     auto call = std::make_shared<StreamAsyncCall>(stream);

@@ -1,9 +1,10 @@
 // FOR INTERNAL USE. The call path shared by every endpoint that reaches a
-// worker through a gRPC channel: small calls over the multiplexed call
-// stream (call_stream.h) once the worker accepted it; other calls as unary
-// RPCs (sync API for blocking calls, callback API for async ones); statuses
-// that name the method and the bound; the in-flight bookkeeping a close
-// needs.
+// worker through a connection: over the native carrier
+// (native_connection.h) when a spawned worker speaks it; else through a
+// gRPC channel: small calls over the multiplexed call stream
+// (call_stream.h) once the worker accepted it, other calls as unary RPCs
+// (sync API for blocking calls, callback API for async ones). Statuses that
+// name the method and the bound; the in-flight bookkeeping a close needs.
 #ifndef IW_RUNTIME_HOST_GRPC_ENDPOINT_H_
 #define IW_RUNTIME_HOST_GRPC_ENDPOINT_H_
 
@@ -20,6 +21,7 @@
 #include "runtime/codegen_support/service_info.h"
 #include "runtime/host/call_stream.h"
 #include "runtime/host/endpoint.h"
+#include "runtime/host/native_connection.h"
 #include "runtime/wire/grpc_config.h"
 
 namespace iw::internal {
@@ -30,6 +32,7 @@ class GrpcEndpoint : public WorkerEndpoint {
 
   const std::string& id() const override { return id_; }
   bool streaming() const override;
+  bool native() const override;
   absl::Status Call(int method_index, const google::protobuf::MessageLite& request,
                     google::protobuf::MessageLite* response, const CallTiming& timing) override;
   std::shared_ptr<PendingCall> CallAsync(int method_index, std::string request,
@@ -49,8 +52,11 @@ class GrpcEndpoint : public WorkerEndpoint {
   // be called once before the first call.
   void AttachChannel(std::shared_ptr<grpc::Channel> channel, const HostMessageLimits& limits,
                      bool call_stream, absl::Time deadline);
-  // Closes the call stream (the worker answers what is on it first) and
-  // drops the channel, closing the connection. Idempotent.
+  // Instead of AttachChannel(): every call goes over `connection` (the
+  // native carrier).
+  void AttachNative(std::shared_ptr<NativeConnection> connection, const HostMessageLimits& limits);
+  // Closes the call stream or native connection (the worker answers what is
+  // on it first) and drops the channel, closing the connection. Idempotent.
   void DetachChannel();
 
   // New calls fail with FAILED_PRECONDITION from now on.
@@ -66,9 +72,12 @@ class GrpcEndpoint : public WorkerEndpoint {
  private:
   class AsyncCall;
   class StreamAsyncCall;
+  class NativeAsyncCall;
 
-  // Counts the call in; `stream` gets the call stream if it is usable.
-  bool Admit(int method_index, absl::Status* refusal, std::shared_ptr<CallStream>* stream);
+  // Counts the call in; `stream` gets the call stream if it is usable,
+  // `native` the native connection if there is one.
+  bool Admit(int method_index, absl::Status* refusal, std::shared_ptr<CallStream>* stream,
+             std::shared_ptr<NativeConnection>* native);
   void Release();
   // The gRPC boundary of a unary call: the status gRPC reported, with its
   // cause when gRPC (not the worker) produced it. `request_size`: the
@@ -85,6 +94,12 @@ class GrpcEndpoint : public WorkerEndpoint {
   // The end of a call that went over the stream.
   absl::Status FinishStreamCall(int method_index, const CallTiming& timing, bool cancelled_by_host,
                                 google::protobuf::MessageLite* response, CallStream::Reply reply);
+  // The end of a call that went over the native carrier.
+  absl::Status FinishNativeCall(int method_index, const CallTiming& timing, bool cancelled_by_host,
+                                google::protobuf::MessageLite* response,
+                                NativeConnection::Reply reply);
+  // A request over max_request_ fails the call (kRequestTooLarge).
+  absl::Status CheckRequestSize(int method_index, size_t size) const;
 
   const codegen::ServiceInfo& service_;
   std::string id_;
@@ -97,6 +112,7 @@ class GrpcEndpoint : public WorkerEndpoint {
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<CallStream> stream_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<NativeConnection> native_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace iw::internal

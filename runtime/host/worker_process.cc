@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <map>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -97,9 +99,16 @@ absl::Status WorkerProcess::Start(const WorkerOptions& options, const ResolvedTi
   spec.executable = options.executable;
   spec.argv.push_back(options.executable);
   spec.argv.insert(spec.argv.end(), options.args.begin(), options.args.end());
-  spec.env = WorkerEnvironment(options, {{kGrpcFdEnv, absl::StrCat(kWorkerGrpcFd)},
-                                         {kControlFdEnv, absl::StrCat(kWorkerControlFd)},
-                                         {kWorkerIdEnv, base_id}});
+  std::map<std::string, std::string> framework_env = {
+      {kGrpcFdEnv, absl::StrCat(kWorkerGrpcFd)},
+      {kControlFdEnv, absl::StrCat(kWorkerControlFd)},
+      {kWorkerIdEnv, base_id}};
+  // A worker that speaks the native carrier answers 'N' and serves it; an
+  // older one ignores this and serves gRPC (then so does the host).
+  if (options.transport == WorkerTransport::kNative) {
+    framework_env.emplace(kCarrierEnv, kCarrierNative);
+  }
+  spec.env = WorkerEnvironment(options, framework_env);
   spec.working_directory = options.working_directory;
   spec.fds = {{grpc_pair->worker.get(), kWorkerGrpcFd},
               {control_pair->worker.get(), kWorkerControlFd}};
@@ -132,17 +141,26 @@ absl::Status WorkerProcess::Start(const WorkerOptions& options, const ResolvedTi
   control_ = std::move(control_pair->host);
   Log(LogLevel::kDebug, id(), absl::StrCat("spawned ", executable_));
 
-  if (absl::Status ready = WaitReady(startup, options.schema_check); !ready.ok()) {
+  bool native = false;
+  if (absl::Status ready = WaitReady(startup, options.schema_check, &native); !ready.ok()) {
     close_.SetResult(ready);  // reaped already: closing returns this
     return ready;
   }
   if (absl::Status s = SetNonBlocking(grpc_pair->host.get()); !s.ok()) {
     return Prefixed(s, what);
   }
-  PinGrpcCallbackQueue();
   const HostMessageLimits limits = HostLimits(service(), &options);
-  AttachChannel(CreateChannelOverFd(std::move(grpc_pair->host), HostChannelArguments(limits)),
-                limits, options.call_stream, startup_deadline);
+  if (native) {
+    AttachNative(NativeConnection::Open(
+                     std::move(grpc_pair->host), service(), static_cast<size_t>(limits.max_request),
+                     static_cast<size_t>(limits.max_reply),
+                     [this](const absl::Status& why) { OnProtocolViolation(why); }),
+                 limits);
+  } else {
+    PinGrpcCallbackQueue();
+    AttachChannel(CreateChannelOverFd(std::move(grpc_pair->host), HostChannelArguments(limits)),
+                  limits, options.call_stream, startup_deadline);
+  }
   monitor_ = std::thread([this] { Monitor(); });
   Log(LogLevel::kInfo, id(), "ready");
   return absl::OkStatus();
@@ -157,7 +175,8 @@ absl::Status WorkerProcess::CheckWorkerSchema(SchemaCheck schema_check, absl::Ti
   return CheckSchema(SchemaOf(service()), *theirs, schema_check, what);
 }
 
-absl::Status WorkerProcess::WaitReady(const ResolvedTimeout& startup, SchemaCheck schema_check) {
+absl::Status WorkerProcess::WaitReady(const ResolvedTimeout& startup, SchemaCheck schema_check,
+                                      bool* native) {
   const absl::Time deadline = absl::Now() + startup.timeout;
   while (true) {
     absl::Duration left = deadline - absl::Now();
@@ -172,7 +191,9 @@ absl::Status WorkerProcess::WaitReady(const ResolvedTimeout& startup, SchemaChec
       absl::StatusOr<ReadyState> ready = ReceiveReady(control_.get(), process_->pid());
       if (ready.ok() && *ready == ReadyState::kReady) return absl::OkStatus();
       if (ready.ok() && *ready == ReadyState::kPending) continue;
-      if (ready.ok() && *ready == ReadyState::kReadyWithSchema) {
+      if (ready.ok() &&
+          (*ready == ReadyState::kReadyWithSchema || *ready == ReadyState::kReadyNative)) {
+        *native = *ready == ReadyState::kReadyNative;
         absl::Status matches = CheckWorkerSchema(schema_check, deadline);
         if (matches.ok()) return matches;
         // Not a worker we can use: it must not run on.
@@ -347,7 +368,9 @@ std::optional<WorkerCrash> WorkerProcess::CrashDetails() {
   if (status) SetExit(*status, &crash);
   {
     absl::MutexLock lock(&mu_);
-    if (!kill_reason_.empty()) {
+    if (!protocol_error_.empty()) {
+      crash.set_cause(WorkerCrash::PROTOCOL_ERROR);
+    } else if (!kill_reason_.empty()) {
       crash.set_cause(WorkerCrash::KILLED_BY_HOST);
     } else if (!replaced_reason_.empty()) {
       crash.set_cause(WorkerCrash::DEADLINE_REPLACEMENT);
@@ -372,9 +395,16 @@ FailureDescription WorkerProcess::DescribeDeath() {
     return {absl::StrCat("worker ", id(), " was killed by the host: ", kill_reason), ""};
   }
   std::string replaced;
+  std::string protocol_error;
   {
     absl::MutexLock lock(&mu_);
     replaced = replaced_reason_;
+    protocol_error = protocol_error_;
+  }
+  if (!protocol_error.empty()) {
+    return {
+        absl::StrCat("worker ", id(), " broke the call protocol and was killed: ", protocol_error),
+        StderrTail()};
   }
   if (!replaced.empty()) return {absl::StrCat("worker ", id(), " exited: ", replaced), ""};
   return {
@@ -417,6 +447,16 @@ absl::Status WorkerProcess::ExplainUnavailable(int method_index, const absl::Sta
   WorkerCrash crash = *CrashDetails();
   crash.set_method(method);
   return WithCrash(std::move(died), crash);
+}
+
+void WorkerProcess::OnProtocolViolation(const absl::Status& why) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!protocol_error_.empty() || !kill_reason_.empty() || closing_) return;
+    protocol_error_ = std::string(why.message());
+  }
+  Log(LogLevel::kError, id(), absl::StrCat("killing: it broke the call protocol: ", why.message()));
+  process_->Signal(SIGKILL, /*group=*/true);
 }
 
 void WorkerProcess::Kill(const std::string& reason) {

@@ -54,7 +54,11 @@ class WorkerProcess final : public GrpcEndpoint {
   WorkerProcess(const codegen::ServiceInfo& service, const WorkerOptions& options);
 
   absl::Status Start(const WorkerOptions& options, const ResolvedTimeout& startup);
-  absl::Status WaitReady(const ResolvedTimeout& startup, SchemaCheck schema_check);
+  // `*native`: the worker serves the native carrier (it answered 'N').
+  absl::Status WaitReady(const ResolvedTimeout& startup, SchemaCheck schema_check, bool* native);
+  // The worker broke the native carrier's protocol: it is killed and
+  // counts as crashed (WorkerCrash::PROTOCOL_ERROR, `why` in the report).
+  void OnProtocolViolation(const absl::Status& why);
   // After kReadyWithSchema: reads the worker's schema and checks it against
   // ours (FAILED_PRECONDITION on a mismatch).
   absl::Status CheckWorkerSchema(SchemaCheck schema_check, absl::Time deadline);
@@ -84,6 +88,7 @@ class WorkerProcess final : public GrpcEndpoint {
   bool crashed_ ABSL_GUARDED_BY(mu_) = false;
   std::string kill_reason_ ABSL_GUARDED_BY(mu_);
   std::string replaced_reason_ ABSL_GUARDED_BY(mu_);
+  std::string protocol_error_ ABSL_GUARDED_BY(mu_);
   std::function<void()> on_death_ ABSL_GUARDED_BY(mu_);
   std::function<void(const std::string&)> on_recycle_ ABSL_GUARDED_BY(mu_);
   CloseOnce close_;

@@ -18,7 +18,7 @@
 //     kHello   first frame, exactly once: u32 version, u64 largest request
 //              the host sends, u64 largest reply it accepts, u32 n, then n
 //              method paths ("/pkg.Service/Method"; calls index into them).
-//     kCall    u64 id (> 0, increasing), u32 method index, u64 timeout in
+//     kCall    u64 id (> 0, unique), u32 method index, u64 timeout in
 //              µs (0: none), u64 replace-after ms + 1 (0: none), string
 //              request id, u32 n, n × (string key, string value), payload.
 //     kCancel  u64 id: the host stopped waiting for that call.

@@ -44,6 +44,7 @@
 #include "runtime/wire/grpc_config.h"
 #include "runtime/wire/schema.h"
 #include "runtime/worker/dispatcher.h"
+#include "runtime/worker/native_carrier.h"
 #include "runtime/worker/process_tuning.h"
 #include "runtime/worker/service.h"
 
@@ -148,20 +149,32 @@ struct StopReason {
   // The host asked (it then half-closes its call stream itself once its
   // calls are answered, including calls still on their way to us).
   bool host_requested = false;
+  // The worker ends with exit code 1 (the host broke the protocol).
+  bool failed = false;
 };
 
-// Blocks until the host asks to stop, the host goes away, or a termination
-// signal arrives.
-StopReason WaitForStop(int control_fd, int signal_fd) {
+// Blocks until the host asks to stop, the host goes away, the native
+// carrier's connection ends (`carrier`, may be null), or a termination signal
+// arrives.
+StopReason WaitForStop(int control_fd, int signal_fd, const NativeCarrier* carrier) {
   while (true) {
-    struct pollfd fds[2] = {{signal_fd, POLLIN, 0}, {control_fd, POLLIN, 0}};
-    int nfds = control_fd >= 0 ? 2 : 1;
-    if (::poll(fds, nfds, -1) < 0) {
+    struct pollfd fds[3] = {{signal_fd, POLLIN, 0},
+                            {control_fd, POLLIN, 0},
+                            {carrier ? carrier->ended_fd() : -1, POLLIN, 0}};
+    if (::poll(fds, 3, -1) < 0) {
       if (errno == EINTR) continue;
       return {absl::StrCat("poll failed: ", ::strerror(errno)), kSignalDrain};
     }
     if (fds[0].revents != 0) return {"termination signal", kSignalDrain};
-    if (nfds == 2 && fds[1].revents != 0) {
+    if (fds[2].revents != 0) {
+      // The host closed the connection (it does after asking us to stop,
+      // or as it dies) or broke the protocol: nothing more will come.
+      const absl::Status why = carrier->status();
+      if (why.ok()) return {"host closed the call connection", kOrphanDrain};
+      return {absl::StrCat("call connection ended: ", why.message()), kOrphanDrain, false,
+              /*failed=*/true};
+    }
+    if (control_fd >= 0 && fds[1].revents != 0) {
       ShutdownRequest request;
       ssize_t n = ::read(control_fd, &request, sizeof(request));
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
@@ -188,6 +201,40 @@ void StartExitWatchdog(absl::Time at, std::string worker_id) {
     std::fflush(nullptr);
     std::_Exit(0);
   }).detach();
+}
+
+// A spawned worker on the native carrier (the host set kCarrierEnv): no gRPC
+// server at all; the calls come straight off `call_fd`.
+int ServeNative(std::unique_ptr<Dispatcher> dispatcher, int call_fd, int control_fd,
+                int signal_fd) {
+  const std::string& worker_id = dispatcher->worker_id();
+  std::unique_ptr<NativeCarrier> carrier = StartNativeCarrier(dispatcher.get(), UniqueFd(call_fd));
+  // As on gRPC, with 'N': the host knows to speak frames.
+  if (!SendReady(control_fd, EncodeSchema(SchemaOf(*dispatcher->binding().service)),
+                 /*native=*/true)
+           .ok()) {
+    return 1;  // the host is gone already
+  }
+  StopReason stop = WaitForStop(control_fd, signal_fd, carrier.get());
+  Log(stop.failed ? LogLevel::kError : LogLevel::kInfo, worker_id,
+      absl::StrCat("stopping: ", stop.why));
+  const absl::Time deadline = absl::Now() + stop.drain;
+  StartExitWatchdog(deadline + kExitSlack, worker_id);
+  // A host that asked us to stop closes the connection once its calls are
+  // answered; otherwise the connection ends as soon as the calls already
+  // on it are answered.
+  if (!stop.host_requested) dispatcher->BeginShutdown();
+  carrier->WaitDone(deadline);  // at the deadline, running calls are cancelled
+  if (!dispatcher->WaitIdle(deadline + kExitSlack)) {
+    Log(LogLevel::kWarning, worker_id,
+        "handlers still running after the drain period; exiting without them");
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
+  carrier.reset();
+  dispatcher.reset();
+  std::fflush(nullptr);
+  return stop.failed ? 1 : 0;
 }
 
 }  // namespace
@@ -280,6 +327,11 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
       (void)ignored;
     });
   }
+  const char* carrier = std::getenv(kCarrierEnv);
+  if (grpc_fd && control_fd && args.listen.empty() && carrier != nullptr &&
+      absl::string_view(carrier) == kCarrierNative) {
+    return ServeNative(std::move(dispatcher), *grpc_fd, *control_fd, signal_read.get());
+  }
   if (!args.listen.empty()) {
     // Remote hosts (and Kubernetes probes) check grpc.health.v1.Health:
     // SERVING for this service while calls are welcome, NOT_SERVING once
@@ -340,7 +392,7 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
     }
   }
 
-  StopReason stop = WaitForStop(control_fd.value_or(-1), signal_read.get());
+  StopReason stop = WaitForStop(control_fd.value_or(-1), signal_read.get(), nullptr);
   Log(LogLevel::kInfo, worker_id, absl::StrCat("stopping: ", stop.why));
   absl::Time deadline = absl::Now() + stop.drain;
   StartExitWatchdog(deadline + kExitSlack, worker_id);

@@ -73,13 +73,15 @@ TEST_CASE("Call stream: on by default; many concurrent small calls all get their
   CHECK(NoChildProcesses());
 }
 
-TEST_CASE("Call stream: off, every call is a unary RPC and behaves the same",
+TEST_CASE("Call stream: off on the gRPC carrier, every call is a unary RPC and behaves the same",
           "[e2e][call_stream]") {
   {
     iw::WorkerOptions options = TestWorkerOptions();
+    options.transport = iw::WorkerTransport::kGrpc;
     options.call_stream = false;
     auto host = SpawnOrDie(options);
     CHECK(host->stats().workers_streaming == 0);
+    CHECK(host->stats().workers_native == 0);
     iwtest::EchoRequest request;
     request.set_text("unary");
     absl::StatusOr<iwtest::EchoReply> reply = host->Echo(request);
@@ -273,12 +275,15 @@ TEST_CASE("Call stream: Close() lets the calls on the stream finish", "[e2e][cal
 
 TEST_CASE(
     "Call stream: an (iw.method).inline_handler method runs on the thread that read "
-    "it, over the stream and as a unary call",
+    "it, on the native carrier, over the gRPC stream and as a unary call",
     "[e2e][call_stream]") {
-  for (bool call_stream : {true, false}) {
-    INFO("call_stream " << call_stream);
+  for (int carrier : {0, 1, 2}) {
+    const bool native = carrier == 0;
+    const bool call_stream = carrier == 1;
+    INFO("native " << native << ", gRPC call_stream " << call_stream);
     {
       iw::WorkerOptions options = TestWorkerOptions();
+      options.transport = native ? iw::WorkerTransport::kNative : iw::WorkerTransport::kGrpc;
       options.call_stream = call_stream;
       auto host = SpawnOrDie(options);
       constexpr int kCalls = 50;
@@ -294,7 +299,7 @@ TEST_CASE(
         const std::string& text = results[i]->text();
         CHECK(text.substr(0, text.find('|')) == absl::StrCat(i));
         // Handler threads are unnamed (they carry the process's name);
-        // gRPC's own threads are named.
+        // gRPC's own threads and the native carrier's reader are named.
         CHECK(text.substr(text.find('|') + 1) != "test_worker");
         CHECK(results[i]->deadline_left_ms() > 10000);
       }

@@ -75,6 +75,8 @@ TEST_CASE("Host (both modes): 1,000 calls from 8 threads are each answered with 
     auto host = StartHost(mode, handler);
     std::atomic<int> ok{0};
     std::atomic<int> mismatched{0};
+    absl::Mutex first_mu;
+    std::string first_failure;
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t) {
       threads.emplace_back([&, t] {
@@ -86,11 +88,18 @@ TEST_CASE("Host (both modes): 1,000 calls from 8 threads are each answered with 
             ++ok;
           } else {
             ++mismatched;
+            absl::MutexLock lock(&first_mu);
+            if (first_failure.empty()) {
+              first_failure =
+                  reply.ok() ? absl::StrCat("\"", reply->text(), "\" for \"", request.text(), "\"")
+                             : reply.status().ToString();
+            }
           }
         }
       });
     }
     for (auto& thread : threads) thread.join();
+    INFO("first failure: " << first_failure);
     CHECK(ok == 1000);
     CHECK(mismatched == 0);
     CHECK(host->stats().calls_completed == 1000);
