@@ -1,11 +1,12 @@
-// Benchmark harness: our runtime (generated iwbench::BenchHost) vs a raw gRPC
-// C++ callback server over a Unix socket vs the raw Unix-socket floor.
+// Benchmark harness: our runtime (generated iwbench::BenchHost) on the native
+// carrier and on the gRPC carrier vs a raw gRPC C++ callback server over a
+// Unix socket vs the raw Unix-socket floor.
 //
 //   tools/bazel run -c opt //bench:bench                 # --runs=5
 //   tools/bazel run -c opt //bench:bench -- --quick      # smoke run
 //
-// Every workload runs for all three systems, interleaved (ours, baseline,
-// floor, repeat) --runs times. Each run yields one statistic per workload
+// Every workload runs for every system, interleaved (ours, ours_grpc,
+// ours_inline, grpc, floor, repeat) --runs times. Each run yields one statistic per workload
 // (e.g. the run's median latency); the table shows the median of the per-run
 // statistics. See bench/README.md for the workloads.
 //
@@ -26,7 +27,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -36,6 +39,7 @@
 #include "bench/results.h"
 #include "bench/system.h"
 #include "bench/workloads.h"
+#include "runtime/options.h"
 
 namespace iwbench {
 namespace harness {
@@ -53,10 +57,11 @@ int Main(int argc, char** argv) {
   Plan plan;
   int runs = 5;
   bool quick = false, spread = true, echo_sizes_set = false;
+  double tput_seconds = 0;  // --tput_seconds=, overrides the plan's (and --quick's)
   // --no_call_stream: ours without the call stream (an experiment).
   bool ours_call_stream = true;
   std::set<std::string> only;
-  std::vector<std::string> systems = {"ours", "ours_inline", "grpc", "floor"};
+  std::vector<std::string> systems = {"ours", "ours_grpc", "ours_inline", "grpc", "floor"};
   const std::string dir = BinaryDir();
   std::string ours_worker = dir + "bench_worker";
   std::string grpc_server = dir + "grpc_baseline_server";
@@ -114,18 +119,29 @@ int Main(int argc, char** argv) {
       plan.echo_iters = iters;
       plan.floor_echo_iters = floor_iters;
       echo_sizes_set = true;
+    } else if (const char* v = value("--in_flight=")) {
+      // e.g. --in_flight=100 (throughput levels; default 1,10,100,1000)
+      plan.tput_in_flight.clear();
+      for (absl::string_view w : absl::StrSplit(v, ',')) {
+        int n;
+        if (!absl::SimpleAtoi(w, &n) || n < 1) Die("bad --in_flight");
+        plan.tput_in_flight.push_back(n);
+      }
+    } else if (const char* v = value("--tput_seconds=")) {
+      if (!absl::SimpleAtod(v, &tput_seconds) || tput_seconds <= 0) Die("bad --tput_seconds");
     } else if (const char* v = value("--spin_iterations=")) {
       if (!absl::SimpleAtoi(v, &plan.spin_iterations)) Die("bad --spin_iterations");
     } else {
       std::fprintf(stderr,
                    "usage: bench [--runs=N] [--quick] [--only=startup,latency,throughput,"
                    "echo,multi,pool]\n"
-                   "             [--systems=ours,ours_inline,grpc,floor] [--ours_worker=PATH] "
-                   "[--grpc_server=PATH]\n"
-                   "             [--floor_server=PATH] [--spin_iterations=N] [--verbose] "
-                   "[--no_spread]\n"
-                   "             [--keep_grpc_initialized] [--no_call_stream]\n"
-                   "             [--echo_sizes=BYTES,...]\n");
+                   "             [--systems=ours,ours_grpc,ours_inline,ours_grpc_inline,grpc,"
+                   "floor]\n"
+                   "             [--ours_worker=PATH] [--grpc_server=PATH] "
+                   "[--floor_server=PATH]\n"
+                   "             [--in_flight=N,...] [--tput_seconds=S] [--echo_sizes=BYTES,...]\n"
+                   "             [--spin_iterations=N] [--verbose] [--no_spread]\n"
+                   "             [--keep_grpc_initialized] [--no_call_stream]\n");
       return 2;
     }
   }
@@ -139,6 +155,7 @@ int Main(int argc, char** argv) {
     }
     runs = 1;
   }
+  if (tput_seconds > 0) plan.tput_seconds = tput_seconds;
   for (const std::string& w : only) {
     static const std::set<std::string> known = {"startup", "latency", "throughput",
                                                 "echo",    "multi",   "pool"};
@@ -156,10 +173,11 @@ int Main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<System>> all;
   for (const std::string& s : systems) {
-    if (s == "ours") {
-      all.push_back(MakeOursSystem(ours_worker, /*inline_ping=*/false, ours_call_stream));
-    } else if (s == "ours_inline") {
-      all.push_back(MakeOursSystem(ours_worker, /*inline_ping=*/true, ours_call_stream));
+    if (s == "ours" || s == "ours_grpc" || s == "ours_inline" || s == "ours_grpc_inline") {
+      const iw::WorkerTransport transport =
+          s.rfind("ours_grpc", 0) == 0 ? iw::WorkerTransport::kGrpc : iw::WorkerTransport::kNative;
+      const bool inline_ping = absl::EndsWith(s, "_inline");
+      all.push_back(MakeOursSystem(ours_worker, transport, inline_ping, ours_call_stream));
     } else if (s == "grpc") {
       all.push_back(MakeGrpcSystem(grpc_server, temp));
     } else if (s == "floor") {
@@ -169,7 +187,7 @@ int Main(int argc, char** argv) {
     }
   }
 
-  PrintMachine(argc, argv, plan, runs);
+  PrintMachine(argc, argv, plan, runs, systems);
   // The table's rows, in this order.
   Results results;
   DefineStartupMetrics(results);
@@ -183,8 +201,8 @@ int Main(int argc, char** argv) {
     for (auto& sys : all) {
       Progress("run %d/%d: %s ...\n", run, runs, sys->name());
       Clock::time_point t0 = Clock::now();
-      // ours_inline differs from ours only in the Ping method's handler.
-      const bool pings_only = std::string(sys->name()) == "ours_inline";
+      // ours*_inline differ from ours* only in the Ping method's handler.
+      const bool pings_only = sys->pings_only();
       if (want("startup") && !pings_only) RunStartup(*sys, plan, results);
       if (want("latency") || want("throughput") || (want("echo") && !pings_only)) {
         std::unique_ptr<Conn> conn = sys->Start();
@@ -203,9 +221,10 @@ int Main(int argc, char** argv) {
     }
   }
   std::printf(
-      "Cost ratios: time (or CPU) per operation of ours ÷ the other system; > 1 "
-      "means ours is slower. For rates (calls/s, MB/s, speed-up) the inverse "
-      "ratio is shown, so > 1 still means ours is worse.\n\n");
+      "Ratios: \"X ÷ floor\" is system X's value ÷ the UDS floor's in the same row "
+      "(times and CPU: how many times the floor's cost; rates: the fraction of the "
+      "floor's rate). \"X ÷ gRPC\", on calls/s rows only, is X's rate ÷ raw gRPC's "
+      "(> 1: more calls/s than raw gRPC).\n\n");
   results.Print(systems);
   if (spread && runs > 1) {
     std::printf("\nSpread across runs (per-run statistic, min–max):\n\n");
@@ -218,6 +237,13 @@ int Main(int argc, char** argv) {
                 CloseErrors());
   }
   ::rmdir(temp);
+  // Every system must have stopped and reaped its workers by now.
+  std::vector<int> left = ChildProcesses();
+  if (!left.empty()) {
+    std::printf("\n**%zu worker process(es) left behind:** %s\n", left.size(),
+                absl::StrJoin(left, " ").c_str());
+    return 1;
+  }
   return 0;
 }
 

@@ -1,11 +1,14 @@
 #include "bench/harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +19,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -35,6 +39,12 @@ std::atomic<int> g_socket_counter{0};
 [[noreturn]] void Die(const std::string& message) {
   std::fprintf(stderr, "bench: %s\n", message.c_str());
   std::fflush(nullptr);
+  // Leave no worker behind (grpc_baseline_server would outlive us: it only
+  // listens): kill and reap every child this process started.
+  for (int pid : ChildProcesses()) {
+    ::kill(pid, SIGKILL);
+    Reap(pid);
+  }
   std::_Exit(1);
 }
 
@@ -79,6 +89,11 @@ double SelfCpuUs() {
 }
 
 double ProcessCpuUs(int pid) {
+  clockid_t clock;
+  timespec ts;
+  if (::clock_getcpuclockid(pid, &clock) == 0 && ::clock_gettime(clock, &ts) == 0) {
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+  }
   std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
   std::string line;
   std::getline(in, line);
@@ -105,6 +120,33 @@ int CloseErrors() { return g_close_errors.load(); }
 
 std::string NewSocketPath(const std::string& dir, const char* prefix) {
   return absl::StrCat(dir, "/", prefix, g_socket_counter.fetch_add(1), ".sock");
+}
+
+std::vector<int> ChildProcesses() {
+  std::vector<int> children;
+  const pid_t self = ::getpid();
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) {  // not Die(): Die() calls this
+    std::fprintf(stderr, "bench: opendir /proc: %s\n", ::strerror(errno));
+    return children;
+  }
+  while (dirent* entry = ::readdir(proc)) {
+    int pid;
+    if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
+    std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+    std::string line;
+    if (!std::getline(in, line)) continue;  // exited meanwhile
+    size_t paren = line.rfind(')');
+    if (paren == std::string::npos) continue;
+    // After ") " come field 3 (state) and field 4 (ppid).
+    std::vector<std::string> fields = absl::StrSplit(line.substr(paren + 2), ' ');
+    int ppid;
+    if (fields.size() > 1 && absl::SimpleAtoi(fields[1], &ppid) && ppid == self) {
+      children.push_back(pid);
+    }
+  }
+  ::closedir(proc);
+  return children;
 }
 
 pid_t Spawn(const std::vector<std::string>& args, int fd_to_3) {

@@ -20,7 +20,8 @@ namespace harness {
 
 using Clock = std::chrono::steady_clock;
 
-// Prints "bench: <message>" to stderr and exits 1 at once.
+// Prints "bench: <message>" to stderr, kills (SIGKILL) and reaps every
+// child process (ChildProcesses()) and exits 1 at once.
 [[noreturn]] void Die(const std::string& message);
 
 double Us(Clock::duration d);
@@ -49,9 +50,15 @@ class Latch {
 
 // --- CPU accounting ----------------------------------------------------------
 
-// user + sys of this process (getrusage), in µs.
+// user + sys of this process and all its threads (getrusage(RUSAGE_SELF)),
+// in µs.
 double SelfCpuUs();
-// utime + stime of `pid` from /proc/<pid>/stat, in µs (clock-tick resolution).
+// CPU time (user + sys) of the live process `pid`, all its threads
+// including those that have exited, in µs: clock_gettime() on its
+// clock_getcpuclockid() clock, which Linux grants for any process and reads
+// from the scheduler's per-thread-group runtime (ns resolution). Falls back
+// to utime + stime from /proc/<pid>/stat (clock-tick resolution, 10 ms).
+// (getrusage(RUSAGE_CHILDREN) would only count children already reaped.)
 double ProcessCpuUs(int pid);
 
 // --- Progress (--verbose) ----------------------------------------------------
@@ -69,6 +76,9 @@ int CloseErrors();
 
 // "<dir>/<prefix><n>.sock" with a process-wide counter n.
 std::string NewSocketPath(const std::string& dir, const char* prefix);
+// Pids of this process's live children (from /proc/*/stat), zombies
+// included: after every system has closed its workers there must be none.
+std::vector<int> ChildProcesses();
 // posix_spawn of args[0] with `args`; `fd_to_3` (if >= 0) becomes fd 3.
 pid_t Spawn(const std::vector<std::string>& args, int fd_to_3);
 // waitpid, retried on EINTR.

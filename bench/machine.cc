@@ -9,8 +9,11 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "bench/harness.h"
 #include "bench/spin.h"
 
@@ -39,7 +42,8 @@ std::string ReadFirstLine(const std::string& path, const std::string& prefix) {
   return "?";
 }
 
-void PrintMachine(int argc, char** argv, const Plan& plan, int runs) {
+void PrintMachine(int argc, char** argv, const Plan& plan, int runs,
+                  const std::vector<std::string>& systems) {
   utsname u;
   ::uname(&u);
   char date[64];
@@ -62,9 +66,12 @@ void PrintMachine(int argc, char** argv, const Plan& plan, int runs) {
   std::printf("- command: `%s`%s%s\n", command.c_str(), tunables ? "; GLIBC_TUNABLES=" : "",
               tunables ? tunables : "");
   std::printf(
-      "- runs: %d, interleaved (ours, raw gRPC, floor, repeat); value = median of the "
-      "per-run statistics\n",
-      runs);
+      "- runs: %d, interleaved (%s, repeat); value = median of the per-run "
+      "statistics\n",
+      runs, absl::StrJoin(systems, ", ").c_str());
+  std::printf("- throughput: %s calls in flight, %.2f s each (after %.2f s warm-up)\n",
+              absl::StrJoin(plan.tput_in_flight, ", ").c_str(), plan.tput_seconds,
+              plan.tput_warm_seconds);
   std::printf("- Spin: %lld iterations per call (%.2f ms in-process)\n\n",
               static_cast<long long>(plan.spin_iterations), [&] {
                 volatile uint64_t sink = 0;

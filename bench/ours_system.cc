@@ -1,10 +1,12 @@
-// "ours" and "ours_inline": the generated iwbench::BenchHost talking to
-// bench_worker, default options.
+// "ours", "ours_grpc", "ours_inline" and "ours_grpc_inline": the generated
+// iwbench::BenchHost talking to bench_worker, default options but for
+// WorkerOptions::transport (kNative for ours*, kGrpc for ours_grpc*).
 #include <cstdio>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "bench/bench.iw.h"
 #include "bench/system.h"
 
@@ -73,40 +75,52 @@ class OursConn final : public Conn {
 
 class OursSystem final : public System {
  public:
-  // `inline_ping`: the "ours_inline" system (latency and throughput only).
-  OursSystem(std::string worker, bool inline_ping, bool call_stream)
-      : worker_(std::move(worker)), inline_ping_(inline_ping), call_stream_(call_stream) {}
-  const char* name() const override { return inline_ping_ ? "ours_inline" : "ours"; }
+  OursSystem(std::string worker, iw::WorkerTransport transport, bool inline_ping, bool call_stream)
+      : worker_(std::move(worker)),
+        transport_(transport),
+        inline_ping_(inline_ping),
+        call_stream_(call_stream) {}
+  const char* name() const override {
+    if (transport_ == iw::WorkerTransport::kGrpc) {
+      return inline_ping_ ? "ours_grpc_inline" : "ours_grpc";
+    }
+    return inline_ping_ ? "ours_inline" : "ours";
+  }
+  bool pings_only() const override { return inline_ping_; }
   std::unique_ptr<Conn> Start() override {
-    iw::WorkerOptions options;
-    options.executable = worker_;
-    options.call_stream = call_stream_;
-    absl::StatusOr<std::unique_ptr<BenchHost>> host = BenchHost::Spawn(options);
-    if (!host.ok()) Die("ours Spawn: " + host.status().ToString());
+    absl::StatusOr<std::unique_ptr<BenchHost>> host = BenchHost::Spawn(Options());
+    if (!host.ok()) Die(absl::StrCat(name(), " Spawn: ", host.status().ToString()));
     return std::make_unique<OursConn>(*std::move(host), inline_ping_);
   }
   std::unique_ptr<Conn> StartPool(int n) override {
-    iw::WorkerOptions options;
-    options.executable = worker_;
-    options.call_stream = call_stream_;
     iw::PoolOptions pool;
     pool.min_workers = pool.max_workers = n;
     pool.max_calls_per_worker = 1;  // CPU-bound: one call per process
-    absl::StatusOr<std::unique_ptr<BenchHost>> host = BenchHost::SpawnPool(options, pool);
-    if (!host.ok()) Die("ours SpawnPool: " + host.status().ToString());
+    absl::StatusOr<std::unique_ptr<BenchHost>> host = BenchHost::SpawnPool(Options(), pool);
+    if (!host.ok()) Die(absl::StrCat(name(), " SpawnPool: ", host.status().ToString()));
     return std::make_unique<OursConn>(*std::move(host));
   }
 
  private:
+  iw::WorkerOptions Options() const {
+    iw::WorkerOptions options;
+    options.executable = worker_;
+    options.transport = transport_;
+    options.call_stream = call_stream_;
+    return options;
+  }
+
   std::string worker_;
+  iw::WorkerTransport transport_;
   bool inline_ping_;
   bool call_stream_;
 };
 
 }  // namespace
 
-std::unique_ptr<System> MakeOursSystem(std::string worker, bool inline_ping, bool call_stream) {
-  return std::make_unique<OursSystem>(std::move(worker), inline_ping, call_stream);
+std::unique_ptr<System> MakeOursSystem(std::string worker, iw::WorkerTransport transport,
+                                       bool inline_ping, bool call_stream) {
+  return std::make_unique<OursSystem>(std::move(worker), transport, inline_ping, call_stream);
 }
 
 }  // namespace harness

@@ -18,10 +18,12 @@ struct Plan {
   // Latency.
   int lat_warm = 1000, lat_iters = 10000;
   int floor_lat_warm = 10000, floor_lat_iters = 100000;
-  // Throughput: batches of `in_flight`.
-  int in_flight = 100;
-  int tput_warm = 50, tput_batches = 1000;
-  int floor_tput_warm = 1000, floor_tput_batches = 10000;
+  // Throughput: batches of `in_flight` calls per level, for a fixed time
+  // (every system, the floor included): a warm-up, then timed batches until
+  // `tput_seconds` have passed and at least `tput_min_batches` were done.
+  std::vector<int> tput_in_flight = {1, 10, 100, 1000};
+  double tput_warm_seconds = 0.2, tput_seconds = 1.0;
+  int tput_min_batches = 5;
   // Echo: sizes and iterations (gRPC-based systems / floor).
   std::vector<size_t> echo_sizes = {1 << 10, 64 << 10, 1 << 20, 16 << 20};
   std::vector<int> echo_iters = {5000, 2000, 200, 20};
@@ -42,10 +44,8 @@ struct Plan {
     lat_iters = 1000;
     floor_lat_warm = 1000;
     floor_lat_iters = 5000;
-    tput_warm = 5;
-    tput_batches = 50;
-    floor_tput_warm = 50;
-    floor_tput_batches = 500;
+    tput_warm_seconds = 0.05;
+    tput_seconds = 0.2;
     echo_iters = {200, 100, 10, 3};
     floor_echo_iters = {500, 200, 20, 3};
     multi_spawn_iters = 1;

@@ -41,15 +41,18 @@ std::string Fmt(double v) {
 std::string FmtRatio(double r) {
   if (std::isnan(r) || std::isinf(r)) return "–";
   char buf[32];
-  std::snprintf(buf, sizeof(buf), r >= 10 ? "%.0f×" : "%.2f×", r);
+  std::snprintf(buf, sizeof(buf), r >= 10 ? "%.0f×" : r >= 0.1 ? "%.2f×" : "%.2g×", r);
   return buf;
 }
 
-const char* SystemTitle(const std::string& s) {
-  if (s == "ours") return "ours";
-  if (s == "ours_inline") return "ours, inline handler";
+std::string SystemTitle(const std::string& s) {
+  if (s == "ours") return "ours (native)";
+  if (s == "ours_grpc") return "ours (gRPC carrier)";
+  if (s == "ours_inline") return "ours (native), inline handler";
+  if (s == "ours_grpc_inline") return "ours (gRPC carrier), inline handler";
   if (s == "grpc") return "raw gRPC";
-  return "UDS floor";
+  if (s == "floor") return "UDS floor";
+  return s;
 }
 
 }  // namespace
@@ -69,6 +72,12 @@ void Results::DefineHigher(std::string key, std::string label, std::string targe
   Define({std::move(key), std::move(label), Better::kHigher, std::move(target_text), target});
 }
 
+void Results::DefineCallRate(std::string key, std::string label, std::string target_text,
+                             double target) {
+  Define({std::move(key), std::move(label), Better::kHigher, std::move(target_text), target,
+          /*vs_grpc=*/true});
+}
+
 void Results::Record(const std::string& key, const std::string& system, double value) {
   if (!defs_.count(key)) Die("undefined metric " + key);
   values_[key][system].push_back(value);
@@ -78,14 +87,20 @@ void Results::Print(const std::vector<std::string>& systems) const {
   auto has = [&](const char* s) {
     return std::find(systems.begin(), systems.end(), s) != systems.end();
   };
+  // The ratio columns: every system to the floor, every ours* system to gRPC.
+  std::vector<std::string> vs_floor, vs_grpc;
+  for (const auto& s : systems) {
+    if (has("floor") && s != "floor") vs_floor.push_back(s);
+    if (has("grpc") && s != "grpc" && s != "floor") vs_grpc.push_back(s);
+  }
   std::printf("| workload |");
-  for (const auto& s : systems) std::printf(" %s |", SystemTitle(s));
-  if (has("ours") && has("grpc")) std::printf(" ours/gRPC |");
-  if (has("ours") && has("floor")) std::printf(" ours/floor |");
+  for (const auto& s : systems) std::printf(" %s |", SystemTitle(s).c_str());
+  for (const auto& s : vs_floor) std::printf(" %s ÷ floor |", s.c_str());
+  for (const auto& s : vs_grpc) std::printf(" %s ÷ gRPC |", s.c_str());
   std::printf(" target (ours) |\n|---|");
-  for (size_t i = 0; i < systems.size(); ++i) std::printf("---:|");
-  if (has("ours") && has("grpc")) std::printf("---:|");
-  if (has("ours") && has("floor")) std::printf("---:|");
+  for (size_t i = 0; i < systems.size() + vs_floor.size() + vs_grpc.size(); ++i) {
+    std::printf("---:|");
+  }
   std::printf("---|\n");
   for (const std::string& key : order_) {
     auto it = values_.find(key);
@@ -98,12 +113,10 @@ void Results::Print(const std::vector<std::string>& systems) const {
     }
     std::printf("| %s |", def.label.c_str());
     for (const auto& s : systems) std::printf(" %s |", Fmt(med[s]).c_str());
-    // Cost ratio: > 1 means ours is slower / more expensive.
-    auto ratio = [&](const std::string& other) {
-      return def.better == Better::kLower ? med["ours"] / med[other] : med[other] / med["ours"];
-    };
-    if (has("ours") && has("grpc")) std::printf(" %s |", FmtRatio(ratio("grpc")).c_str());
-    if (has("ours") && has("floor")) std::printf(" %s |", FmtRatio(ratio("floor")).c_str());
+    for (const auto& s : vs_floor) std::printf(" %s |", FmtRatio(med[s] / med["floor"]).c_str());
+    for (const auto& s : vs_grpc) {
+      std::printf(" %s |", def.vs_grpc ? FmtRatio(med[s] / med["grpc"]).c_str() : "");
+    }
     std::string target = def.target_text;
     if (!target.empty() && has("ours") && !std::isnan(med["ours"]) && !std::isnan(def.target)) {
       bool met =
@@ -116,7 +129,7 @@ void Results::Print(const std::vector<std::string>& systems) const {
 
 void Results::PrintSpread(const std::vector<std::string>& systems) const {
   std::printf("| workload |");
-  for (const auto& s : systems) std::printf(" %s [min–max] |", SystemTitle(s));
+  for (const auto& s : systems) std::printf(" %s [min–max] |", SystemTitle(s).c_str());
   std::printf("\n|---|");
   for (size_t i = 0; i < systems.size(); ++i) std::printf("---|");
   std::printf("\n");

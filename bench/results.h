@@ -1,7 +1,7 @@
 // The results table: every workload defines its metrics (in the order of the
 // table's rows) and records one value per run and system; Print() shows the
-// median of the per-run values with cost ratios and targets, PrintSpread()
-// their min–max.
+// median of the per-run values with ratios to the floor (and, on calls/s
+// rows, to raw gRPC) and targets, PrintSpread() their min–max.
 #ifndef IW_BENCH_RESULTS_H_
 #define IW_BENCH_RESULTS_H_
 
@@ -22,6 +22,8 @@ struct MetricDef {
   // Target from the issue (for ours); empty if none.
   std::string target_text;
   double target = NAN;
+  // A calls/s row: Print() also shows every system's ratio to raw gRPC.
+  bool vs_grpc = false;
 };
 
 class Results {
@@ -32,11 +34,18 @@ class Results {
                    double target = NAN);
   void DefineHigher(std::string key, std::string label, std::string target_text = "",
                     double target = NAN);
+  // DefineHigher() of a calls/s metric (vs_grpc).
+  void DefineCallRate(std::string key, std::string label, std::string target_text = "",
+                      double target = NAN);
   // Dies if `key` is not defined.
   void Record(const std::string& key, const std::string& system, double value);
 
   // Markdown tables on stdout, one column per system; rows without values
-  // are left out.
+  // are left out. Print() adds, for every system but the floor, a column
+  // "<system> ÷ floor" (its value ÷ the floor's, every row) and, for every
+  // system but gRPC and the floor, "<system> ÷ gRPC" (calls/s rows only).
+  // Both are plain ratios of the values: for times and CPU, how many times
+  // the reference's cost; for rates, the fraction (or multiple) of its rate.
   void Print(const std::vector<std::string>& systems) const;
   void PrintSpread(const std::vector<std::string>& systems) const;
 

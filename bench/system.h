@@ -1,5 +1,6 @@
 // The systems under test behind one interface: ours (the generated
-// iwbench::BenchHost), raw gRPC C++ (grpc_baseline_server) and the UDS floor
+// iwbench::BenchHost, on either carrier, optionally with the inline-handler
+// Ping), raw gRPC C++ (grpc_baseline_server) and the UDS floor
 // (uds_floor_server). A System starts workers; a Conn is one connected worker.
 #ifndef IW_BENCH_SYSTEM_H_
 #define IW_BENCH_SYSTEM_H_
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "bench/harness.h"
+#include "runtime/options.h"
 
 namespace iwbench {
 namespace harness {
@@ -40,6 +42,9 @@ class System {
  public:
   virtual ~System() = default;
   virtual const char* name() const = 0;
+  // Whether only the ping workloads (latency, throughput) apply: the
+  // inline-handler variants differ from their system only in Ping's handler.
+  virtual bool pings_only() const { return false; }
   // Starts a worker and returns once it can take calls.
   virtual std::unique_ptr<Conn> Start() = 0;
   // A real pool of `n` workers behind one connection, if the system has
@@ -47,10 +52,14 @@ class System {
   virtual std::unique_ptr<Conn> StartPool(int /*n*/) { return nullptr; }
 };
 
-// "ours" with `worker` (bench_worker); with `inline_ping`, "ours_inline":
-// pings call PingInline (an (iw.method).inline_handler method) instead of
-// Ping. `call_stream` is WorkerOptions::call_stream (--no_call_stream).
-std::unique_ptr<System> MakeOursSystem(std::string worker, bool inline_ping, bool call_stream);
+// "ours" with `worker` (bench_worker) and WorkerOptions::transport =
+// `transport`: "ours" (kNative, the default) or "ours_grpc" (kGrpc). With
+// `inline_ping`, "ours_inline" / "ours_grpc_inline": pings call PingInline
+// (an (iw.method).inline_handler method) instead of Ping, and only the ping
+// workloads run. `call_stream` is WorkerOptions::call_stream
+// (--no_call_stream).
+std::unique_ptr<System> MakeOursSystem(std::string worker, iw::WorkerTransport transport,
+                                       bool inline_ping, bool call_stream);
 // "grpc": `server` is grpc_baseline_server; sockets go to `socket_dir`.
 std::unique_ptr<System> MakeGrpcSystem(std::string server, std::string socket_dir);
 // "floor": `server` is uds_floor_server; sockets go to `socket_dir`.
