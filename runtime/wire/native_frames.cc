@@ -322,8 +322,10 @@ absl::StatusOr<ReplyView> ParseReply(absl::string_view body) {
     } else if (reply.code != 0 && !reply.payload.empty()) {
       r.Fail(absl::StrCat("a reply with status code ", reply.code, " carries ",
                           reply.payload.size(), " bytes of message"));
-    } else if (reply.code == 0 && (!reply.message.empty() || !reply.details.empty())) {
+    } else if (reply.code == 0 && !reply.message.empty()) {
       r.Fail("an OK reply carries a status message");
+    } else if (reply.code == 0 && !reply.details.empty()) {
+      r.Fail("an OK reply carries status details");
     }
   }
   if (!r.error().ok()) return r.error();

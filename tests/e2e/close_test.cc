@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "catch2/catch.hpp"
 #include "tests/e2e/e2e_util.h"
+#include "tests/testing/carrier.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/workers/test_service.iw.h"
 
@@ -90,7 +91,7 @@ TEST_CASE("Close: concurrent closers of a worker that needs SIGKILL all get its 
   const bool pool = GENERATE(false, true);
   INFO((pool ? "SpawnPool" : "Spawn"));
   {
-    iw::WorkerOptions options;
+    iw::WorkerOptions options = iw::testing::CarrierOptions();
     options.executable = RunfilePath("tests/workers/stubborn_worker");
     auto host = SpawnHost(pool, options);
     iw::CloseOptions close;

@@ -14,6 +14,7 @@
 
 #include "catch2/catch.hpp"
 #include "runtime/options.h"
+#include "tests/testing/carrier.h"
 #include "tests/testing/process_hygiene.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/workers/test_service.iw.h"
@@ -22,9 +23,10 @@ namespace iw::testing {
 
 inline std::string TestWorkerPath() { return RunfilePath("tests/workers/test_worker"); }
 
-// Options that spawn the TestService worker.
+// Options that spawn the TestService worker over the carrier under test
+// ($IW_TEST_TRANSPORT, see tests/testing/carrier.h).
 inline WorkerOptions TestWorkerOptions() {
-  WorkerOptions options;
+  WorkerOptions options = CarrierOptions();
   options.executable = TestWorkerPath();
   return options;
 }

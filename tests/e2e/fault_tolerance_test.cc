@@ -30,6 +30,7 @@
 #include "catch2/catch.hpp"
 #include "runtime/worker_crash.h"
 #include "tests/e2e/e2e_util.h"
+#include "tests/testing/carrier.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/workers/test_service.iw.h"
 
@@ -187,7 +188,7 @@ TEST_CASE(
     "[e2e][pool][fault]") {
   {
     const std::string failures = TempDir("fail-starts");
-    iw::WorkerOptions options;
+    iw::WorkerOptions options = iw::testing::CarrierOptions();
     options.executable = RunfilePath("tests/workers/flaky_start_worker");
     options.env["IW_TEST_FAIL_START_DIR"] = failures;
     auto host = SpawnPoolOrDie(options, iw::PoolOptions());
@@ -230,7 +231,7 @@ TEST_CASE("Supervisor: queued calls survive a replacement that dies before it is
           "[e2e][pool][fault]") {
   {
     const std::string failures = TempDir("fail-one-start");
-    iw::WorkerOptions options;
+    iw::WorkerOptions options = iw::testing::CarrierOptions();
     options.executable = RunfilePath("tests/workers/flaky_start_worker");
     options.env["IW_TEST_FAIL_START_DIR"] = failures;
     iw::PoolOptions pool;

@@ -22,6 +22,7 @@
 #include "runtime/logging.h"
 #include "runtime/process/subprocess.h"
 #include "tests/e2e/e2e_util.h"
+#include "tests/testing/carrier.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/workers/test_service.iw.h"
 
@@ -167,7 +168,7 @@ TEST_CASE("Lifecycle: a failed respawn fails the waiting calls with the spawn er
       std::string cmd = absl::StrCat("cp ", iw::testing::TestWorkerPath(), " ", copy);
       REQUIRE(std::system(cmd.c_str()) == 0);
     }
-    iw::WorkerOptions options;
+    iw::WorkerOptions options = iw::testing::CarrierOptions();
     options.executable = copy;
     auto host = SpawnOrDie(options);
     REQUIRE(::unlink(copy.c_str()) == 0);
@@ -186,7 +187,7 @@ TEST_CASE("Lifecycle: a failed respawn fails the waiting calls with the spawn er
 TEST_CASE("Lifecycle: a worker ignoring shutdown and SIGTERM is SIGKILLed within the bounds",
           "[e2e][lifecycle]") {
   {
-    iw::WorkerOptions options;
+    iw::WorkerOptions options = iw::testing::CarrierOptions();
     options.executable = RunfilePath("tests/workers/stubborn_worker");
     auto host = SpawnOrDie(options);
     iw::CloseOptions close;

@@ -14,6 +14,7 @@
 #include "runtime/process/subprocess.h"
 #include "runtime/wire/schema.h"
 #include "tests/e2e/e2e_util.h"
+#include "tests/testing/carrier.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/workers/test_service.iw.h"
 
@@ -26,7 +27,7 @@ using iw::testing::StatusIs;
 using iwtest::TestServiceHost;
 
 iw::WorkerOptions OptionsFor(const std::string& worker) {
-  iw::WorkerOptions options;
+  iw::WorkerOptions options = iw::testing::CarrierOptions();
   options.executable = RunfilePath(worker);
   options.stderr_mode = iw::OutputMode::kDiscard;
   return options;

@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "catch2/catch.hpp"
 #include "tests/e2e/e2e_util.h"
+#include "tests/testing/carrier.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/workers/test_service.iw.h"
 
@@ -25,7 +26,7 @@ absl::Status SpawnStatus(iw::WorkerOptions options) {
 }
 
 TEST_CASE("Spawn: a missing binary is NOT_FOUND naming the path", "[e2e][spawn]") {
-  iw::WorkerOptions options;
+  iw::WorkerOptions options = iw::testing::CarrierOptions();
   options.executable = "/nonexistent/dir/worker-binary";
   CHECK_THAT(SpawnStatus(options),
              StatusIs(absl::StatusCode::kNotFound,
@@ -34,7 +35,7 @@ TEST_CASE("Spawn: a missing binary is NOT_FOUND naming the path", "[e2e][spawn]"
 }
 
 TEST_CASE("Spawn: a non-executable file is PERMISSION_DENIED naming the path", "[e2e][spawn]") {
-  iw::WorkerOptions options;
+  iw::WorkerOptions options = iw::testing::CarrierOptions();
   options.executable = RunfilePath("tests/workers/test_service.proto");
   CHECK_THAT(SpawnStatus(options), StatusIs(absl::StatusCode::kPermissionDenied,
                                             "exec " + options.executable + ": Permission denied"));
@@ -42,13 +43,13 @@ TEST_CASE("Spawn: a non-executable file is PERMISSION_DENIED naming the path", "
 }
 
 TEST_CASE("Spawn: an empty executable path is INVALID_ARGUMENT", "[e2e][spawn]") {
-  CHECK_THAT(SpawnStatus(iw::WorkerOptions()),
+  CHECK_THAT(SpawnStatus(iw::testing::CarrierOptions()),
              StatusIs(absl::StatusCode::kInvalidArgument, "executable is empty"));
 }
 
 TEST_CASE("Spawn: a directory given as the executable is FAILED_PRECONDITION saying so",
           "[e2e][spawn]") {
-  iw::WorkerOptions options;
+  iw::WorkerOptions options = iw::testing::CarrierOptions();
   const char* tmp = std::getenv("TEST_TMPDIR");
   options.executable = tmp != nullptr ? tmp : "/tmp";
   CHECK_THAT(SpawnStatus(options),
@@ -102,7 +103,7 @@ TEST_CASE("Spawn: a bad working directory is reported with its path", "[e2e][spa
 }
 
 TEST_CASE("Spawn: a worker that exits before it is ready reports its exit status", "[e2e][spawn]") {
-  iw::WorkerOptions options;
+  iw::WorkerOptions options = iw::testing::CarrierOptions();
   options.executable = RunfilePath("tests/workers/exit_early_worker");
   options.stderr_mode = iw::OutputMode::kDiscard;
   CHECK_THAT(SpawnStatus(options),
@@ -112,7 +113,7 @@ TEST_CASE("Spawn: a worker that exits before it is ready reports its exit status
 
 TEST_CASE("Spawn: a worker that never becomes ready is killed at the startup timeout",
           "[e2e][spawn]") {
-  iw::WorkerOptions options;
+  iw::WorkerOptions options = iw::testing::CarrierOptions();
   options.executable = RunfilePath("tests/workers/hang_before_ready_worker");
   options.startup_timeout = absl::Milliseconds(200);
   absl::Status status = SpawnStatus(options);

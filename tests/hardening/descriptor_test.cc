@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "catch2/catch.hpp"
 #include "runtime/process/subprocess.h"
+#include "tests/testing/carrier.h"
 #include "tests/testing/process_hygiene.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/workers/test_service.iw.h"
@@ -66,7 +67,7 @@ TEST_CASE(
     const std::string file_link = LinkOf(file_fd);
     const std::string pipe_link = LinkOf(pipe_fds[0]);
 
-    iw::WorkerOptions options;
+    iw::WorkerOptions options = iw::testing::CarrierOptions();
     options.executable = iw::testing::RunfilePath("tests/workers/test_worker");
     auto host = iwtest::TestServiceHost::Spawn(options);
     REQUIRE_THAT(host.status(), IsOk());

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "catch2/catch.hpp"
 #include "tests/hardening/limits_service.iw.h"
+#include "tests/testing/carrier.h"
 #include "tests/testing/process_hygiene.h"
 #include "tests/testing/status_matchers.h"
 
@@ -17,7 +18,7 @@ using iw::testing::StatusIs;
 using iwtest::LimitsServiceHost;
 
 iw::WorkerOptions Options() {
-  iw::WorkerOptions options;
+  iw::WorkerOptions options = iw::testing::CarrierOptions();
   options.executable = iw::testing::RunfilePath("tests/hardening/limits_worker");
   return options;
 }

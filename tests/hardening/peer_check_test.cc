@@ -1,6 +1,7 @@
 // The host accepts the ready message only from the process it spawned
 // (SCM_CREDENTIALS, see runtime/transport/peer_credentials.h).
 #include "catch2/catch.hpp"
+#include "tests/testing/carrier.h"
 #include "tests/testing/process_hygiene.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/workers/test_service.iw.h"
@@ -13,7 +14,7 @@ using iw::testing::StatusIs;
 
 TEST_CASE("Peer check: a real worker's ready message is accepted", "[hardening][e2e]") {
   {
-    iw::WorkerOptions options;
+    iw::WorkerOptions options = iw::testing::CarrierOptions();
     options.executable = iw::testing::RunfilePath("tests/workers/test_worker");
     auto host = iwtest::TestServiceHost::Spawn(options);
     REQUIRE_THAT(host.status(), IsOk());
@@ -27,7 +28,7 @@ TEST_CASE(
     "refused with PERMISSION_DENIED",
     "[hardening][e2e]") {
   {
-    iw::WorkerOptions options;
+    iw::WorkerOptions options = iw::testing::CarrierOptions();
     options.executable = iw::testing::RunfilePath("tests/workers/impostor_ready_worker");
     options.startup_timeout = absl::Seconds(10);
     auto host = iwtest::TestServiceHost::Spawn(options);

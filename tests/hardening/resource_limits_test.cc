@@ -7,6 +7,7 @@
 
 #include "catch2/catch.hpp"
 #include "tests/hardening/hardening_util.h"
+#include "tests/testing/carrier.h"
 #include "tests/testing/process_hygiene.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/workers/test_service.iw.h"
@@ -20,7 +21,7 @@ using iw::testing::StatusIs;
 using iwtest::TestServiceHost;
 
 iw::WorkerOptions Options() {
-  iw::WorkerOptions options;
+  iw::WorkerOptions options = iw::testing::CarrierOptions();
   options.executable = iw::testing::RunfilePath("tests/workers/test_worker");
   return options;
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "catch2/catch.hpp"
+#include "tests/testing/carrier.h"
 #include "tests/testing/process_hygiene.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/workers/test_service.iw.h"
@@ -28,7 +29,7 @@ const bool kEnvironmentSet = [] {
 }();
 
 iw::WorkerOptions Options() {
-  iw::WorkerOptions options;
+  iw::WorkerOptions options = iw::testing::CarrierOptions();
   options.executable = iw::testing::RunfilePath("tests/workers/test_worker");
   return options;
 }

@@ -11,6 +11,7 @@
 #include "catch2/catch.hpp"
 #include "runtime/testing/fault_injector.h"
 #include "runtime/testing/status_matchers.h"
+#include "tests/testing/carrier.h"
 #include "tests/testing/process_hygiene.h"
 #include "tests/workers/test_handler.h"
 #include "tests/workers/test_service.iw.h"
@@ -23,8 +24,9 @@ inline const char* ModeName(Mode mode) {
   return mode == Mode::kSpawned ? "spawned worker" : "in-process";
 }
 
-// Starts a host in `mode`; REQUIREs success. In-process hosts serve
-// `handler`, with `faults` if given.
+// Starts a host in `mode`; REQUIREs success. Spawned workers use the carrier
+// under test ($IW_TEST_TRANSPORT, see tests/testing/carrier.h); in-process
+// hosts serve `handler`, with `faults` if given.
 inline std::unique_ptr<TestServiceHost> StartHost(Mode mode, TestHandler& handler,
                                                   iw::WorkerOptions options = {},
                                                   const TestServiceMethodConfig& methods = {},
@@ -32,6 +34,7 @@ inline std::unique_ptr<TestServiceHost> StartHost(Mode mode, TestHandler& handle
   absl::StatusOr<std::unique_ptr<TestServiceHost>> host;
   if (mode == Mode::kSpawned) {
     options.executable = iw::testing::RunfilePath("tests/workers/test_worker");
+    options.transport = iw::testing::TestTransport();
     host = TestServiceHost::Spawn(std::move(options), methods);
   } else if (faults != nullptr) {
     host = TestServiceHost::InProcess(handler, *faults, std::move(options), methods);

@@ -13,6 +13,7 @@
 #include "catch2/catch.hpp"
 #include "runtime/logging.h"
 #include "tests/middleware/middleware_handler.h"
+#include "tests/testing/carrier.h"
 #include "tests/testing/process_hygiene.h"
 #include "tests/testing/status_matchers.h"
 
@@ -81,7 +82,7 @@ class HostStep final : public iw::HostMiddleware {
 };
 
 iw::WorkerOptions Options(const std::shared_ptr<Journal>& journal) {
-  iw::WorkerOptions options;
+  iw::WorkerOptions options = iw::testing::CarrierOptions();
   options.executable = iw::testing::RunfilePath("tests/middleware/middleware_worker");
   for (int n = 1; n <= 3; ++n) options.middleware.push_back(std::make_shared<HostStep>(n, journal));
   return options;
@@ -164,7 +165,7 @@ TEST_CASE("request ids are visible on both sides and differ per call") {
   }
   {
     // Without any middleware too.
-    iw::WorkerOptions plain;
+    iw::WorkerOptions plain = iw::testing::CarrierOptions();
     plain.executable = iw::testing::RunfilePath("tests/middleware/middleware_worker");
     auto host = MwTestHost::Spawn(plain);
     REQUIRE_THAT(host.status(), IsOk());
@@ -324,7 +325,7 @@ TEST_CASE("framework events reach the log sink at their levels") {
       },
       iw::LogLevel::kDebug);
   {
-    iw::WorkerOptions options;
+    iw::WorkerOptions options = iw::testing::CarrierOptions();
     options.executable = iw::testing::RunfilePath("tests/middleware/middleware_worker");
     options.stderr_mode = iw::OutputMode::kDiscard;
     auto host = MwTestHost::Spawn(options);

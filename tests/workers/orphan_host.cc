@@ -1,5 +1,6 @@
 // A host process for the orphan tests: spawns a TestService worker, prints
-// the worker's pid on stdout, then waits to be killed.
+// the worker's pid on stdout, then waits to be killed. Its worker uses the
+// carrier named by $IW_TEST_TRANSPORT (tests/testing/carrier.h).
 //
 //   orphan_host WORKER                 idle worker
 //   orphan_host WORKER --stuck MARKER  first starts a call whose handler
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "absl/time/clock.h"
+#include "tests/testing/carrier.h"
 #include "tests/workers/test_service.iw.h"
 
 namespace {
@@ -32,7 +34,8 @@ iwtest::SleepRequest StuckSleep(const std::string& marker) {
 int main(int argc, char** argv) {
   const bool stuck = argc == 4 && std::strcmp(argv[2], "--stuck") == 0;
   if (argc != 2 && !stuck) return 2;
-  iw::WorkerOptions options;
+  // The carrier of the test that started this host ($IW_TEST_TRANSPORT).
+  iw::WorkerOptions options = iw::testing::CarrierOptions();
   options.executable = argv[1];
   auto host = iwtest::TestServiceHost::Spawn(options);
   if (!host.ok()) {
