@@ -34,9 +34,10 @@ int main(int argc, char** argv) {
   }
   ping::v1::PingerHost& host = **spawned;
   std::printf("spawned worker %s in %.1f ms\n", host.worker_id().c_str(), Ms(absl::Now() - start));
-  // Small calls share one multiplexed stream per worker (WorkerOptions::
-  // call_stream, on by default); large ones are plain unary gRPC calls.
-  std::printf("call stream: %d of %d workers\n", host.stats().workers_streaming,
+  // A spawned worker speaks the native carrier on its private socketpair
+  // (WorkerOptions::transport, kNative by default; kGrpc for gRPC there
+  // too). Every call multiplexes over that one connection.
+  std::printf("native carrier: %d of %d workers\n", host.stats().workers_native,
               host.stats().workers);
 
   // 1. One typed call.

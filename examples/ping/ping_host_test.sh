@@ -10,7 +10,7 @@ expect() {
   fi
 }
 expect '^spawned worker Pinger#1 \(pid [0-9]+\) in [0-9.]+ ms$'
-expect '^call stream: 1 of 1 workers$'
+expect '^native carrier: 1 of 1 workers$'
 expect '^ping "hello" -> "pong: hello" from pid [0-9]+ \(host pid [0-9]+\) in [0-9]+ us$'
 expect '^echo 1 MiB -> 1048576 bytes back intact in [0-9.]+ ms$'
 expect '^1000 concurrent pings: 1000 answered correctly in [0-9.]+ ms \([0-9]+ calls/s\)$'

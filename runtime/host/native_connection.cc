@@ -19,8 +19,9 @@
 namespace iw::internal {
 namespace {
 
-// A caller thread keeps a frame buffer of up to this size between calls.
-constexpr size_t kKeptCallBuffer = 1 << 20;
+// A caller thread keeps a frame buffer of up to this size between calls
+// (larger ones go back to the pool, see FrameBuffer).
+constexpr size_t kKeptCallBuffer = 64 << 10;
 // Requests up to this size are copied into the call's frame; larger ones
 // are written from where they are (a second iovec).
 constexpr size_t kCopyRequestBelow = 16 << 10;

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -159,14 +162,70 @@ char* StartFrame(FrameKind kind, size_t body_size, FrameBuffer* out) {
   return w.at();
 }
 
+// Large FrameBuffer storage, kept for reuse (see FrameBuffer).
+class BufferPool {
+ public:
+  static BufferPool& Get() {
+    static BufferPool* pool = new BufferPool();  // never destroyed
+    return *pool;
+  }
+
+  // A buffer of at least `size` bytes (and at most twice that), if one is
+  // free; its capacity in `*capacity`.
+  std::unique_ptr<char[]> Take(size_t size, size_t* capacity) {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t best = free_.size();
+    for (size_t i = 0; i < free_.size(); ++i) {
+      const size_t c = free_[i].second;
+      if (c >= size && c / 2 <= size && (best == free_.size() || c < free_[best].second)) best = i;
+    }
+    if (best == free_.size()) return nullptr;
+    std::unique_ptr<char[]> taken = std::move(free_[best].first);
+    *capacity = free_[best].second;
+    bytes_ -= *capacity;
+    free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
+    return taken;
+  }
+
+  void Give(std::unique_ptr<char[]> buffer, size_t capacity) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.size() >= kPoolBuffers || bytes_ + capacity > kPoolBytes) return;  // freed
+    bytes_ += capacity;
+    free_.emplace_back(std::move(buffer), capacity);
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<std::unique_ptr<char[]>, size_t>> free_;
+  size_t bytes_ = 0;
+};
+
 }  // namespace
+
+void FrameBuffer::Release() {
+  if (data_ != nullptr && capacity_ >= kPooledBufferBytes) {
+    BufferPool::Get().Give(std::move(data_), capacity_);
+  }
+  data_.reset();
+  size_ = 0;
+  capacity_ = 0;
+}
 
 void FrameBuffer::Reserve(size_t capacity) {
   if (capacity <= capacity_) return;
-  std::unique_ptr<char[]> grown(new char[capacity]);
+  std::unique_ptr<char[]> grown;
+  size_t grown_capacity = capacity;
+  if (capacity >= kPooledBufferBytes) grown = BufferPool::Get().Take(capacity, &grown_capacity);
+  if (grown == nullptr) {
+    grown.reset(new char[capacity]);
+    grown_capacity = capacity;
+  }
   if (size_ > 0) std::memcpy(grown.get(), data_.get(), size_);
+  const size_t size = size_;
+  Release();
   data_ = std::move(grown);
-  capacity_ = capacity;
+  size_ = size;
+  capacity_ = grown_capacity;
 }
 
 char* FrameBuffer::Extend(size_t size) {
@@ -187,8 +246,7 @@ void FrameBuffer::Consume(size_t n) {
 
 void FrameBuffer::ShrinkIfAbove(size_t keep) {
   if (capacity_ <= keep || size_ > 0) return;
-  data_.reset();
-  capacity_ = 0;
+  Release();
 }
 
 void AppendHello(uint64_t max_request_bytes, uint64_t max_reply_bytes,

@@ -65,6 +65,11 @@ inline constexpr size_t kFrameFieldsSlack = 64 << 10;
 // At most this many method paths in a hello, metadata entries in a frame.
 inline constexpr uint32_t kMaxFrameMethods = 1 << 16;
 inline constexpr uint32_t kMaxFrameMetadata = 1 << 12;
+// FrameBuffer storage of at least this size is pooled, up to kPoolBytes and
+// kPoolBuffers in all.
+inline constexpr size_t kPooledBufferBytes = 128 << 10;
+inline constexpr size_t kPoolBytes = 64 << 20;
+inline constexpr size_t kPoolBuffers = 8;
 
 enum class FrameKind : uint8_t {
   kHello = 1,
@@ -76,11 +81,21 @@ enum class FrameKind : uint8_t {
 
 // A growable byte buffer that does not zero what it grows into (a 16 MiB
 // payload is written once, by the serializer).
+//
+// Storage of kPooledBufferBytes or more comes from, and goes back to, a small
+// process-wide pool (at most kPoolBytes in all): a large message's buffers
+// are reused from one call to the next instead of being mapped afresh.
+// IMPORTANT: on virtual machines a page fault can cost tens of µs, and fresh
+// memory faults once per 4 KiB page: a new 1 MiB buffer costs 256 faults
+// (docs/benchmarks.md).
 class FrameBuffer {
  public:
   FrameBuffer() = default;
+  ~FrameBuffer() { Release(); }
   FrameBuffer(FrameBuffer&& other) noexcept { *this = std::move(other); }
   FrameBuffer& operator=(FrameBuffer&& other) noexcept {
+    if (this == &other) return *this;
+    Release();
     data_ = std::move(other.data_);
     size_ = std::exchange(other.size_, 0);
     capacity_ = std::exchange(other.capacity_, 0);
@@ -102,10 +117,13 @@ class FrameBuffer {
   void SetSize(size_t size) { size_ = size; }
   // Keeps only the last size() - n bytes.
   void Consume(size_t n);
-  // Frees the storage if it grew beyond `keep` bytes.
+  // Frees the storage (to the pool, if large) if it grew beyond `keep`
+  // bytes and holds nothing.
   void ShrinkIfAbove(size_t keep);
 
  private:
+  void Release();
+
   std::unique_ptr<char[]> data_;
   size_t size_ = 0;
   size_t capacity_ = 0;

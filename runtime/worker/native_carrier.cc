@@ -38,8 +38,9 @@ namespace {
 constexpr uint64_t kMaxRelativeMicros = uint64_t{365} * 24 * 3600 * 1000 * 1000;
 // The largest hello a host may send (its method table).
 constexpr size_t kMaxHelloBody = 4 << 20;
-// A handler thread keeps a reply buffer of up to this size between calls.
-constexpr size_t kKeptReplyBuffer = 1 << 20;
+// A handler thread keeps a reply buffer of up to this size between calls
+// (larger ones go back to the pool, see FrameBuffer).
+constexpr size_t kKeptReplyBuffer = 64 << 10;
 
 // The buffer a handler thread builds its replies in.
 FrameBuffer& ThreadReplyBuffer() {

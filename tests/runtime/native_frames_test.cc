@@ -35,6 +35,7 @@ using iw::internal::kFrameHeaderBytes;
 using iw::internal::kMaxFrameMetadata;
 using iw::internal::kMaxFrameMethods;
 using iw::internal::kNativeVersion;
+using iw::internal::kPooledBufferBytes;
 using iw::internal::ParseCall;
 using iw::internal::ParseCancel;
 using iw::internal::ParseFrameHeader;
@@ -681,6 +682,30 @@ TEST_CASE("FrameBuffer: Extend keeps the contents, Consume keeps the tail, Shrin
   CHECK(moved.capacity() >= 100003);
   moved.ShrinkIfAbove(4096);
   CHECK(moved.capacity() == 0);
+}
+
+TEST_CASE(
+    "FrameBuffer: a large buffer goes back to the pool and the next one of a similar size "
+    "reuses it, a small one does not",
+    "[native_frames]") {
+  const char* large;
+  {
+    FrameBuffer first;
+    first.Reserve(3 * kPooledBufferBytes);
+    large = first.data();
+  }
+  FrameBuffer again;
+  again.Reserve(3 * kPooledBufferBytes - 100);  // within 2x: reused
+  CHECK(again.data() == large);
+  CHECK(again.capacity() == 3 * kPooledBufferBytes);
+  // Far smaller: not worth a buffer twice its size, so a fresh one.
+  FrameBuffer small_one;
+  small_one.Reserve(kPooledBufferBytes);
+  CHECK(small_one.data() != large);
+  // Contents survive growth from a pooled buffer into another.
+  std::memcpy(again.Extend(5), "hello", 5);
+  again.Reserve(7 * kPooledBufferBytes);
+  CHECK(absl::string_view(again.data(), again.size()) == "hello");
 }
 
 }  // namespace
