@@ -161,7 +161,6 @@ TEST_CASE(
         pids.insert(reply->pid());
       }
       REQUIRE(pids.size() == 3);
-      const absl::Time killed_at = absl::Now();
       for (int pid : pids) REQUIRE(::kill(pid, SIGKILL) == 0);
       // The pool has noticed the three deaths...
       REQUIRE(WaitUntil([&] { return host->stats().workers_crashed == 3 * (round + 1); },
@@ -169,9 +168,18 @@ TEST_CASE(
       // ... and replaced all three. Before per-seat crash loops, every round (workers under 1 s
       // old) doubled a pool-wide backoff (100 ms, 200 ms, ... 3.2 s) and the three replacements
       // started one after another.
+      //
+      // This used to also CHECK that the three were back within 900 ms of the kills. That was a
+      // bound on the speed of three parallel spawns, not on the supervisor: on a loaded machine
+      // (2 cores, other test actions building) they took 0.9-1.2 s with no backoff at all, and
+      // the test failed. No wall-clock bound can tell a backoff of a few hundred ms from a slow
+      // spawn, so "no backoff" and "in parallel" are checked without one in
+      // tests/runtime/supervisor_test.cc ("workers that served and die are replaced at once, in
+      // parallel, however often it happens": an hour-long backoff, and starts held until all
+      // three are under way). Here: real processes killed from outside are noticed, counted as
+      // crashes and replaced, round after round, and no call fails.
       REQUIRE(WaitUntil([&] { return host->stats().workers == 3; },
                         absl::Seconds(10) * kSanitizerSlowdown));
-      CHECK(absl::Now() - killed_at < absl::Milliseconds(900) * kSanitizerSlowdown);
     }
     iw::PoolStats stats = host->stats();
     CHECK(stats.workers_crashed == 3 * kRounds);
