@@ -249,14 +249,32 @@ TEST_CASE("Supervisor: queued calls survive a replacement that dies before it is
     AddFile(failures, "once");  // the next start fails
     Results results;
     constexpr int kCalls = 10;
-    for (int i = 0; i < kCalls; ++i) {
+    // The first call holds the one worker until `release` exists; the rest
+    // queue behind it. (They all used to sleep 20 ms: the 9 queued calls
+    // were there only while the first one ran, a 20 ms window that a polling
+    // test thread descheduled on a loaded machine could miss, after which
+    // calls_queued never read 9 again and the wait below failed.)
+    const std::string release = absl::StrCat(failures, "-release");
+    iwtest::SleepRequest first = SleepFor(20000, 0);
+    first.set_until_exists(release);
+    host->SleepAsync(first, results.Callback(), Within(absl::Seconds(30)));
+    for (int i = 1; i < kCalls; ++i) {
       host->SleepAsync(SleepFor(20, i), results.Callback(), Within(absl::Seconds(30)));
     }
     REQUIRE(WaitUntil([&] { return host->stats().calls_queued == kCalls - 1; }, absl::Seconds(10)));
-    REQUIRE(::kill(host->pid(), SIGKILL) == 0);
+    const int killed = host->pid();
+    REQUIRE(::kill(killed, SIGKILL) == 0);
+    // The first call, retried on the replacement, ends at once there. (Not
+    // in `failures`: the worker would take it for a start to fail.)
+    const int fd = ::open(release.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    ::close(fd);
     REQUIRE(results.WaitFor(kCalls, absl::Seconds(30)));
     // Before: every queued call failed with "exited before it was ready".
-    for (const auto& reply : results.replies) CHECK_THAT(reply.status(), IsOk());
+    for (const auto& reply : results.replies) {
+      REQUIRE_THAT(reply.status(), IsOk());
+      CHECK(reply->pid() != killed);  // all ten were waiting when it died
+    }
     iw::PoolStats stats = host->stats();
     CHECK(stats.calls_completed == kCalls);
     CHECK(stats.calls_failed == 0);
