@@ -162,7 +162,6 @@ TEST_CASE(
         pids.insert(reply->pid());
       }
       REQUIRE(pids.size() == 3);
-      const absl::Time killed_at = absl::Now();
       for (int pid : pids) REQUIRE(::kill(pid, SIGKILL) == 0);
       // The pool has noticed the three deaths...
       REQUIRE(WaitUntil([&] { return host->stats().workers_crashed == 3 * (round + 1); },
@@ -170,9 +169,18 @@ TEST_CASE(
       // ... and replaced all three. Before per-seat crash loops, every round (workers under 1 s
       // old) doubled a pool-wide backoff (100 ms, 200 ms, ... 3.2 s) and the three replacements
       // started one after another.
+      //
+      // This used to also CHECK that the three were back within 900 ms of the kills. That was a
+      // bound on the speed of three parallel spawns, not on the supervisor: on a loaded machine
+      // (2 cores, other test actions building) they took 0.9-1.2 s with no backoff at all, and
+      // the test failed. No wall-clock bound can tell a backoff of a few hundred ms from a slow
+      // spawn, so "no backoff" and "in parallel" are checked without one in
+      // tests/runtime/supervisor_test.cc ("workers that served and die are replaced at once, in
+      // parallel, however often it happens": an hour-long backoff, and starts held until all
+      // three are under way). Here: real processes killed from outside are noticed, counted as
+      // crashes and replaced, round after round, and no call fails.
       REQUIRE(WaitUntil([&] { return host->stats().workers == 3; },
                         absl::Seconds(10) * kSanitizerSlowdown));
-      CHECK(absl::Now() - killed_at < absl::Milliseconds(900) * kSanitizerSlowdown);
     }
     iw::PoolStats stats = host->stats();
     CHECK(stats.workers_crashed == 3 * kRounds);
@@ -242,14 +250,32 @@ TEST_CASE("Supervisor: queued calls survive a replacement that dies before it is
     AddFile(failures, "once");  // the next start fails
     Results results;
     constexpr int kCalls = 10;
-    for (int i = 0; i < kCalls; ++i) {
+    // The first call holds the one worker until `release` exists; the rest
+    // queue behind it. (They all used to sleep 20 ms: the 9 queued calls
+    // were there only while the first one ran, a 20 ms window that a polling
+    // test thread descheduled on a loaded machine could miss, after which
+    // calls_queued never read 9 again and the wait below failed.)
+    const std::string release = absl::StrCat(failures, "-release");
+    iwtest::SleepRequest first = SleepFor(20000, 0);
+    first.set_until_exists(release);
+    host->SleepAsync(first, results.Callback(), Within(absl::Seconds(30)));
+    for (int i = 1; i < kCalls; ++i) {
       host->SleepAsync(SleepFor(20, i), results.Callback(), Within(absl::Seconds(30)));
     }
     REQUIRE(WaitUntil([&] { return host->stats().calls_queued == kCalls - 1; }, absl::Seconds(10)));
-    REQUIRE(::kill(host->pid(), SIGKILL) == 0);
+    const int killed = host->pid();
+    REQUIRE(::kill(killed, SIGKILL) == 0);
+    // The first call, retried on the replacement, ends at once there. (Not
+    // in `failures`: the worker would take it for a start to fail.)
+    const int fd = ::open(release.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    ::close(fd);
     REQUIRE(results.WaitFor(kCalls, absl::Seconds(30)));
     // Before: every queued call failed with "exited before it was ready".
-    for (const auto& reply : results.replies) CHECK_THAT(reply.status(), IsOk());
+    for (const auto& reply : results.replies) {
+      REQUIRE_THAT(reply.status(), IsOk());
+      CHECK(reply->pid() != killed);  // all ten were waiting when it died
+    }
     iw::PoolStats stats = host->stats();
     CHECK(stats.calls_completed == kCalls);
     CHECK(stats.calls_failed == 0);
@@ -463,10 +489,12 @@ TEST_CASE(
     "[e2e][pool][chaos]") {
   // ThreadSanitizer slows spawns by an order of magnitude: fewer calls,
   // slower kills. Calls keep coming until both kCalls calls were made and
-  // kMinKills kills happened (at most kMaxCalls calls).
+  // kMinKills kills happened (at most kMaxCalls calls). The killer stops
+  // after kMaxKills kills.
   const bool slow = kSanitizerSlowdown > 1;
   const int kCalls = slow ? 100 : 300;
   const int kMinKills = slow ? 3 : 8;
+  const int kMaxKills = slow ? 12 : 40;
   constexpr int kMaxCalls = 3000;
   constexpr int kWindow = 24;  // calls in flight at once
   const absl::Duration kKillEvery = absl::Milliseconds(slow ? 700 : 200);
@@ -478,7 +506,17 @@ TEST_CASE(
     pool.max_calls_per_worker = 8;
     iwtest::TestServiceMethodConfig methods;
     methods.sleep.on_crash = iw::CrashPolicy::kRetry;
-    methods.sleep.max_attempts = 10;
+    // One attempt more than there are kills, so that "fails none" holds
+    // whatever the machine's speed. It was 10 with no cap on the kills: the
+    // killer works by the clock, calls by the CPU, so on a loaded machine
+    // (2 cores, other test actions building) each attempt lasted longer,
+    // more of them were under a kill, the run lasted longer (50-75 kills
+    // instead of about 45), and a call now and then had all its 10 attempts
+    // killed: "failed == 0" failed with "crashed: killed by signal SIGKILL
+    // (attempt 10 of 10)". That was the test's bad luck, not a lost call.
+    // Now only a death that CRASH_RETRY does not retry (or a hung, late or
+    // misrouted call) fails the run.
+    methods.sleep.max_attempts = kMaxKills + 1;
 
     absl::Mutex mu;
     int issued = 0, finished = 0, failed = 0, late = 0;
@@ -523,8 +561,9 @@ TEST_CASE(
 
     std::atomic<bool> stop{false};
     std::atomic<int> samples{0}, samples_ready{0};
+    // The collapse check samples while the killer kills.
     std::thread sampler([&] {
-      while (!stop.load()) {
+      while (!stop.load() && kills.load() < kMaxKills) {
         ++samples;
         if (host->stats().workers > 0) ++samples_ready;
         absl::SleepFor(absl::Milliseconds(10));
@@ -532,7 +571,7 @@ TEST_CASE(
     });
     std::thread killer([&] {
       std::mt19937 random(42);
-      while (!stop.load()) {
+      while (!stop.load() && kills.load() < kMaxKills) {
         absl::SleepFor(kKillEvery);
         std::vector<int> candidates;
         {

@@ -340,6 +340,14 @@ class FakeWorkers {
     start_error_ = std::move(status);
   }
 
+  // While held, a start (once counted by starts()) waits until the hold is
+  // lifted, or kWait passes, before it returns: starts that run in parallel
+  // are then all under way at once.
+  void HoldStarts(bool hold) {
+    absl::MutexLock lock(&mu_);
+    hold_starts_ = hold;
+  }
+
   // Waits until `n` starts were attempted (failed ones included).
   bool WaitForStarts(int n, absl::Duration timeout = kWait) {
     absl::MutexLock lock(&mu_);
@@ -429,6 +437,7 @@ class FakeWorkers {
   mutable absl::Mutex mu_;
   Handler handler_ ABSL_GUARDED_BY(mu_);
   absl::Status start_error_ ABSL_GUARDED_BY(mu_);
+  bool hold_starts_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<absl::Time> start_times_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<FakeWorker>> workers_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<FakeCall>> calls_ ABSL_GUARDED_BY(mu_);
@@ -524,6 +533,8 @@ inline std::function<absl::StatusOr<std::unique_ptr<WorkerEndpoint>>()> FakeWork
     {
       absl::MutexLock lock(&mu_);
       start_times_.push_back(absl::Now());
+      auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !hold_starts_; };
+      mu_.AwaitWithTimeout(absl::Condition(&released), kWait);
       if (!start_error_.ok()) return start_error_;
       worker = std::make_shared<FakeWorker>(&service_, &framework_, &closes_,
                                             absl::StrCat("Fake#", workers_.size() + 1));

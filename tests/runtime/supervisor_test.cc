@@ -192,6 +192,44 @@ TEST_CASE("Supervisor: a seat whose workers keep dying young backs off, doubling
   }
 }
 
+// The timing-free form of the e2e test "workers that served and are killed
+// from outside are replaced at once, in parallel, with no crash-loop backoff"
+// (tests/e2e/fault_tolerance_test.cc): there, real spawns take as long as the
+// machine's load makes them, so no wall-clock bound can tell a backoff from a
+// slow spawn. Here a backoff lasts an hour (the test would time out), and the
+// starts are held until all three replacements are under way, so starts made
+// one after another would time out too.
+TEST_CASE(
+    "Supervisor: workers that served and die are replaced at once, in parallel, however "
+    "often it happens",
+    "[runtime][supervisor]") {
+  Supervisor::Tuning tuning;
+  tuning.young_death = absl::Hours(1);  // a worker that served nothing dies young
+  tuning.first_backoff = tuning.max_backoff = absl::Hours(1);
+  Harness h(Pool(3, 3), {}, tuning);
+  REQUIRE_THAT(h.supervisor.Start(), IsOk());
+  constexpr int kRounds = 6;
+  for (int round = 0; round < kRounds; ++round) {
+    INFO("round " << round);
+    // One call served by each of the three workers.
+    std::vector<std::shared_ptr<Supervisor::Slot>> slots;
+    for (int i = 0; i < 3; ++i) {
+      slots.push_back(h.Take());
+      REQUIRE(slots.back() != nullptr);
+    }
+    for (const auto& slot : slots) CHECK_FALSE(h.Give(slot, absl::OkStatus()));
+    h.workers.HoldStarts(true);
+    for (int i = 0; i < 3; ++i) h.workers.worker(3 * round + i)->Crash();
+    // All three replacements start before any of them is ready.
+    CHECK(h.workers.WaitForStarts(3 * (round + 2)));
+    h.workers.HoldStarts(false);
+    REQUIRE(Eventually([&] { return h.Stats().workers == 3; }));
+  }
+  iw::PoolStats stats = h.Stats();
+  CHECK(stats.workers_crashed == 3 * kRounds);
+  CHECK(stats.workers_spawned == 3 + 3 * kRounds);
+}
+
 TEST_CASE(
     "Supervisor: once starts keep failing with no worker up, waiting calls fail with the "
     "spawn error",

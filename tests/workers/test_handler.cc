@@ -54,6 +54,9 @@ absl::StatusOr<iwtest::SleepReply> TestHandler::Sleep(iw::CallContext& context,
   }
   absl::Time end = absl::Now() + absl::Milliseconds(request.ms());
   while (absl::Now() < end) {
+    if (!request.until_exists().empty() && ::access(request.until_exists().c_str(), F_OK) == 0) {
+      break;
+    }
     if (context.IsCancelled()) {
       reply.set_saw_cancelled(true);
       if (request.stop_when_cancelled()) break;
