@@ -1,11 +1,15 @@
 // Worker pools through real worker processes.
 #include <signal.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -71,11 +75,20 @@ TEST_CASE("Pool: more calls than workers x concurrency queue up and all complete
     CHECK(host->stats().workers == 2);
     Results results;
     constexpr int kCalls = 20;
-    for (int i = 0; i < kCalls; ++i)
-      host->SleepAsync(SleepFor(30, i), results.Callback(), Patient());
+    // Every call runs until `release` exists (they used to sleep 30 ms: on
+    // a loaded machine the first ones could end before the stats below).
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    const std::string release = absl::StrCat(tmp ? tmp : "/tmp", "/pool-release-", ::getpid(), "-",
+                                             absl::ToUnixNanos(absl::Now()));
+    for (int i = 0; i < kCalls; ++i) {
+      iwtest::SleepRequest request = SleepFor(20000, i);
+      request.set_until_exists(release);
+      host->SleepAsync(request, results.Callback(), Patient());
+    }
     iw::PoolStats during = host->stats();
     CHECK(during.calls_in_flight == 2);  // one per worker, the rest wait
     CHECK(during.calls_queued == kCalls - 2);
+    std::ofstream(release).put('x');
     REQUIRE(results.WaitFor(kCalls));
     std::set<int> pids, tags;
     for (const auto& reply : results.replies) {
