@@ -53,13 +53,15 @@ constexpr absl::StatusCode kInvalid = absl::StatusCode::kInvalidArgument;
 
 // The body of the one frame in `frame`, after checking its header says
 // `kind` and the body's true size.
-std::string BodyOf(const FrameBuffer& frame, FrameKind kind) {
+// The frame's body, a view into `frame` (as the runtime parses it: views
+// stay valid only while the frame lives).
+absl::string_view BodyOf(const FrameBuffer& frame, FrameKind kind) {
   REQUIRE(frame.size() >= kFrameHeaderBytes);
   absl::StatusOr<FrameHeader> header = ParseFrameHeader(frame.data(), kNoLimit);
   REQUIRE_THAT(header.status(), IsOk());
   CHECK(header->kind == kind);
   REQUIRE(header->body_size == frame.size() - kFrameHeaderBytes);
-  return std::string(frame.data() + kFrameHeaderBytes, header->body_size);
+  return absl::string_view(frame.data() + kFrameHeaderBytes, header->body_size);
 }
 
 // Appends a call frame carrying `payload`.
@@ -184,7 +186,7 @@ TEST_CASE("Native frames: a hello round-trips with its limits and method paths",
   for (const auto& table : tables) {
     FrameBuffer frame;
     AppendHello(1024, uint64_t{1} << 40, table, &frame);
-    const std::string body = BodyOf(frame, FrameKind::kHello);
+    const absl::string_view body = BodyOf(frame, FrameKind::kHello);
     auto hello = ParseHello(body);
     REQUIRE_THAT(hello.status(), IsOk());
     CHECK(hello->version == kNativeVersion);
@@ -215,7 +217,7 @@ TEST_CASE("Native frames: a call round-trips with metadata and empty or 1 MiB pa
   fields.metadata = with_metadata ? &metadata : nullptr;
   FrameBuffer frame;
   AppendCallWith(fields, payload, &frame);
-  const std::string body = BodyOf(frame, FrameKind::kCall);
+  const absl::string_view body = BodyOf(frame, FrameKind::kCall);
 
   auto call = ParseCall(body);
   REQUIRE_THAT(call.status(), IsOk());
