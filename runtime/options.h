@@ -92,7 +92,7 @@ enum class SchemaCheck {
 };
 
 // How calls travel on the private socketpair between a host and a worker it
-// spawned (see `WorkerOptions::transport`, docs/design.md "The call path").
+// spawned (see `WorkerOptions::transport`, docs/design.md "The native carrier").
 // Workers reached any other way (--iw_listen, Connect()) always speak gRPC.
 enum class WorkerTransport {
   // Our own length-prefixed frames carrying the call-stream protocol (ids,
