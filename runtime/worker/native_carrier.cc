@@ -370,13 +370,11 @@ class Carrier final : public NativeCarrier, public WorkerStream {
     }
     Write(&out);
     out.ShrinkIfAbove(kKeptReplyBuffer);
-    bool wake;
-    {
-      absl::MutexLock lock(&mu_);
-      active_.erase(call->id);  // deletes `call`
-      wake = active_.empty() && (!reading_ || shutting_down_ || broken_);
-    }
-    if (wake) Wake();
+    absl::MutexLock lock(&mu_);
+    active_.erase(call->id);  // deletes `call`
+    // Under the lock: once the last call is gone the reader may end and the
+    // carrier be destroyed (its eventfd closed, the number reused).
+    if (active_.empty() && (!reading_ || shutting_down_ || broken_)) Wake();
   }
 
   void Write(FrameBuffer* frames) {
