@@ -309,21 +309,13 @@ bool NativeConnection::ReadOnce(absl::Time deadline) {
   if ((fds[0].revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
     std::vector<InFrame> frames;
     absl::Status read = socket_.Read(max_body_, &frames);
-    Dispatch(&frames);
-    if (!read.ok()) {
-      if (absl::IsInvalidArgument(read)) {
-        Violation(read);
-      } else {
-        Break(ConnectionEnded(read.message() == "connection closed" ? "the worker closed it"
-                                                                    : read.message()));
-      }
-    }
+    Dispatch(&frames, read);
   }
   return true;
 }
 
-void NativeConnection::Dispatch(std::vector<InFrame>* frames) {
-  if (frames->empty()) return;
+void NativeConnection::Dispatch(std::vector<InFrame>* frames, const absl::Status& read) {
+  if (frames->empty() && read.ok()) return;
   std::vector<Completion> completions;
   absl::Status violation;
   {
@@ -376,8 +368,20 @@ void NativeConnection::Dispatch(std::vector<InFrame>* frames) {
       }
     }
   }
+  // How the connection ends (a violation, EOF) before the completions run:
+  // running them on the I/O thread hands the reader role on, and the next
+  // reader must not read past the end (its EOF would hide the violation).
+  if (!violation.ok()) {
+    Violation(violation);
+  } else if (!read.ok()) {
+    if (absl::IsInvalidArgument(read)) {
+      Violation(read);
+    } else {
+      Break(ConnectionEnded(read.message() == "connection closed" ? "the worker closed it"
+                                                                  : read.message()));
+    }
+  }
   if (!completions.empty()) Complete(std::move(completions));
-  if (!violation.ok()) Violation(violation);
 }
 
 void NativeConnection::Complete(std::vector<Completion> completions) {

@@ -128,8 +128,9 @@ class NativeConnection : public std::enable_shared_from_this<NativeConnection> {
   // writes are blocked) or `deadline`, then reads and dispatches. False if
   // the deadline passed with nothing to read.
   bool ReadOnce(absl::Time deadline);
-  // Hands each reply to its caller; a violation ends the connection.
-  void Dispatch(std::vector<InFrame>* frames);
+  // Hands each reply to its caller; a violation, or the end of `read` (the
+  // status of the read that got `frames`), ends the connection.
+  void Dispatch(std::vector<InFrame>* frames, const absl::Status& read);
   // Ends the connection: every call in flight fails with `why`.
   void Break(const absl::Status& why);
   void Violation(const absl::Status& why);

@@ -371,13 +371,11 @@ class Carrier final : public NativeCarrier, public WorkerStream {
     }
     Write(&out);
     out.ShrinkIfAbove(kKeptReplyBuffer);
-    bool wake;
-    {
-      absl::MutexLock lock(&mu_);
-      active_.erase(call->id);  // deletes `call`
-      wake = active_.empty() && (!reading_ || shutting_down_ || broken_);
-    }
-    if (wake) Wake();
+    absl::MutexLock lock(&mu_);
+    active_.erase(call->id);  // deletes `call`
+    // Under the lock: once the last call is gone the reader may end and the
+    // carrier be destroyed (its eventfd closed, the number reused).
+    if (active_.empty() && (!reading_ || shutting_down_ || broken_)) Wake();
   }
 
   void Write(FrameBuffer* frames) {
@@ -396,8 +394,12 @@ class Carrier final : public NativeCarrier, public WorkerStream {
     frames->clear();
   }
 
-  // The host broke the protocol: say why, answer nothing more.
+  // The host broke the protocol: say why, answer nothing more. Only the
+  // first violation is told (a read may hold a bad frame and then a bad
+  // header: one GoAway).
   void Violation(const absl::Status& why) {
+    if (violated_) return;
+    violated_ = true;
     Log(LogLevel::kError, dispatcher_->worker_id(),
         absl::StrCat("ending the call connection: ", why.message()));
     FrameBuffer goaway;
@@ -441,6 +443,7 @@ class Carrier final : public NativeCarrier, public WorkerStream {
 
   // The reader thread's own.
   bool hello_seen_ = false;
+  bool violated_ = false;
   size_t max_body_ = kMaxHelloBody;
   std::vector<std::string> method_paths_;
   std::vector<int> methods_;  // dispatcher index per hello entry, or -1
