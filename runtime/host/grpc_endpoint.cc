@@ -54,49 +54,24 @@ class GrpcEndpoint::AsyncCall final : public PendingCall {
   std::atomic<bool> cancelled_{false};
 };
 
-// State of one asynchronous call on the call stream.
-class GrpcEndpoint::StreamAsyncCall final : public PendingCall {
- public:
-  // Holds the stream weakly: a handle kept by the user must not keep the
-  // connection open.
-  explicit StreamAsyncCall(const std::shared_ptr<CallStream>& stream) : stream_(stream) {}
-  void Cancel() override {
-    cancelled_.store(true, std::memory_order_release);
-    const uint64_t id = id_.load(std::memory_order_acquire);
-    if (id != 0) Abandon(id);
-  }
-  // Once the stream took the call.
-  void Started(uint64_t id) {
-    id_.store(id, std::memory_order_release);
-    if (cancelled()) Abandon(id);  // cancelled before it had an id
-  }
-  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+namespace {
 
- private:
-  void Abandon(uint64_t id) {
-    if (std::shared_ptr<CallStream> stream = stream_.lock()) {
-      stream->Abandon(id,
-                      WithCause(absl::CancelledError("cancelled"), FailureCause::kCancelledByHost));
-    }
-  }
-
-  const std::weak_ptr<CallStream> stream_;
-  std::atomic<uint64_t> id_{0};
-  std::atomic<bool> cancelled_{false};
-};
-
-// State of one asynchronous call on the native carrier.
-class GrpcEndpoint::NativeAsyncCall final : public PendingCall {
+// State of one asynchronous call that has an id on a multiplexed connection:
+// the call stream (CallStream) or the native carrier (NativeConnection),
+// either of which has Abandon(id, status).
+template <typename Connection>
+class MultiplexedAsyncCall final : public PendingCall {
  public:
   // Holds the connection weakly: a handle kept by the user must not keep
   // the connection open.
-  explicit NativeAsyncCall(const std::shared_ptr<NativeConnection>& connection)
+  explicit MultiplexedAsyncCall(const std::shared_ptr<Connection>& connection)
       : connection_(connection) {}
   void Cancel() override {
     cancelled_.store(true, std::memory_order_release);
     const uint64_t id = id_.load(std::memory_order_acquire);
     if (id != 0) Abandon(id);
   }
+  // Once the connection took the call.
   void Started(uint64_t id) {
     id_.store(id, std::memory_order_release);
     if (cancelled()) Abandon(id);  // cancelled before it had an id
@@ -105,18 +80,16 @@ class GrpcEndpoint::NativeAsyncCall final : public PendingCall {
 
  private:
   void Abandon(uint64_t id) {
-    if (std::shared_ptr<NativeConnection> connection = connection_.lock()) {
+    if (std::shared_ptr<Connection> connection = connection_.lock()) {
       connection->Abandon(
           id, WithCause(absl::CancelledError("cancelled"), FailureCause::kCancelledByHost));
     }
   }
 
-  const std::weak_ptr<NativeConnection> connection_;
+  const std::weak_ptr<Connection> connection_;
   std::atomic<uint64_t> id_{0};
   std::atomic<bool> cancelled_{false};
 };
-
-namespace {
 
 // A DEADLINE_EXCEEDED returned this close to the call's deadline counts as
 // the deadline's (a handler's status, or a timer that fired a hair before
@@ -408,7 +381,7 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(int method_index, std::stri
       Release();
       return nullptr;
     }
-    auto call = std::make_shared<NativeAsyncCall>(native);
+    auto call = std::make_shared<MultiplexedAsyncCall<NativeConnection>>(native);
     const uint64_t id =
         native->Start(method_index, std::move(request), timing,
                       [this, call, method_index, timing, response,
@@ -421,7 +394,7 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(int method_index, std::stri
     return call;
   }
   if (stream != nullptr) {
-    auto call = std::make_shared<StreamAsyncCall>(stream);
+    auto call = std::make_shared<MultiplexedAsyncCall<CallStream>>(stream);
     auto user_done = std::make_shared<std::function<void(absl::Status)>>(std::move(done));
     CallStream::Done on_reply = [this, call, method_index, timing, response,
                                  user_done](CallStream::Reply reply) {

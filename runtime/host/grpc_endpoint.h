@@ -71,8 +71,6 @@ class GrpcEndpoint : public WorkerEndpoint {
 
  private:
   class AsyncCall;
-  class StreamAsyncCall;
-  class NativeAsyncCall;
 
   // Counts the call in; `stream` gets the call stream if it is usable,
   // `native` the native connection if there is one.

@@ -16,39 +16,12 @@
 
 namespace {
 
+using iw::testing::AsyncResults;
 using iw::testing::IsOk;
 using iw::testing::NoChildProcesses;
 using iw::testing::SpawnOrDie;
 using iw::testing::StatusIs;
 using iw::testing::TestWorkerOptions;
-
-// Collects the results of async calls; every wait has a deadline.
-template <typename Reply>
-class Results {
- public:
-  explicit Results(int n) : results_(n, absl::UnknownError("no result")), left_(n) {}
-  std::function<void(absl::StatusOr<Reply>)> Slot(int i) {
-    return [this, i](absl::StatusOr<Reply> result) {
-      absl::MutexLock lock(&mu_);
-      results_[i] = std::move(result);
-      --left_;
-    };
-  }
-  bool Wait(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return left_ == 0; };
-    return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
-  }
-  const absl::StatusOr<Reply>& operator[](int i) {
-    absl::MutexLock lock(&mu_);
-    return results_[i];
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<absl::StatusOr<Reply>> results_ ABSL_GUARDED_BY(mu_);
-  int left_ ABSL_GUARDED_BY(mu_);
-};
 
 TEST_CASE("Call stream: on by default; many concurrent small calls all get their own reply",
           "[e2e][call_stream]") {
@@ -56,7 +29,7 @@ TEST_CASE("Call stream: on by default; many concurrent small calls all get their
     auto host = SpawnOrDie();
     CHECK(host->stats().workers_streaming == 1);
     constexpr int kCalls = 500;
-    Results<iwtest::EchoReply> results(kCalls);
+    AsyncResults<iwtest::EchoReply> results(kCalls);
     for (int i = 0; i < kCalls; ++i) {
       iwtest::EchoRequest request;
       request.set_text(absl::StrCat("call ", i));
@@ -107,7 +80,7 @@ TEST_CASE("Call stream: calls in flight together keep their own deadlines", "[e2
     // Alternating: quick calls with a generous deadline, slow calls with a
     // short one. All are on the stream at the same time.
     constexpr int kCalls = 8;
-    Results<iwtest::SleepReply> results(kCalls);
+    AsyncResults<iwtest::SleepReply> results(kCalls);
     for (int i = 0; i < kCalls; ++i) {
       iwtest::SleepRequest request;
       request.set_tag(i);
@@ -157,7 +130,7 @@ TEST_CASE("Call stream: cancelling one call leaves the others alone", "[e2e][cal
   {
     auto host = SpawnOrDie();
     REQUIRE(host->stats().workers_streaming == 1);
-    Results<iwtest::SleepReply> results(2);
+    AsyncResults<iwtest::SleepReply> results(2);
     iwtest::SleepRequest slow;
     slow.set_ms(5000);
     slow.set_stop_when_cancelled(true);
@@ -185,7 +158,7 @@ TEST_CASE("Call stream: large requests go as unary RPCs next to small calls on t
     auto host = SpawnOrDie();
     REQUIRE(host->stats().workers_streaming == 1);
     constexpr int kCalls = 20;
-    Results<iwtest::EchoReply> results(kCalls);
+    AsyncResults<iwtest::EchoReply> results(kCalls);
     for (int i = 0; i < kCalls; ++i) {
       iwtest::EchoRequest request;
       request.set_text(absl::StrCat(i));
@@ -218,7 +191,7 @@ TEST_CASE(
     REQUIRE(host->stats().workers_streaming == 1);
     const int first_pid = host->pid();
     constexpr int kSleepers = 3;
-    Results<iwtest::SleepReply> results(kSleepers);
+    AsyncResults<iwtest::SleepReply> results(kSleepers);
     for (int i = 0; i < kSleepers; ++i) {
       iwtest::SleepRequest request;
       request.set_ms(5000);
@@ -252,7 +225,7 @@ TEST_CASE("Call stream: Close() lets the calls on the stream finish", "[e2e][cal
     auto host = SpawnOrDie();
     REQUIRE(host->stats().workers_streaming == 1);
     constexpr int kCalls = 4;
-    Results<iwtest::SleepReply> results(kCalls);
+    AsyncResults<iwtest::SleepReply> results(kCalls);
     for (int i = 0; i < kCalls; ++i) {
       iwtest::SleepRequest request;
       request.set_ms(150);
@@ -287,7 +260,7 @@ TEST_CASE(
       options.call_stream = call_stream;
       auto host = SpawnOrDie(options);
       constexpr int kCalls = 50;
-      Results<iwtest::EchoReply> results(kCalls);
+      AsyncResults<iwtest::EchoReply> results(kCalls);
       for (int i = 0; i < kCalls; ++i) {
         iwtest::EchoRequest request;
         request.set_text(absl::StrCat(i));
@@ -296,7 +269,7 @@ TEST_CASE(
       REQUIRE(results.Wait(absl::Seconds(30)));
       for (int i = 0; i < kCalls; ++i) {
         REQUIRE_THAT(results[i].status(), IsOk());
-        const std::string& text = results[i]->text();
+        const std::string text = results[i]->text();
         CHECK(text.substr(0, text.find('|')) == absl::StrCat(i));
         // Handler threads are unnamed (they carry the process's name);
         // gRPC's own threads and the native carrier's reader are named.

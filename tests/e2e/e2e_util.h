@@ -8,10 +8,16 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "catch2/catch.hpp"
 #include "runtime/options.h"
 #include "tests/testing/carrier.h"
@@ -54,6 +60,37 @@ inline bool UnixSocketAccepts(const std::string& path) {
   ::close(fd);
   return connected;
 }
+
+// Collects the results of `n` async calls, one slot each; every wait has a
+// deadline.
+template <typename Reply>
+class AsyncResults {
+ public:
+  explicit AsyncResults(int n) : results_(n, absl::UnknownError("no result")), left_(n) {}
+  // The callback for call `i`.
+  std::function<void(absl::StatusOr<Reply>)> Slot(int i) {
+    return [this, i](absl::StatusOr<Reply> result) {
+      absl::MutexLock lock(&mu_);
+      results_[i] = std::move(result);
+      --left_;
+    };
+  }
+  // True once every slot has its result; false if `timeout` passed first.
+  bool Wait(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return left_ == 0; };
+    return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+  }
+  absl::StatusOr<Reply> operator[](int i) {
+    absl::MutexLock lock(&mu_);
+    return results_[i];
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<absl::StatusOr<Reply>> results_ ABSL_GUARDED_BY(mu_);
+  int left_ ABSL_GUARDED_BY(mu_);
+};
 
 }  // namespace iw::testing
 

@@ -26,6 +26,7 @@
 
 namespace {
 
+using iw::testing::AsyncResults;
 using iw::testing::IsOk;
 using iw::testing::kSanitizerSlowdown;
 using iw::testing::NoChildProcesses;
@@ -33,34 +34,6 @@ using iw::testing::RunfilePath;
 using iw::testing::SpawnOrDie;
 using iw::testing::StatusIs;
 using iw::testing::TestWorkerOptions;
-
-// Collects the results of async calls; every wait has a deadline.
-template <typename Reply>
-class Results {
- public:
-  explicit Results(int n) : results_(n, absl::UnknownError("no result")), left_(n) {}
-  std::function<void(absl::StatusOr<Reply>)> Slot(int i) {
-    return [this, i](absl::StatusOr<Reply> result) {
-      absl::MutexLock lock(&mu_);
-      results_[i] = std::move(result);
-      --left_;
-    };
-  }
-  bool Wait(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return left_ == 0; };
-    return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
-  }
-  absl::StatusOr<Reply> operator[](int i) {
-    absl::MutexLock lock(&mu_);
-    return results_[i];
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<absl::StatusOr<Reply>> results_ ABSL_GUARDED_BY(mu_);
-  int left_ ABSL_GUARDED_BY(mu_);
-};
 
 // Bounds the failure case only.
 absl::Duration LongWait() { return absl::Seconds(30) * kSanitizerSlowdown; }
@@ -239,7 +212,7 @@ TEST_CASE("Native carrier: 16 MiB both ways, blocking and asynchronous", "[e2e][
     REQUIRE_THAT(reply.status(), IsOk());
     CHECK(reply->payload() == payload);
     constexpr int kAsync = 3;
-    Results<iwtest::EchoReply> results(kAsync);
+    AsyncResults<iwtest::EchoReply> results(kAsync);
     for (int i = 0; i < kAsync; ++i) host->EchoAsync(request, results.Slot(i));
     REQUIRE(results.Wait(LongWait()));
     for (int i = 0; i < kAsync; ++i) {
@@ -262,7 +235,7 @@ TEST_CASE(
     constexpr int kAsync = 100;
     constexpr int kThreads = 8;
     constexpr int kSyncPerThread = 40;
-    Results<iwtest::EchoReply> results(kAsync);
+    AsyncResults<iwtest::EchoReply> results(kAsync);
     std::atomic<int> sync_ok{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
@@ -319,7 +292,7 @@ TEST_CASE(
     call.timeout = absl::Milliseconds(50);
     CHECK_THAT(host->Sleep(slow, call).status(),
                StatusIs(absl::StatusCode::kDeadlineExceeded, "deadline exceeded after 50ms"));
-    Results<iwtest::SleepReply> late(1);
+    AsyncResults<iwtest::SleepReply> late(1);
     host->SleepAsync(slow, late.Slot(0), call);
     REQUIRE(late.Wait(LongWait()));
     CHECK_THAT(late[0].status(),
@@ -331,7 +304,7 @@ TEST_CASE(
       REQUIRE_THAT(reply.status(), IsOk());
       CHECK(reply->tag() == i);
     }
-    Results<iwtest::SleepReply> after(1);
+    AsyncResults<iwtest::SleepReply> after(1);
     iwtest::SleepRequest quick;
     quick.set_tag(42);
     host->SleepAsync(quick, after.Slot(0));
