@@ -31,28 +31,10 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "fuzz/byte_reader.h"
 #include "runtime/codegen_support/service_info.h"
 
 namespace iw::fuzz {
-
-// Reads values from the input; 0 / empty once it is used up.
-struct ByteReader {
-  const uint8_t* data;
-  size_t size;
-
-  uint8_t Byte() {
-    if (size == 0) return 0;
-    --size;
-    return *data++;
-  }
-  std::string Take(size_t n) {
-    n = std::min(n, size);
-    std::string out(reinterpret_cast<const char*>(data), n);
-    data += n;
-    size -= n;
-    return out;
-  }
-};
 
 // What a target chooses about the calls of a structured batch.
 struct CallBatchOptions {

@@ -33,6 +33,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "fuzz/byte_reader.h"
 #include "fuzz/fuzz_target.h"
 #include "fuzz/safe_handlers.h"
 #include "google/protobuf/stubs/logging.h"
@@ -70,24 +71,7 @@ struct Worker {
   iw::internal::Dispatcher dispatcher;
 };
 
-// Reads the input front to back; zeros once it is used up.
-struct Bytes {
-  const uint8_t* data;
-  size_t size;
-  bool empty() const { return size == 0; }
-  uint8_t Byte() {
-    if (size == 0) return 0;
-    --size;
-    return *data++;
-  }
-  std::string Take(size_t n) {
-    n = std::min(n, size);
-    std::string out(reinterpret_cast<const char*>(data), n);
-    data += n;
-    size -= n;
-    return out;
-  }
-};
+using Bytes = iw::fuzz::ByteReader;
 
 // What the fuzzer sent, to check the replies against.
 struct Sent {
