@@ -33,20 +33,26 @@ void OverrunWatchdog::Loop() {
   while (!stopping_) {
     absl::Time next = absl::InfiniteFuture();
     const Entry* due = nullptr;
+    uint64_t due_token = 0;
     for (const auto& [token, entry] : entries_) {
       if (entry.fire_at < next) {
         next = entry.fire_at;
         due = &entry;
+        due_token = token;
       }
     }
     if (due != nullptr && absl::Now() >= next) {
       std::string description = absl::StrCat(
           "the handler of ", due->method, " was still running ", absl::FormatDuration(due->grace),
           " after its deadline (DEADLINE_REPLACE_WORKER); the worker was replaced");
+      // Fires once per call. A real worker's handler ends the process; one
+      // that does not (tests, the fuzzers) keeps the watchdog for later
+      // calls, and its thread is still joined by the destructor.
+      entries_.erase(due_token);
       mu_.Unlock();
       on_overrun_(description);
       mu_.Lock();
-      return;
+      continue;
     }
     changed_ = false;
     auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return changed_ || stopping_; };
