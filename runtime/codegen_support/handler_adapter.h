@@ -19,6 +19,7 @@
 #include "runtime/call_context.h"
 #include "runtime/codegen_support/service_info.h"
 #include "runtime/status_details.h"
+#include "runtime/stream.h"
 #include "runtime/worker_config.h"
 
 namespace google::protobuf {
@@ -35,9 +36,19 @@ struct MethodHandler {
   // Calls the typed handler method. `handler` is the bound handler object,
   // `request`/`response` are of the prototypes' types. On OK, `response`
   // holds the reply.
+  // Unary methods only (null for streaming ones).
   absl::Status (*invoke)(void* handler, ::iw::CallContext& context,
                          const google::protobuf::MessageLite& request,
                          google::protobuf::MessageLite* response);
+  // Streaming methods only (null for unary ones): calls the typed handler
+  // method with typed readers/writers over `io`. `request` is the one
+  // request of a server-streaming method (else null); `response` receives
+  // the one response of a client-streaming method on OK (else null); the
+  // runtime reads that request and writes that response.
+  absl::Status (*invoke_stream)(void* handler, ::iw::CallContext& context,
+                                const google::protobuf::MessageLite* request,
+                                ::iw::internal::StreamIo& io,
+                                google::protobuf::MessageLite* response) = nullptr;
 };
 
 // A handler object together with its service's description and method table.

@@ -38,7 +38,14 @@ struct MethodInfo {
   int32_t max_attempts = 0;
   // (iw.method).inline_handler.
   bool inline_handler = false;
+  // `stream` on the request / the response in the .proto (stream.h).
+  bool client_streaming = false;
+  bool server_streaming = false;
 };
+
+inline bool IsStreaming(const MethodInfo& method) {
+  return method.client_streaming || method.server_streaming;
+}
 
 // One service.
 struct ServiceInfo {
