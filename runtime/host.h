@@ -34,6 +34,7 @@
 #include "runtime/middleware.h"
 #include "runtime/options.h"
 #include "runtime/status_details.h"
+#include "runtime/stream.h"
 #include "runtime/worker_state.h"
 
 namespace google::protobuf {
@@ -113,7 +114,39 @@ class HostBase {
         });
   }
 
+  // The streaming methods' paths (stream.h). Never null: a stream that
+  // could not be opened has ended already with the reason. `request` is the
+  // one request of a server-streaming method (sent, then writes closed; the
+  // stream may retry it per the crash policy before its first response),
+  // else null.
+  std::unique_ptr<internal::StreamCall> OpenStream(int method_index,
+                                                   const google::protobuf::MessageLite* request,
+                                                   const CallOptions& options);
+  // A server-streaming call read on a framework thread: `on_message` runs
+  // for each response, in order, then `done` exactly once with the final
+  // status. Callbacks of one call never run concurrently.
+  template <typename Response>
+  CallHandle StreamAsync(int method_index, const google::protobuf::MessageLite& request,
+                         std::function<void(Response)> on_message,
+                         std::function<void(absl::Status)> done, const CallOptions& options) {
+    auto response = std::make_shared<Response>();
+    Response* raw = response.get();
+    return StreamAsyncErased(
+        method_index, request, raw,
+        [response = std::move(response), on_message = std::move(on_message)] {
+          Response message = std::move(*response);
+          *response = Response();
+          on_message(std::move(message));
+        },
+        std::move(done), options);
+  }
+
  private:
+  // Reads each response into `response`, then runs `on_message`.
+  CallHandle StreamAsyncErased(int method_index, const google::protobuf::MessageLite& request,
+                               google::protobuf::MessageLite* response,
+                               std::function<void()> on_message,
+                               std::function<void(absl::Status)> done, const CallOptions& options);
   absl::Status CallErased(int method_index, const google::protobuf::MessageLite& request,
                           google::protobuf::MessageLite* response, const CallOptions& options);
   // `response` must stay alive until `done` has run.
