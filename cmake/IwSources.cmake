@@ -19,6 +19,8 @@ set(IW_RUNTIME_SOURCES
   runtime/common/middleware_chain.cc
   runtime/common/middleware_chain.h
   runtime/common/status_macros.h
+  runtime/common/stream_state.cc
+  runtime/common/stream_state.h
   runtime/common/timeouts.cc
   runtime/common/timeouts.h
   runtime/common/tsan_support.cc
@@ -31,6 +33,10 @@ set(IW_RUNTIME_SOURCES
   runtime/host/grpc_endpoint.h
   runtime/host/grpc_failure.cc
   runtime/host/grpc_failure.h
+  runtime/host/grpc_stream.cc
+  runtime/host/grpc_stream.h
+  runtime/host/host_stream.cc
+  runtime/host/host_stream.h
   runtime/host/native_connection.cc
   runtime/host/native_connection.h
   runtime/host/inprocess_endpoint.cc
@@ -100,6 +106,8 @@ set(IW_RUNTIME_SOURCES
   runtime/worker/service.h
   runtime/worker/unary_call.cc
   runtime/worker/unary_call.h
+  runtime/worker/worker_stream_call.cc
+  runtime/worker/worker_stream_call.h
   runtime/worker_crash.cc
   runtime/worker_state.cc
 )
@@ -123,6 +131,7 @@ set(IW_RUNTIME_PUBLIC_HEADERS
   runtime/requirements.h
   runtime/resource_limits.h
   runtime/status_details.h
+  runtime/stream.h
   runtime/worker_config.h
   runtime/worker_crash.h
   runtime/worker_state.h

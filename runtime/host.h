@@ -119,9 +119,9 @@ class HostBase {
   // one request of a server-streaming method (sent, then writes closed; the
   // stream may retry it per the crash policy before its first response),
   // else null.
-  std::unique_ptr<internal::StreamCall> OpenStream(int method_index,
-                                                   const google::protobuf::MessageLite* request,
-                                                   const CallOptions& options);
+  std::unique_ptr<internal::ClientStream> OpenStream(int method_index,
+                                                     const google::protobuf::MessageLite* request,
+                                                     const CallOptions& options);
   // A server-streaming call read on a framework thread: `on_message` runs
   // for each response, in order, then `done` exactly once with the final
   // status. Callbacks of one call never run concurrently.

@@ -72,9 +72,9 @@ namespace internal {
 
 // The host end of one stream, whatever carries it (implemented by the
 // runtime). Thread-safe as documented on the typed wrappers.
-class StreamCall {
+class ClientStream {
  public:
-  virtual ~StreamCall() = default;
+  virtual ~ClientStream() = default;
   // Sends one request message; blocks while the worker holds kStreamWindow
   // unread ones (up to the deadline). False once the stream has ended or
   // writes were closed: the message was not sent; Finish() says why.
@@ -185,7 +185,7 @@ class StreamIterator {
 template <typename Response>
 class ResponseStream {
  public:
-  explicit ResponseStream(std::unique_ptr<internal::StreamCall> call) : call_(std::move(call)) {}
+  explicit ResponseStream(std::unique_ptr<internal::ClientStream> call) : call_(std::move(call)) {}
   ResponseStream(ResponseStream&&) noexcept = default;
   ResponseStream& operator=(ResponseStream&&) noexcept = default;
   ~ResponseStream() {
@@ -207,7 +207,7 @@ class ResponseStream {
   iterator end() { return iterator(); }
 
  private:
-  std::unique_ptr<internal::StreamCall> call_;
+  std::unique_ptr<internal::ClientStream> call_;
 };
 
 // The requests of a client-streaming call, then its one response.
@@ -215,7 +215,7 @@ class ResponseStream {
 template <typename Request, typename Response>
 class RequestStream {
  public:
-  explicit RequestStream(std::unique_ptr<internal::StreamCall> call) : call_(std::move(call)) {}
+  explicit RequestStream(std::unique_ptr<internal::ClientStream> call) : call_(std::move(call)) {}
   RequestStream(RequestStream&&) noexcept = default;
   RequestStream& operator=(RequestStream&&) noexcept = default;
   ~RequestStream() {
@@ -241,7 +241,7 @@ class RequestStream {
   void Cancel() { call_->Cancel(); }
 
  private:
-  std::unique_ptr<internal::StreamCall> call_;
+  std::unique_ptr<internal::ClientStream> call_;
 };
 
 // Both directions of a bidirectional call. Move-only. One thread may write
@@ -249,7 +249,7 @@ class RequestStream {
 template <typename Request, typename Response>
 class BidiStream {
  public:
-  explicit BidiStream(std::unique_ptr<internal::StreamCall> call) : call_(std::move(call)) {}
+  explicit BidiStream(std::unique_ptr<internal::ClientStream> call) : call_(std::move(call)) {}
   BidiStream(BidiStream&&) noexcept = default;
   BidiStream& operator=(BidiStream&&) noexcept = default;
   ~BidiStream() {
@@ -274,7 +274,7 @@ class BidiStream {
   iterator end() { return iterator(); }
 
  private:
-  std::unique_ptr<internal::StreamCall> call_;
+  std::unique_ptr<internal::ClientStream> call_;
 };
 
 }  // namespace iw

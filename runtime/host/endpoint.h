@@ -10,6 +10,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "runtime/call_handle.h"
 #include "runtime/common/timeouts.h"
@@ -23,6 +25,8 @@ class MessageLite;
 }  // namespace google::protobuf
 
 namespace iw::internal {
+
+class HostStream;  // host_stream.h
 
 // When a call must be done, and where that bound came from; plus what
 // travels with the call as gRPC metadata.
@@ -75,6 +79,18 @@ class WorkerEndpoint {
                                                  google::protobuf::MessageLite* response,
                                                  const CallTiming& timing,
                                                  std::function<void(absl::Status)> done) = 0;
+
+  // Opens a stream of the streaming method `method_index` (stream.h): the
+  // worker is sent the call at once; its messages and end go through the
+  // result, which counts as a call in flight until it has concluded (its
+  // finishers ran). FAILED_PRECONDITION if the worker is closing. Endpoints
+  // that cannot carry streams return UNIMPLEMENTED.
+  virtual absl::StatusOr<std::shared_ptr<HostStream>> OpenStream(int method_index,
+                                                                 const CallTiming& timing) {
+    (void)timing;
+    return absl::UnimplementedError(
+        absl::StrCat("method #", method_index, ": this worker cannot carry streams"));
+  }
 
   // Graceful stop with escalation (see CloseOptions).
   virtual absl::Status Close(const CloseOptions& options) = 0;

@@ -17,6 +17,7 @@
 #include "google/protobuf/message_lite.h"
 #include "runtime/common/middleware_chain.h"
 #include "runtime/host/grpc_failure.h"
+#include "runtime/host/grpc_stream.h"
 #include "runtime/wire/call_failure.h"
 #include "runtime/wire/call_stream_protocol.h"
 #include "runtime/wire/control_protocol.h"
@@ -427,6 +428,35 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(int method_index, std::stri
         Release();  // after `done`: WaitForCalls() covers the callback too
       });
   return call;
+}
+
+absl::StatusOr<std::shared_ptr<HostStream>> GrpcEndpoint::OpenStream(int method_index,
+                                                                     const CallTiming& timing) {
+  absl::Status refusal;
+  std::shared_ptr<CallStream> unused;
+  std::shared_ptr<NativeConnection> native;
+  if (!Admit(method_index, &refusal, &unused, &native)) return refusal;
+  auto stream = std::make_shared<HostStream>(service_, method_index, timing,
+                                             static_cast<size_t>(max_request_),
+                                             static_cast<size_t>(max_reply_));
+  std::weak_ptr<HostStream> weak = stream;
+  stream->AddFinisher([this, method_index, timing, weak](absl::Status& status) {
+    status = Finish(method_index, timing, /*cancelled_by_host=*/false, std::move(status));
+    // A worker lost mid-stream: say how far the stream got.
+    std::shared_ptr<HostStream> ended = weak.lock();
+    if (ended != nullptr && absl::IsUnavailable(status)) {
+      status = WithSuffix(status, MethodDisplayName(service_, method_index),
+                          absl::StrCat(" (after ", ended->messages_read(),
+                                       " responses of the stream were delivered)"));
+    }
+    Release();
+  });
+  std::shared_ptr<HostStream::Carrier> carrier =
+      native != nullptr
+          ? native->OpenStream(method_index, timing, stream)
+          : OpenGrpcStream(channel_, service_.methods[method_index].path, timing, stream);
+  stream->Start(std::move(carrier));
+  return stream;
 }
 
 }  // namespace iw::internal

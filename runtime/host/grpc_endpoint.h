@@ -21,6 +21,7 @@
 #include "runtime/codegen_support/service_info.h"
 #include "runtime/host/call_stream.h"
 #include "runtime/host/endpoint.h"
+#include "runtime/host/host_stream.h"
 #include "runtime/host/native_connection.h"
 #include "runtime/wire/grpc_config.h"
 
@@ -39,6 +40,8 @@ class GrpcEndpoint : public WorkerEndpoint {
                                          google::protobuf::MessageLite* response,
                                          const CallTiming& timing,
                                          std::function<void(absl::Status)> done) override;
+  absl::StatusOr<std::shared_ptr<HostStream>> OpenStream(int method_index,
+                                                         const CallTiming& timing) override;
 
  protected:
   explicit GrpcEndpoint(const codegen::ServiceInfo& service);

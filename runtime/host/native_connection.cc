@@ -462,4 +462,15 @@ void NativeConnection::Close(absl::Duration patience) {
   }
 }
 
+// TODO(native helper): streams on the native carrier.
+std::shared_ptr<HostStream::Carrier> NativeConnection::OpenStream(
+    int method_index, const CallTiming& timing, const std::shared_ptr<HostStream>& stream) {
+  (void)timing;
+  stream->EndFromWorker(absl::UnimplementedError(
+                            absl::StrCat(MethodDisplayName(service_, method_index),
+                                         ": streams over the native carrier are not carried yet")),
+                        {});
+  return nullptr;
+}
+
 }  // namespace iw::internal

@@ -41,6 +41,7 @@
 #include "runtime/codegen_support/service_info.h"
 #include "runtime/common/deadline_timer.h"
 #include "runtime/host/endpoint.h"
+#include "runtime/host/host_stream.h"
 #include "runtime/metadata.h"
 #include "runtime/process/unique_fd.h"
 #include "runtime/transport/frame_socket.h"
@@ -93,6 +94,14 @@ class NativeConnection : public std::enable_shared_from_this<NativeConnection> {
   // timer thread at the deadline, in Abandon(), or with UNAVAILABLE when
   // the connection ends. Returns the call's id (for Abandon()).
   uint64_t Start(int method_index, std::string request, const CallTiming& timing, Done done);
+  // Opens a stream (stream.h) of streaming method `method_index`: sends
+  // kStreamOpen at once and returns the carrier the stream sends through;
+  // the worker's messages, credits and end are pushed into `stream` (held
+  // weakly: a stream the user dropped is forgotten, and the worker told).
+  // If the connection has ended, the stream ends at once with UNAVAILABLE
+  // kTransportFailed.
+  std::shared_ptr<HostStream::Carrier> OpenStream(int method_index, const CallTiming& timing,
+                                                  const std::shared_ptr<HostStream>& stream);
   // Completes call `id` with `status` now unless its reply came first, and
   // tells the worker to stop it.
   void Abandon(uint64_t id, absl::Status status);

@@ -31,13 +31,11 @@
 namespace iw::internal {
 namespace {
 
-// Runs the handler, turning a C++ exception into INTERNAL (framework code may
-// catch: one bad handler must not take the worker down).
-absl::Status InvokeHandler(const codegen::MethodHandler& method, void* handler,
-                           CallContext& context, const google::protobuf::MessageLite& request,
-                           google::protobuf::MessageLite* response) {
+// Runs `invoke` (the handler), turning a C++ exception into INTERNAL
+// (framework code may catch: one bad handler must not take the worker down).
+absl::Status InvokeHandler(CallContext& context, absl::FunctionRef<absl::Status()> invoke) {
   try {
-    return method.invoke(handler, context, request, response);
+    return invoke();
   } catch (const std::bad_alloc& e) {
     // Typically an address-space limit (ResourceLimits) reached: the worker
     // is still healthy once the handler's memory is released.
@@ -50,6 +48,31 @@ absl::Status InvokeHandler(const codegen::MethodHandler& method, void* handler,
     return absl::InternalError(
         absl::StrCat("handler for ", context.method(), " threw ", CurrentExceptionTypeName()));
   }
+}
+
+// Middleware (if any) around `invoke`, with `request` / `response` as the
+// middleware sees them.
+absl::Status InvokeWithMiddleware(const std::vector<std::shared_ptr<WorkerMiddleware>>& middleware,
+                                  CallContext& context, google::protobuf::MessageLite* request,
+                                  google::protobuf::MessageLite* response,
+                                  absl::FunctionRef<absl::Status()> invoke) {
+  if (middleware.empty()) return InvokeHandler(context, invoke);
+  ::iw::WorkerCall call{context.method(), request, response, context};
+  size_t ran = 0;
+  absl::Status status = RunOnRequest(middleware, call, &ran);
+  if (status.ok()) status = InvokeHandler(context, invoke);
+  RunOnResponse(middleware, call, ran, status);
+  return status;
+}
+
+// absl::Status accepts any int; gRPC's wire format does not.
+absl::Status CanonicalHandlerStatus(const codegen::ServiceBinding& binding, int method_index,
+                                    absl::Status status) {
+  const int code = static_cast<int>(status.code());
+  if (code >= 0 && code <= 16) return status;
+  return absl::UnknownError(absl::StrCat(MethodDisplayName(*binding.service, method_index),
+                                         ": the handler returned the non-canonical status code ",
+                                         code, ": ", status.message()));
 }
 
 // Parses the request, runs middleware and the handler, checks the reply's
@@ -69,28 +92,10 @@ absl::Status InvokeMethod(const codegen::ServiceBinding& binding, int method_ind
         absl::StrCat(display_name(), ": malformed request: not a valid ", request->GetTypeName()));
   }
   std::unique_ptr<google::protobuf::MessageLite> response(method.response_prototype->New());
-  absl::Status status;
-  if (middleware.empty()) {
-    status = InvokeHandler(method, binding.handler, context, *request, response.get());
-  } else {
-    ::iw::WorkerCall call{context.method(), request.get(), response.get(), context};
-    size_t ran = 0;
-    status = RunOnRequest(middleware, call, &ran);
-    if (status.ok()) {
-      status = InvokeHandler(method, binding.handler, context, *request, response.get());
-    }
-    RunOnResponse(middleware, call, ran, status);
-  }
-  if (!status.ok()) {
-    const int code = static_cast<int>(status.code());
-    if (code < 1 || code > 16) {
-      // absl::Status accepts any int; gRPC's wire format does not.
-      return absl::UnknownError(
-          absl::StrCat(display_name(), ": the handler returned the non-canonical status code ",
-                       code, ": ", status.message()));
-    }
-    return status;
-  }
+  absl::Status status = InvokeWithMiddleware(
+      middleware, context, request.get(), response.get(),
+      [&] { return method.invoke(binding.handler, context, *request, response.get()); });
+  if (!status.ok()) return CanonicalHandlerStatus(binding, method_index, std::move(status));
   const size_t size = response->ByteSizeLong();
   const int limit = MaxResponseBytes(*binding.service);
   if (size > static_cast<size_t>(limit)) {
@@ -104,11 +109,9 @@ absl::Status InvokeMethod(const codegen::ServiceBinding& binding, int method_ind
 }
 }  // namespace
 
-absl::Status Dispatcher::Execute(
-    int method_index, CallContext& context, std::optional<absl::Duration> replace_after,
-    absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
-    absl::FunctionRef<absl::Status(const google::protobuf::MessageLite&)> serialize,
-    Metadata* response_metadata) {
+absl::Status Dispatcher::RunCall(CallContext& context, std::optional<absl::Duration> replace_after,
+                                 absl::FunctionRef<absl::Status()> body,
+                                 Metadata* response_metadata) {
   if (context.IsCancelled()) {
     // The host stopped waiting while the call was queued: skip the handler.
     if (absl::Now() >= context.deadline()) return DeadlinePassedInWorker();
@@ -119,9 +122,7 @@ absl::Status Dispatcher::Execute(
   if (replace_after && context.deadline() != absl::InfiniteFuture()) {
     watch = watchdog_->Arm(context.deadline(), *replace_after, context.method());
   }
-  std::unique_ptr<google::protobuf::MessageLite> response;
-  absl::Status status =
-      InvokeMethod(binding_, method_index, context, parse, config_.middleware, &response);
+  absl::Status status = body();
   if (watch != 0) watchdog_->Disarm(watch);
   if (context.recycle_requested() && on_recycle_ && !recycle_requested_.exchange(true)) {
     on_recycle_();
@@ -139,6 +140,21 @@ absl::Status Dispatcher::Execute(
     }
     response_metadata->emplace(std::move(key), std::move(value));
   }
+  return status;
+}
+
+absl::Status Dispatcher::Execute(
+    int method_index, CallContext& context, std::optional<absl::Duration> replace_after,
+    absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
+    absl::FunctionRef<absl::Status(const google::protobuf::MessageLite&)> serialize,
+    Metadata* response_metadata) {
+  std::unique_ptr<google::protobuf::MessageLite> response;
+  absl::Status status = RunCall(
+      context, replace_after,
+      [&] {
+        return InvokeMethod(binding_, method_index, context, parse, config_.middleware, &response);
+      },
+      response_metadata);
   if (!status.ok()) return status;
   if (absl::Now() >= context.deadline()) {
     // Too late: the host has given up (or is about to). Never let a late
@@ -146,6 +162,46 @@ absl::Status Dispatcher::Execute(
     return DeadlinePassedInWorker();
   }
   return serialize(*response);
+}
+
+absl::Status Dispatcher::ExecuteStream(int method_index, CallContext& context,
+                                       std::optional<absl::Duration> replace_after,
+                                       WorkerStreamCall& io, Metadata* response_metadata) {
+  const codegen::MethodInfo& info = binding_.service->methods[method_index];
+  const codegen::MethodHandler& method = binding_.methods[method_index];
+  absl::Status status = RunCall(
+      context, replace_after,
+      [&] {
+        std::unique_ptr<google::protobuf::MessageLite> request;
+        if (!info.client_streaming) {
+          request.reset(method.request_prototype->New());
+          if (!io.Read(request.get())) {
+            if (!io.failure().ok()) return io.failure();
+            return absl::InvalidArgumentError(
+                absl::StrCat(MethodDisplayName(*binding_.service, method_index),
+                             ": the call ended before its request arrived"));
+          }
+        }
+        std::unique_ptr<google::protobuf::MessageLite> response;
+        if (!info.server_streaming) response.reset(method.response_prototype->New());
+        absl::Status handled =
+            InvokeWithMiddleware(config_.middleware, context, request.get(), response.get(), [&] {
+              return method.invoke_stream(binding_.handler, context, request.get(), io,
+                                          response.get());
+            });
+        if (!handled.ok()) return CanonicalHandlerStatus(binding_, method_index, handled);
+        // A client-streaming method's one response.
+        if (response != nullptr && !io.Write(*response) && io.failure().ok()) {
+          return absl::CancelledError(absl::StrCat(
+              MethodDisplayName(*binding_.service, method_index), ": the host stopped waiting"));
+        }
+        return absl::OkStatus();
+      },
+      response_metadata);
+  // A message over the limit, or a malformed request, decides the status.
+  if (absl::Status failed = io.failure(); !failed.ok()) return failed;
+  if (status.ok() && absl::Now() >= context.deadline()) return DeadlinePassedInWorker();
+  return status;
 }
 
 absl::Status SerializeFailed(const CallContext& context,

@@ -35,6 +35,7 @@
 #include "runtime/middleware.h"
 #include "runtime/worker/executor.h"
 #include "runtime/worker/overrun_watchdog.h"
+#include "runtime/worker/worker_stream_call.h"
 
 namespace iw::internal {
 
@@ -88,6 +89,19 @@ class Dispatcher final {
       absl::FunctionRef<absl::Status(const google::protobuf::MessageLite&)> serialize,
       Metadata* response_metadata);
 
+  // One streaming call (stream.h), for either carrier: like Execute(), for
+  // a method with MethodHandler::invoke_stream. Reads the one request of a
+  // server-streaming method from `io` first (INVALID_ARGUMENT if the host
+  // closed its writes without one) and writes the one response of a
+  // client-streaming method to `io` on success. Worker middleware runs once
+  // per stream: WorkerCall::request is that one request (else null),
+  // WorkerCall::response that one response (else null). A failure of `io`
+  // (a message over the size limit, a malformed request) is the status,
+  // whatever the handler returned. Runs on the calling thread.
+  absl::Status ExecuteStream(int method_index, CallContext& context,
+                             std::optional<absl::Duration> replace_after, WorkerStreamCall& io,
+                             Metadata* response_metadata);
+
   // Streams register while they live; false once shutting down (the
   // stream must end at once).
   bool RegisterStream(WorkerStream* stream);
@@ -122,6 +136,12 @@ class Dispatcher final {
       int method_index, std::optional<absl::Duration> caller_replace_after) const;
 
  private:
+  // What both kinds of call share around `body` (the handler): skips it if
+  // the call was cancelled while queued, arms the overrun watchdog, notices
+  // RequestRecycle(), collects the response metadata.
+  absl::Status RunCall(CallContext& context, std::optional<absl::Duration> replace_after,
+                       absl::FunctionRef<absl::Status()> body, Metadata* response_metadata);
+
   const codegen::ServiceBinding binding_;
   const std::string worker_id_;
   const WorkerConfig config_;
