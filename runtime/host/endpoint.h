@@ -82,12 +82,15 @@ class WorkerEndpoint {
 
   // Opens a stream of the streaming method `method_index` (stream.h): the
   // worker is sent the call at once; its messages and end go through the
-  // result, which counts as a call in flight until it has concluded (its
-  // finishers ran). FAILED_PRECONDITION if the worker is closing. Endpoints
-  // that cannot carry streams return UNIMPLEMENTED.
-  virtual absl::StatusOr<std::shared_ptr<HostStream>> OpenStream(int method_index,
-                                                                 const CallTiming& timing) {
+  // result, which counts as a call in flight until it has ended. `on_end`
+  // runs once when it ends, after the endpoint's own finisher made the
+  // status final (HostStream::AddFinisher); not at all if the stream could
+  // not be opened (the result is then the refusal). FAILED_PRECONDITION if the worker is closing. Endpoints that cannot
+  // carry streams return UNIMPLEMENTED.
+  virtual absl::StatusOr<std::shared_ptr<HostStream>> OpenStream(
+      int method_index, const CallTiming& timing, std::function<void(absl::Status&)> on_end) {
     (void)timing;
+    (void)on_end;
     return absl::UnimplementedError(
         absl::StrCat("method #", method_index, ": this worker cannot carry streams"));
   }

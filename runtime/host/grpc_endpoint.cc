@@ -430,8 +430,8 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(int method_index, std::stri
   return call;
 }
 
-absl::StatusOr<std::shared_ptr<HostStream>> GrpcEndpoint::OpenStream(int method_index,
-                                                                     const CallTiming& timing) {
+absl::StatusOr<std::shared_ptr<HostStream>> GrpcEndpoint::OpenStream(
+    int method_index, const CallTiming& timing, std::function<void(absl::Status&)> on_end) {
   absl::Status refusal;
   std::shared_ptr<CallStream> unused;
   std::shared_ptr<NativeConnection> native;
@@ -451,6 +451,7 @@ absl::StatusOr<std::shared_ptr<HostStream>> GrpcEndpoint::OpenStream(int method_
     }
     Release();
   });
+  stream->AddFinisher(std::move(on_end));
   std::shared_ptr<HostStream::Carrier> carrier =
       native != nullptr
           ? native->OpenStream(method_index, timing, stream)

@@ -40,8 +40,9 @@ class GrpcEndpoint : public WorkerEndpoint {
                                          google::protobuf::MessageLite* response,
                                          const CallTiming& timing,
                                          std::function<void(absl::Status)> done) override;
-  absl::StatusOr<std::shared_ptr<HostStream>> OpenStream(int method_index,
-                                                         const CallTiming& timing) override;
+  absl::StatusOr<std::shared_ptr<HostStream>> OpenStream(
+      int method_index, const CallTiming& timing,
+      std::function<void(absl::Status&)> on_end) override;
 
  protected:
   explicit GrpcEndpoint(const codegen::ServiceInfo& service);

@@ -45,7 +45,9 @@ void HostStream::Start(std::shared_ptr<Carrier> carrier) {
   });
 }
 
-void HostStream::Fail(absl::Status status) { state_.End(std::move(status), false); }
+void HostStream::Fail(absl::Status status) {
+  if (state_.End(std::move(status), /*keep_queued=*/false)) Conclude();
+}
 
 bool HostStream::Deliver(StreamMessage message) {
   return state_.PushMessage(std::move(message)) != StreamState::Push::kOverWindow;
@@ -59,13 +61,13 @@ void HostStream::EndFromWorker(absl::Status status, Metadata metadata) {
     if (state_.ended()) return;
     metadata_ = std::move(metadata);
   }
-  state_.End(std::move(status), /*keep_queued=*/true);
+  if (state_.End(std::move(status), /*keep_queued=*/true)) Conclude();
 }
 
 void HostStream::EndHere(absl::Status status) {
-  if (state_.End(std::move(status), /*keep_queued=*/false) && carrier_ != nullptr) {
-    carrier_->Cancel();
-  }
+  if (!state_.End(std::move(status), /*keep_queued=*/false)) return;
+  if (carrier_ != nullptr) carrier_->Cancel();
+  Conclude();
 }
 
 bool HostStream::Write(const MessageLite& message) {

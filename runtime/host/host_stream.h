@@ -13,11 +13,13 @@
 // - every message is checked against the size limits, and a response
 //   that does not parse ends the stream with INTERNAL;
 // - Cancel() ends the stream at once with CANCELLED and tells the worker;
-// - the final status is decided once: the end is recorded where it happens
-//   (any thread), and the finishers (the endpoint's explanation of a lost
-//   worker, the pool's release of its worker) run once, on the user's
-//   thread that first sees the end (Read/Write returning false, Finish(),
-//   or the destructor), never on a carrier's thread.
+// - the final status is decided once, where the stream ends (any thread: the
+//   user's, the deadline timer's, the carrier's when the worker ends it):
+//   the finishers (the endpoint's explanation of a lost worker and its
+//   in-flight count, the pool's release of its worker) run there, once, as
+//   the completions of asynchronous unary calls do. So a stream the user
+//   holds but no longer reads never keeps its worker, and a host that
+//   closes never waits for its users' streams.
 
 #ifndef IW_RUNTIME_HOST_HOST_STREAM_H_
 #define IW_RUNTIME_HOST_HOST_STREAM_H_
@@ -69,7 +71,8 @@ class HostStream final : public ClientStream, public std::enable_shared_from_thi
              size_t max_request, size_t max_reply);
   ~HostStream() override;
 
-  // Finishers run in the order added, once. Add them before Start().
+  // Finishers run in the order added, once, on the thread that ends the
+  // stream, without the stream's locks. Add them before Start().
   void AddFinisher(Finisher finisher);
   // Starts using `carrier` (the worker has been sent the call) and arms the
   // deadline. Once only, before any other use by the user.
@@ -105,7 +108,8 @@ class HostStream final : public ClientStream, public std::enable_shared_from_thi
   // Ends the stream here with `status` (dropping unread responses) and, if
   // that was the end, tells the worker.
   void EndHere(absl::Status status);
-  // Once ended: runs the finishers once and returns the final status.
+  // Once ended: runs the finishers once and returns the final status (a
+  // second caller waits until the first has run them).
   absl::Status Conclude();
   std::string method() const;
 

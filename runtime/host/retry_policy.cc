@@ -52,7 +52,7 @@ bool RetryPolicy::NextAttempt(CallAttempts& call, bool died, bool may_retry,
                      " on a fresh worker (attempt ", call.attempt + 1, " of ", call.max_attempts,
                      ") after: ", DescriptionOrMessage(*status).ToString()));
     ++call.attempt;
-    response->Clear();
+    if (response != nullptr) response->Clear();
     return true;
   }
   *status = Conclude(call.method_index, call.attempt, call.max_attempts, died, std::move(*status));
