@@ -123,6 +123,7 @@ set(IW_RUNTIME_PUBLIC_HEADERS
   runtime/requirements.h
   runtime/resource_limits.h
   runtime/status_details.h
+  runtime/stream.h
   runtime/worker_config.h
   runtime/worker_crash.h
   runtime/worker_state.h
