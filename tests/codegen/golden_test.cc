@@ -167,6 +167,18 @@ TEST_CASE("Generator: invalid input fails with a precise error", "[codegen]") {
   CHECK_THAT(result.stderr_output, Catch::Matchers::Contains(message));
 }
 
+TEST_CASE("Generator: a client-streaming or bidi method leaves its <Method>Async name free",
+          "[codegen]") {
+  const ProtocResult result = RunProtoc("stream_async_names.proto");
+  INFO("protoc stderr: " << result.stderr_output);
+  REQUIRE(result.exit_code == 0);
+  std::string header;
+  REQUIRE(ReadFile(result.out_dir + "/stream_async_names.iw.h", &header));
+  CHECK_THAT(header, Catch::Matchers::Contains(" UploadAsync(") &&
+                         Catch::Matchers::Contains(" ChatAsync(") &&
+                         Catch::Matchers::Contains(" ChatAsyncAsync("));
+}
+
 TEST_CASE("Generator: unknown parameters are errors", "[codegen]") {
   const ProtocResult result = RunProtoc("basic.proto", "no_such_key=1");
   CHECK(result.exit_code != 0);
