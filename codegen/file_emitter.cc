@@ -44,6 +44,17 @@ void CloseNamespace(const Vars& vars, Printer* printer) {
   printer->Print(vars, "}  // namespace $namespace$\n");
 }
 
+// Whether a method of `file` streams (its header then includes
+// runtime/stream.h for the typed streams).
+bool HasStreamingMethod(const FileModel& file) {
+  for (const ServiceModel& service : file.services) {
+    for (const MethodModel& method : service.methods) {
+      if (method.kind != MethodKind::kUnary) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 void EmitHeader(const FileModel& file, Printer* printer) {
@@ -75,8 +86,9 @@ void EmitHeader(const FileModel& file, Printer* printer) {
                  "#include \"$pb_header$\"\n"
                  "#include \"runtime/codegen_support/handler_adapter.h\"\n"
                  "#include \"runtime/host.h\"\n"
-                 "#include \"runtime/in_process.h\"\n"
-                 "\n");
+                 "#include \"runtime/in_process.h\"\n");
+  if (HasStreamingMethod(file)) printer->Print("#include \"runtime/stream.h\"\n");
+  printer->Print("\n");
   OpenNamespace(vars, printer);
   for (const ServiceModel& service : file.services) {
     EmitHandlerInterface(service, printer);

@@ -3,6 +3,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -37,6 +38,9 @@ constexpr HostMember kHostMembers[] = {
     {"stats", "iw::HostBase"},
     {"Call", "iw::HostBase"},
     {"CallAsync", "iw::HostBase"},
+    {"OpenStream", "iw::HostBase"},
+    {"StreamAsync", "iw::HostBase"},
+    {"StreamAsyncErased", "iw::HostBase"},
     // Generated in every <Service>Host.
     {"Spawn", ""},
     {"SpawnPool", ""},
@@ -66,6 +70,28 @@ const HostMember* FindHostMember(absl::string_view name) {
   return nullptr;
 }
 
+// Checks the options of a streaming method against what its kind allows.
+absl::Status CheckStreamingOptions(const MethodDescriptor& method, MethodKind kind,
+                                   const MethodConfig& config) {
+  if (kind == MethodKind::kUnary) return absl::OkStatus();
+  const std::string prefix = MethodPrefix(method);
+  if ((kind == MethodKind::kClientStreaming || kind == MethodKind::kBidiStreaming) &&
+      config.on_crash.value_or(kCrashReject) == kCrashRetry) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        prefix, "option (iw.method).on_crash: CRASH_RETRY is not allowed on a ",
+        kind == MethodKind::kClientStreaming ? "client-streaming" : "bidirectional",
+        " method: its requests are consumed as they are sent, so the runtime cannot "
+        "replay them on a new worker (CRASH_RETRY is allowed on server-streaming methods)"));
+  }
+  if (config.inline_handler) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(prefix,
+                     "option (iw.method).inline_handler is not allowed on a streaming method: its "
+                     "handler waits for stream messages that the thread it would run on delivers"));
+  }
+  return absl::OkStatus();
+}
+
 // Checks the names a method adds to the generated classes of its service.
 absl::Status CheckMethodNames(const MethodDescriptor& method) {
   const ServiceDescriptor& service = *method.service();
@@ -75,7 +101,11 @@ absl::Status CheckMethodNames(const MethodDescriptor& method) {
     return absl::InvalidArgumentError(
         absl::StrCat(prefix, "method name `", name, "` is a C++ keyword; rename the method"));
   }
-  for (const std::string& generated : {name, AsyncMethodName(name)}) {
+  // The host methods generated for this method: <Method>Async only for the
+  // kinds that have one (unary and server streaming).
+  std::vector<std::string> host_methods = {name};
+  if (HasAsyncMethod(KindOf(method))) host_methods.push_back(AsyncMethodName(name));
+  for (const std::string& generated : host_methods) {
     if (const HostMember* member = FindHostMember(generated)) {
       const std::string host = HostClassName(service.name());
       const std::string other = member->owner.empty()
@@ -98,7 +128,7 @@ absl::Status CheckMethodNames(const MethodDescriptor& method) {
   for (int i = 0; i < service.method_count(); ++i) {
     const MethodDescriptor& other = *service.method(i);
     if (&other == &method) continue;
-    if (AsyncMethodName(other.name()) == name) {
+    if (HasAsyncMethod(KindOf(other)) && AsyncMethodName(other.name()) == name) {
       return absl::InvalidArgumentError(absl::StrCat(
           prefix, "method name `", name, "` collides with the generated asynchronous method of `",
           other.name(), "`; rename one of them"));
@@ -171,17 +201,16 @@ absl::StatusOr<ServiceModel> BuildServiceModel(const ServiceDescriptor& service,
   model.config = *config;
   for (int i = 0; i < service.method_count(); ++i) {
     const MethodDescriptor& method = *service.method(i);
-    if (method.client_streaming() || method.server_streaming()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(MethodPrefix(method), "streaming methods are not supported yet"));
-    }
     absl::StatusOr<MethodConfig> method_config = ReadMethodConfig(method);
     if (!method_config.ok()) {
       return WithPrefix(MethodPrefix(method), method_config.status());
     }
+    const MethodKind kind = KindOf(method);
+    absl::Status streaming = CheckStreamingOptions(method, kind, *method_config);
+    if (!streaming.ok()) return streaming;
     absl::Status names = CheckMethodNames(method);
     if (!names.ok()) return names;
-    model.methods.push_back({&method, *method_config});
+    model.methods.push_back({&method, kind, *method_config});
   }
   absl::Status names = CheckServiceNames(service, generated_by);
   if (!names.ok()) return names;
@@ -189,6 +218,17 @@ absl::StatusOr<ServiceModel> BuildServiceModel(const ServiceDescriptor& service,
 }
 
 }  // namespace
+
+MethodKind KindOf(const MethodDescriptor& method) {
+  if (method.client_streaming()) {
+    return method.server_streaming() ? MethodKind::kBidiStreaming : MethodKind::kClientStreaming;
+  }
+  return method.server_streaming() ? MethodKind::kServerStreaming : MethodKind::kUnary;
+}
+
+bool HasAsyncMethod(MethodKind kind) {
+  return kind == MethodKind::kUnary || kind == MethodKind::kServerStreaming;
+}
 
 absl::StatusOr<FileModel> BuildFileModel(const FileDescriptor& file) {
   FileModel model;

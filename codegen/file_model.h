@@ -4,8 +4,9 @@
 //
 // What the emitters generate from: the services of one .proto file with
 // their validated options, in declaration order. Building the model is where
-// all user errors are found (bad option values, streaming methods, names that
-// would collide in the generated C++), so the emitters never fail.
+// all user errors are found (bad option values, options a streaming method
+// cannot honour, names that would collide in the generated C++), so the
+// emitters never fail.
 //
 // Example:
 //
@@ -32,8 +33,25 @@ class ServiceDescriptor;
 
 namespace iw::codegen {
 
+// Which side sends a stream (`stream` on the request / the response in the
+// .proto); see runtime/stream.h for what each kind generates.
+enum class MethodKind {
+  kUnary,
+  kServerStreaming,  // one request, a stream of responses
+  kClientStreaming,  // a stream of requests, one response
+  kBidiStreaming,    // both
+};
+
+MethodKind KindOf(const google::protobuf::MethodDescriptor& method);
+
+// Whether the generated host has a `<Method>Async` for a method of `kind`
+// (unary and server streaming: a client-streaming or bidirectional call is
+// not one request, so it has no fire-and-callback form).
+bool HasAsyncMethod(MethodKind kind);
+
 struct MethodModel {
   const google::protobuf::MethodDescriptor* descriptor;
+  MethodKind kind;
   MethodConfig config;
 };
 

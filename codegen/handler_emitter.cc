@@ -2,6 +2,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "codegen/file_model.h"
@@ -43,6 +44,113 @@ Vars MethodVars(const MethodDescriptor& method) {
   };
 }
 
+std::string ReaderParam(const Vars& vars) {
+  return absl::StrCat("::iw::StreamReader<", vars.at("request"), ">& reader");
+}
+
+std::string WriterParam(const Vars& vars) {
+  return absl::StrCat("::iw::StreamWriter<", vars.at("response"), ">& writer");
+}
+
+// The pure virtual handler method: its signature depends on the kind
+// (runtime/stream.h).
+std::string HandlerDeclaration(const MethodModel& method, const Vars& vars) {
+  const std::string status_or =
+      absl::StrCat("virtual ::absl::StatusOr<", vars.at("response"), "> ", vars.at("method"));
+  const std::string status = absl::StrCat("virtual ::absl::Status ", vars.at("method"));
+  const std::string context = "::iw::CallContext& context";
+  const std::string request = absl::StrCat("const ", vars.at("request"), "& request");
+  switch (method.kind) {
+    case MethodKind::kUnary:
+      return WrapList("  ", status_or, "(", {context, request}, ") = 0;");
+    case MethodKind::kServerStreaming:
+      return WrapList("  ", status, "(", {context, request, WriterParam(vars)}, ") = 0;");
+    case MethodKind::kClientStreaming:
+      return WrapList("  ", status_or, "(", {context, ReaderParam(vars)}, ") = 0;");
+    case MethodKind::kBidiStreaming:
+      return WrapList("  ", status, "(", {context, ReaderParam(vars), WriterParam(vars)}, ") = 0;");
+  }
+  return "";
+}
+
+// The invoker of a unary method: MethodHandler::invoke.
+void EmitUnaryInvoker(Vars method_vars, Printer* printer) {
+  method_vars["signature"] =
+      WrapList("", absl::StrCat("::absl::Status ", method_vars["invoke"]), "(",
+               {"void* handler", "::iw::CallContext& context",
+                "const ::google::protobuf::MessageLite& request",
+                "::google::protobuf::MessageLite* response"},
+               ") {");
+  method_vars["call"] = WrapList(
+      "      ",
+      absl::StrCat("static_cast<", method_vars["handler_class"], "*>(handler)->",
+                   method_vars["method"]),
+      "(", {"context", absl::StrCat("static_cast<const ", method_vars["request"], "&>(request)")},
+      ");");
+  printer->Print(method_vars,
+                 "\n"
+                 "$signature$\n"
+                 "  ::absl::StatusOr<$response$> result =\n"
+                 "$call$\n"
+                 "  if (!result.ok()) return result.status();\n"
+                 "  *static_cast<$response$*>(response) = ::std::move(*result);\n"
+                 "  return ::absl::OkStatus();\n"
+                 "}\n");
+}
+
+// The invoker of a streaming method: MethodHandler::invoke_stream. It wraps
+// the runtime's StreamIo in the typed reader and/or writer of the kind; the
+// runtime reads the one request and writes the one response, if any.
+void EmitStreamInvoker(const MethodModel& method, Vars method_vars, Printer* printer) {
+  const bool reads = method.kind != MethodKind::kServerStreaming;
+  const bool writes = method.kind != MethodKind::kClientStreaming;
+  const bool one_response = method.kind == MethodKind::kClientStreaming;
+  method_vars["signature"] = WrapList(
+      "", absl::StrCat("::absl::Status ", method_vars["invoke"]), "(",
+      {"void* handler", "::iw::CallContext& context",
+       absl::StrCat("const ::google::protobuf::MessageLite* ", reads ? "/*request*/" : "request"),
+       "::iw::internal::StreamIo& io",
+       absl::StrCat("::google::protobuf::MessageLite* ",
+                    one_response ? "response" : "/*response*/")},
+      ") {");
+  std::string streams;
+  std::vector<std::string> args = {"context"};
+  if (reads) {
+    absl::StrAppend(&streams, "  ::iw::StreamReader<", method_vars["request"], "> reader(&io);\n");
+    args.push_back("reader");
+  } else {
+    args.push_back(absl::StrCat("static_cast<const ", method_vars["request"], "&>(*request)"));
+  }
+  if (writes) {
+    absl::StrAppend(&streams, "  ::iw::StreamWriter<", method_vars["response"], "> writer(&io);\n");
+    args.push_back("writer");
+  }
+  method_vars["streams"] = streams;
+  const std::string callee = absl::StrCat("static_cast<", method_vars["handler_class"],
+                                          "*>(handler)->", method_vars["method"]);
+  if (one_response) {
+    method_vars["call"] = WrapList("      ", callee, "(", args, ");");
+    printer->Print(method_vars,
+                   "\n"
+                   "$signature$\n"
+                   "$streams$"
+                   "  ::absl::StatusOr<$response$> result =\n"
+                   "$call$\n"
+                   "  if (!result.ok()) return result.status();\n"
+                   "  *static_cast<$response$*>(response) = ::std::move(*result);\n"
+                   "  return ::absl::OkStatus();\n"
+                   "}\n");
+  } else {
+    method_vars["call"] = WrapList("  ", absl::StrCat("return ", callee), "(", args, ");");
+    printer->Print(method_vars,
+                   "\n"
+                   "$signature$\n"
+                   "$streams$"
+                   "$call$\n"
+                   "}\n");
+  }
+}
+
 }  // namespace
 
 void EmitHandlerInterface(const ServiceModel& service, Printer* printer) {
@@ -61,13 +169,7 @@ void EmitHandlerInterface(const ServiceModel& service, Printer* printer) {
   for (const MethodModel& method : service.methods) {
     Vars method_vars = MethodVars(*method.descriptor);
     method_vars["comment"] = LeadingComment(*method.descriptor, "  ");
-    method_vars["declaration"] = WrapList(
-        "  ",
-        absl::StrCat("virtual ::absl::StatusOr<", method_vars["response"], "> ",
-                     method_vars["method"]),
-        "(",
-        {"::iw::CallContext& context", absl::StrCat("const ", method_vars["request"], "& request")},
-        ") = 0;");
+    method_vars["declaration"] = HandlerDeclaration(method, method_vars);
     printer->Print(method_vars,
                    "\n"
                    "$comment$"
@@ -129,36 +231,22 @@ void EmitServiceTables(const ServiceModel& service, Printer* printer) {
                absl::StrCat("/*deadline_grace_ms=*/", method.config.deadline_grace_ms.value_or(-1)),
                absl::StrCat("/*on_crash=*/", method.config.on_crash.value_or(0)),
                absl::StrCat("/*max_attempts=*/", method.config.max_attempts.value_or(0)),
-               absl::StrCat("/*inline_handler=*/",
-                            method.config.inline_handler ? "true" : "false")},
+               absl::StrCat("/*inline_handler=*/", method.config.inline_handler ? "true" : "false"),
+               absl::StrCat("/*client_streaming=*/",
+                            descriptor.client_streaming() ? "true" : "false"),
+               absl::StrCat("/*server_streaming=*/",
+                            descriptor.server_streaming() ? "true" : "false")},
               "},"),
           "\n"));
     }
     printer->Print("};\n");
   }
   for (const MethodModel& method : service.methods) {
-    Vars method_vars = MethodVars(*method.descriptor);
-    method_vars["signature"] =
-        WrapList("", absl::StrCat("::absl::Status ", method_vars["invoke"]), "(",
-                 {"void* handler", "::iw::CallContext& context",
-                  "const ::google::protobuf::MessageLite& request",
-                  "::google::protobuf::MessageLite* response"},
-                 ") {");
-    method_vars["call"] = WrapList(
-        "      ",
-        absl::StrCat("static_cast<", method_vars["handler_class"], "*>(handler)->",
-                     method_vars["method"]),
-        "(", {"context", absl::StrCat("static_cast<const ", method_vars["request"], "&>(request)")},
-        ");");
-    printer->Print(method_vars,
-                   "\n"
-                   "$signature$\n"
-                   "  ::absl::StatusOr<$response$> result =\n"
-                   "$call$\n"
-                   "  if (!result.ok()) return result.status();\n"
-                   "  *static_cast<$response$*>(response) = ::std::move(*result);\n"
-                   "  return ::absl::OkStatus();\n"
-                   "}\n");
+    if (method.kind == MethodKind::kUnary) {
+      EmitUnaryInvoker(MethodVars(*method.descriptor), printer);
+    } else {
+      EmitStreamInvoker(method, MethodVars(*method.descriptor), printer);
+    }
   }
   if (!service.methods.empty()) {
     printer->Print(vars,
@@ -167,13 +255,17 @@ void EmitServiceTables(const ServiceModel& service, Printer* printer) {
                    "{\n");
     for (const MethodModel& method : service.methods) {
       Vars method_vars = MethodVars(*method.descriptor);
-      printer->PrintRaw(
-          absl::StrCat(WrapList("    ", "", "{",
-                                {absl::StrCat("&", method_vars["request"], "::default_instance()"),
-                                 absl::StrCat("&", method_vars["response"], "::default_instance()"),
-                                 absl::StrCat("&", method_vars["invoke"])},
-                                "},"),
-                       "\n"));
+      // {request_prototype, response_prototype, invoke[, invoke_stream]}
+      std::vector<std::string> fields = {
+          absl::StrCat("&", method_vars["request"], "::default_instance()"),
+          absl::StrCat("&", method_vars["response"], "::default_instance()")};
+      if (method.kind == MethodKind::kUnary) {
+        fields.push_back(absl::StrCat("&", method_vars["invoke"]));
+      } else {
+        fields.push_back("/*invoke=*/nullptr");
+        fields.push_back(absl::StrCat("&", method_vars["invoke"]));
+      }
+      printer->PrintRaw(absl::StrCat(WrapList("    ", "", "{", fields, "},"), "\n"));
     }
     printer->Print(
         "};\n"

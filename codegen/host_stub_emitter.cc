@@ -2,6 +2,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "codegen/file_model.h"
@@ -49,7 +50,11 @@ std::string TimeoutComment(const ServiceModel& service, const MethodModel& metho
     default_timeout = absl::StrCat(*service.config.default_timeout_ms,
                                    " ms from (iw.service).default_timeout_ms");
   }
-  return WrapComment("  ", absl::StrCat("Timeout, the first one set of: `options.timeout`, `",
+  const absl::string_view what =
+      method.kind == MethodKind::kUnary
+          ? "Timeout"
+          : "Timeout of the whole stream, from its start to its final status";
+  return WrapComment("  ", absl::StrCat(what, ", the first one set of: `options.timeout`, `",
                                         MethodConfigFieldName(method.descriptor->name()),
                                         ".timeout` of Spawn()'s `methods`, "
                                         "WorkerOptions::call_timeout, ",
@@ -76,6 +81,160 @@ std::string ServiceDefaults(const ServiceConfig& config) {
   }
   if (lines.empty()) return "";
   return absl::StrCat("//\n// Options from the .proto (iw.service):\n", lines);
+}
+
+// What the host method of a streaming `kind` returns and how it is used,
+// as comment lines ("" for unary methods).
+std::string KindComment(MethodKind kind) {
+  switch (kind) {
+    case MethodKind::kUnary:
+      return "";
+    case MethodKind::kServerStreaming:
+      return WrapComment("  ",
+                         "Server streaming: returns at once; read the responses with Next() "
+                         "(or a range-for), then Finish() for the final status.");
+    case MethodKind::kClientStreaming:
+      return WrapComment("  ",
+                         "Client streaming: returns at once; Write() the requests, then "
+                         "Finish() closes them and returns the one response.");
+    case MethodKind::kBidiStreaming:
+      return WrapComment("  ",
+                         "Bidirectional streaming: returns at once; Write() requests and read "
+                         "responses with Next() (one thread may write while another reads), "
+                         "CloseWrites() when done, then Finish() for the final status.");
+  }
+  return "";
+}
+
+// The typed stream a streaming host method returns.
+std::string StreamType(MethodKind kind, const Vars& vars) {
+  switch (kind) {
+    case MethodKind::kServerStreaming:
+      return absl::StrCat("::iw::ResponseStream<", vars.at("response"), ">");
+    case MethodKind::kClientStreaming:
+      return absl::StrCat("::iw::RequestStream<", vars.at("request"), ", ", vars.at("response"),
+                          ">");
+    case MethodKind::kBidiStreaming:
+      return absl::StrCat("::iw::BidiStream<", vars.at("request"), ", ", vars.at("response"), ">");
+    case MethodKind::kUnary:
+      break;
+  }
+  return "";
+}
+
+std::string RequestParam(const Vars& vars) {
+  return absl::StrCat("const ", vars.at("request"), "& request");
+}
+
+// The parameters of `method`'s host method and of its <Method>Async (if it
+// has one), without default values.
+std::vector<std::string> HostMethodParams(MethodKind kind, const Vars& vars) {
+  if (kind == MethodKind::kUnary || kind == MethodKind::kServerStreaming) {
+    return {RequestParam(vars), "const ::iw::CallOptions& options"};
+  }
+  return {"const ::iw::CallOptions& options"};
+}
+
+std::vector<std::string> AsyncMethodParams(MethodKind kind, const Vars& vars) {
+  if (kind == MethodKind::kServerStreaming) {
+    return {RequestParam(vars),
+            absl::StrCat("::std::function<void(", vars.at("response"), ")> on_message"),
+            "::std::function<void(::absl::Status)> done", "const ::iw::CallOptions& options"};
+  }
+  return {RequestParam(vars),
+          absl::StrCat("::std::function<void(::absl::StatusOr<", vars.at("response"), ">)> done"),
+          "const ::iw::CallOptions& options"};
+}
+
+// `params` with the default value of the trailing `options`.
+std::vector<std::string> WithDefaultOptions(std::vector<std::string> params) {
+  params.back() += " = {}";
+  return params;
+}
+
+std::string ReturnType(MethodKind kind, const Vars& vars) {
+  if (kind == MethodKind::kUnary) {
+    return absl::StrCat("::absl::StatusOr<", vars.at("response"), ">");
+  }
+  return StreamType(kind, vars);
+}
+
+// The declarations of `method`'s host methods in the class, each line ending
+// in '\n'.
+std::string HostMethodDeclarations(const MethodModel& method, const Vars& vars) {
+  std::string text = absl::StrCat(
+      WrapList("  ", absl::StrCat(ReturnType(method.kind, vars), " ", vars.at("method")), "(",
+               WithDefaultOptions(HostMethodParams(method.kind, vars)), ");"),
+      "\n");
+  if (!HasAsyncMethod(method.kind)) return text;
+  if (method.kind == MethodKind::kServerStreaming) {
+    absl::StrAppend(&text,
+                    WrapComment("  ", absl::StrCat("Like ", vars.at("method"),
+                                                   "(), but returns at once; `on_message` runs "
+                                                   "for each response, in order, then `done` "
+                                                   "exactly once with the final status, on "
+                                                   "framework threads, never two at a time.")));
+  } else {
+    absl::StrAppend(&text, "  // Like ", vars.at("method"),
+                    "(), but returns at once; `done` runs exactly once, on a\n"
+                    "  // framework thread, with the reply or the error.\n");
+  }
+  absl::StrAppend(&text,
+                  WrapList("  ", absl::StrCat("::iw::CallHandle ", vars.at("async_method")), "(",
+                           WithDefaultOptions(AsyncMethodParams(method.kind, vars)), ");"),
+                  "\n");
+  return text;
+}
+
+// The definitions of `method`'s host methods: one call into iw::HostBase each.
+void EmitHostMethodDefinitions(const MethodModel& method, Vars method_vars,
+                               const std::string& host_class, Printer* printer) {
+  const MethodKind kind = method.kind;
+  const std::string index = method_vars["index"];
+  method_vars["signature"] = WrapList(
+      "", absl::StrCat(ReturnType(kind, method_vars), " ", host_class, "::", method_vars["method"]),
+      "(", HostMethodParams(kind, method_vars), ") {");
+  switch (kind) {
+    case MethodKind::kUnary:
+      method_vars["call"] =
+          WrapList("  ", absl::StrCat("return Call<", method_vars["response"], ">"), "(",
+                   {index, "request", "options"}, ");");
+      break;
+    case MethodKind::kServerStreaming:
+      method_vars["call"] =
+          WrapList("  ", absl::StrCat("return ", StreamType(kind, method_vars)), "(",
+                   {absl::StrCat("OpenStream(", index, ", &request, options)")}, ");");
+      break;
+    case MethodKind::kClientStreaming:
+    case MethodKind::kBidiStreaming:
+      method_vars["call"] =
+          WrapList("  ", absl::StrCat("return ", StreamType(kind, method_vars)), "(",
+                   {absl::StrCat("OpenStream(", index, ", nullptr, options)")}, ");");
+      break;
+  }
+  printer->Print(method_vars,
+                 "\n"
+                 "$signature$\n"
+                 "$call$\n"
+                 "}\n");
+  if (!HasAsyncMethod(kind)) return;
+  method_vars["async_signature"] =
+      WrapList("", absl::StrCat("::iw::CallHandle ", host_class, "::", method_vars["async_method"]),
+               "(", AsyncMethodParams(kind, method_vars), ") {");
+  if (kind == MethodKind::kServerStreaming) {
+    method_vars["async_call"] = WrapList(
+        "  ", absl::StrCat("return StreamAsync<", method_vars["response"], ">"), "(",
+        {index, "request", "::std::move(on_message)", "::std::move(done)", "options"}, ");");
+  } else {
+    method_vars["async_call"] =
+        WrapList("  ", absl::StrCat("return CallAsync<", method_vars["response"], ">"), "(",
+                 {index, "request", "::std::move(done)", "options"}, ");");
+  }
+  printer->Print(method_vars,
+                 "\n"
+                 "$async_signature$\n"
+                 "$async_call$\n"
+                 "}\n");
 }
 
 }  // namespace
@@ -200,30 +359,16 @@ void EmitHostClass(const ServiceModel& service, Printer* printer) {
     Vars method_vars = MethodVars(*method.descriptor);
     const std::string comment = LeadingComment(*method.descriptor, "  ");
     method_vars["comment"] = comment.empty() ? "" : absl::StrCat(comment, "  //\n");
+    const std::string kind = KindComment(method.kind);
+    method_vars["kind"] = kind.empty() ? "" : absl::StrCat(kind, "  //\n");
     method_vars["timeout"] = TimeoutComment(service, method);
-    method_vars["declaration"] = WrapList(
-        "  ",
-        absl::StrCat("::absl::StatusOr<", method_vars["response"], "> ", method_vars["method"]),
-        "(",
-        {absl::StrCat("const ", method_vars["request"], "& request"),
-         "const ::iw::CallOptions& options = {}"},
-        ");");
-    method_vars["async_declaration"] =
-        WrapList("  ", absl::StrCat("::iw::CallHandle ", method_vars["async_method"]), "(",
-                 {absl::StrCat("const ", method_vars["request"], "& request"),
-                  absl::StrCat("::std::function<void(::absl::StatusOr<", method_vars["response"],
-                               ">)> done"),
-                  "const ::iw::CallOptions& options = {}"},
-                 ");");
+    method_vars["declarations"] = HostMethodDeclarations(method, method_vars);
     printer->Print(method_vars,
                    "\n"
                    "$comment$"
+                   "$kind$"
                    "$timeout$"
-                   "$declaration$\n"
-                   "  // Like $method$(), but returns at once; `done` runs exactly once, "
-                   "on a\n"
-                   "  // framework thread, with the reply or the error.\n"
-                   "$async_declaration$\n");
+                   "$declarations$");
   }
   printer->Print(vars,
                  "\n"
@@ -271,38 +416,8 @@ void EmitHostDefinitions(const ServiceModel& service, Printer* printer) {
                    "}\n");
   }
   for (const MethodModel& method : service.methods) {
-    Vars method_vars = MethodVars(*method.descriptor);
-    method_vars["signature"] =
-        WrapList("",
-                 absl::StrCat("::absl::StatusOr<", method_vars["response"], "> ",
-                              vars["host_class"], "::", method_vars["method"]),
-                 "(",
-                 {absl::StrCat("const ", method_vars["request"], "& request"),
-                  "const ::iw::CallOptions& options"},
-                 ") {");
-    method_vars["call"] = WrapList("  ", absl::StrCat("return Call<", method_vars["response"], ">"),
-                                   "(", {method_vars["index"], "request", "options"}, ");");
-    method_vars["async_signature"] = WrapList(
-        "",
-        absl::StrCat("::iw::CallHandle ", vars["host_class"], "::", method_vars["async_method"]),
-        "(",
-        {absl::StrCat("const ", method_vars["request"], "& request"),
-         absl::StrCat("::std::function<void(::absl::StatusOr<", method_vars["response"],
-                      ">)> done"),
-         "const ::iw::CallOptions& options"},
-        ") {");
-    method_vars["async_call"] =
-        WrapList("  ", absl::StrCat("return CallAsync<", method_vars["response"], ">"), "(",
-                 {method_vars["index"], "request", "::std::move(done)", "options"}, ");");
-    printer->Print(method_vars,
-                   "\n"
-                   "$signature$\n"
-                   "$call$\n"
-                   "}\n"
-                   "\n"
-                   "$async_signature$\n"
-                   "$async_call$\n"
-                   "}\n");
+    EmitHostMethodDefinitions(method, MethodVars(*method.descriptor), vars.at("host_class"),
+                              printer);
   }
   printer->Print("\n");
 }

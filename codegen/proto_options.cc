@@ -13,6 +13,9 @@
 namespace iw::codegen {
 namespace {
 
+static_assert(kCrashReject == ::iw::CRASH_REJECT && kCrashRetry == ::iw::CRASH_RETRY,
+              "proto_options.h must mirror iw.OnCrash");
+
 absl::Status CheckRange(absl::string_view option, int64_t value, int64_t min, int64_t max) {
   if (value >= min && value <= max) return absl::OkStatus();
   return absl::InvalidArgumentError(

@@ -41,6 +41,10 @@ inline constexpr int64_t kMaxMessageBytes = 2147483647;
 inline constexpr int32_t kMinAttempts = 1;
 inline constexpr int32_t kMaxAttempts = 100;
 
+// Values of MethodConfig::on_crash (the iw.OnCrash enum).
+inline constexpr int kCrashReject = 0;
+inline constexpr int kCrashRetry = 1;
+
 // (iw.service), validated. An empty optional means "not set in the .proto".
 struct ServiceConfig {
   std::optional<int64_t> default_timeout_ms;
@@ -53,7 +57,7 @@ struct ServiceConfig {
 // (iw.method), validated.
 struct MethodConfig {
   std::optional<int64_t> timeout_ms;
-  // Values of the iw.DeadlinePolicy / iw.CrashPolicy enums.
+  // Values of the iw.OnDeadline / iw.OnCrash enums.
   std::optional<int> on_deadline;
   std::optional<int64_t> deadline_grace_ms;
   std::optional<int> on_crash;

@@ -3,6 +3,7 @@
 #ifndef IW_FUZZ_SAFE_HANDLERS_H_
 #define IW_FUZZ_SAFE_HANDLERS_H_
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -64,6 +65,38 @@ class SafeTestHandler final : public iwtest::TestServiceHandler {
     iwtest::OpenFilesReply reply;
     reply.set_opened(request.count() < 0 ? 0 : request.count() % 8);
     return reply;
+  }
+  // The streaming methods, bounded: a few replies, no pause, crash or
+  // payload.
+  absl::Status Count(iw::CallContext&, const iwtest::CountRequest& request,
+                     iw::StreamWriter<iwtest::CountReply>& writer) override {
+    for (int i = 0; i < request.count() % 4; ++i) {
+      iwtest::CountReply reply;
+      reply.set_text(request.text());
+      reply.set_index(i);
+      if (!writer.Write(reply)) return absl::CancelledError("stopped");
+    }
+    if (request.fail_after() > 0) {
+      return absl::Status(static_cast<absl::StatusCode>(request.fail_code()), "failed");
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<iwtest::SumReply> Sum(iw::CallContext&,
+                                       iw::StreamReader<iwtest::Chunk>& reader) override {
+    iwtest::SumReply reply;
+    for (iwtest::Chunk chunk; reader.Read(&chunk); chunk.Clear()) {
+      if (chunk.fail()) return absl::InvalidArgumentError("bad chunk");
+      reply.set_chunks(reply.chunks() + 1);
+      reply.set_bytes(reply.bytes() + static_cast<int64_t>(chunk.data().size()));
+    }
+    return reply;
+  }
+  absl::Status Chat(iw::CallContext&, iw::StreamReader<iwtest::ChatLine>& reader,
+                    iw::StreamWriter<iwtest::ChatLine>& writer) override {
+    for (iwtest::ChatLine line; reader.Read(&line); line.Clear()) {
+      if (!writer.Write(line)) return absl::CancelledError("stopped");
+    }
+    return absl::OkStatus();
   }
 };
 

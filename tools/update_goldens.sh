@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 readonly TESTDATA=tests/codegen/testdata
 # Fixtures with goldens (the bad_*.proto fixtures are negative tests).
-readonly CASES=(basic no_package multi_service no_service)
+readonly CASES=(basic no_package multi_service no_service streaming)
 
 if [[ -z "${PLUGIN:-}" ]]; then
   bazel build //codegen:protoc-gen-iw

@@ -107,8 +107,8 @@ std::string FirstDifference(const std::string& actual, const std::string& expect
 }
 
 TEST_CASE("Generator: output matches the goldens", "[codegen]") {
-  const std::string name =
-      GENERATE(as<std::string>{}, "basic", "no_package", "multi_service", "no_service");
+  const std::string name = GENERATE(as<std::string>{}, "basic", "no_package", "multi_service",
+                                    "no_service", "streaming");
   CAPTURE(name);
   const ProtocResult result = RunProtoc(name + ".proto");
   INFO("protoc stderr: " << result.stderr_output);
@@ -136,9 +136,23 @@ TEST_CASE("Generator: invalid input fails with a precise error", "[codegen]") {
       {"bad_max_attempts.proto",
        "bad_max_attempts.proto: Retrier.Go: option (iw.method).max_attempts "
        "needs on_crash: CRASH_RETRY"},
-      {"bad_streaming.proto",
-       "bad_streaming.proto: Streamer.Watch: streaming methods are not "
-       "supported yet"},
+      {"bad_streaming_retry.proto",
+       "bad_streaming_retry.proto: Uploader.Upload: option (iw.method).on_crash: "
+       "CRASH_RETRY is not allowed on a client-streaming method: its requests are "
+       "consumed as they are sent, so the runtime cannot replay them on a new worker"},
+      {"bad_streaming_retry_bidi.proto",
+       "bad_streaming_retry_bidi.proto: Talker.Chat: option (iw.method).on_crash: "
+       "CRASH_RETRY is not allowed on a bidirectional method"},
+      {"bad_streaming_inline.proto",
+       "bad_streaming_inline.proto: Streamer.Watch: option (iw.method).inline_handler "
+       "is not allowed on a streaming method: its handler waits for stream messages "
+       "that the thread it would run on delivers"},
+      {"bad_stream_collision.proto",
+       "bad_stream_collision.proto: Streamer.Stream: generated method "
+       "`StreamerHost::StreamAsync` collides with `iw::HostBase::StreamAsync`"},
+      {"bad_stream_async_collision.proto",
+       "bad_stream_async_collision.proto: Streamer.WatchAsync: method name "
+       "`WatchAsync` collides with the generated asynchronous method of `Watch`"},
       {"bad_collision.proto",
        "bad_collision.proto: Closer.Close: generated method "
        "`CloserHost::Close` "
@@ -151,6 +165,18 @@ TEST_CASE("Generator: invalid input fails with a precise error", "[codegen]") {
   const ProtocResult result = RunProtoc(proto);
   CHECK(result.exit_code != 0);
   CHECK_THAT(result.stderr_output, Catch::Matchers::Contains(message));
+}
+
+TEST_CASE("Generator: a client-streaming or bidi method leaves its <Method>Async name free",
+          "[codegen]") {
+  const ProtocResult result = RunProtoc("stream_async_names.proto");
+  INFO("protoc stderr: " << result.stderr_output);
+  REQUIRE(result.exit_code == 0);
+  std::string header;
+  REQUIRE(ReadFile(result.out_dir + "/stream_async_names.iw.h", &header));
+  CHECK_THAT(header, Catch::Matchers::Contains(" UploadAsync(") &&
+                         Catch::Matchers::Contains(" ChatAsync(") &&
+                         Catch::Matchers::Contains(" ChatAsyncAsync("));
 }
 
 TEST_CASE("Generator: unknown parameters are errors", "[codegen]") {

@@ -33,6 +33,18 @@ class OtherVersionHandler final : public iwtest::TestServiceHandler {
   IW_TEST_UNIMPLEMENTED(Spin, SpinRequest, SpinReply)
   IW_TEST_UNIMPLEMENTED(Allocate, AllocateRequest, AllocateReply)
   IW_TEST_UNIMPLEMENTED(OpenFiles, OpenFilesRequest, OpenFilesReply)
+  absl::Status Count(iw::CallContext&, const iwtest::CountRequest&,
+                     iw::StreamWriter<iwtest::CountReply>&) override {
+    return absl::UnimplementedError("Count is not served by this test worker");
+  }
+  absl::StatusOr<iwtest::SumReply> Sum(iw::CallContext&,
+                                       iw::StreamReader<iwtest::Chunk>&) override {
+    return absl::UnimplementedError("Sum is not served by this test worker");
+  }
+  absl::Status Chat(iw::CallContext&, iw::StreamReader<iwtest::ChatLine>&,
+                    iw::StreamWriter<iwtest::ChatLine>&) override {
+    return absl::UnimplementedError("Chat is not served by this test worker");
+  }
 };
 
 }  // namespace

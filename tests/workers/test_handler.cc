@@ -7,13 +7,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/worker_crash.h"
@@ -153,6 +157,70 @@ absl::StatusOr<iwtest::OpenFilesReply> TestHandler::OpenFiles(
   reply.set_opened(static_cast<int>(fds.size()));
   for (int fd : fds) ::close(fd);
   return reply;
+}
+
+absl::Status TestHandler::Count(iw::CallContext& /*context*/, const iwtest::CountRequest& request,
+                                iw::StreamWriter<iwtest::CountReply>& writer) {
+  const std::string payload(static_cast<size_t>(std::max<int64_t>(request.payload_bytes(), 0)),
+                            'p');
+  for (int i = 0;; ++i) {
+    // The pause comes before the checks, so replies written before a crash
+    // or a failure have had `interval_ms` to reach the host.
+    if (i > 0 && request.interval_ms() > 0) {
+      absl::SleepFor(absl::Milliseconds(request.interval_ms()));
+    }
+    if (request.fail_after() > 0 && i == request.fail_after()) {
+      return absl::Status(static_cast<absl::StatusCode>(request.fail_code()),
+                          absl::StrCat("failed after ", i));
+    }
+    if (request.crash_after() > 0 && i == request.crash_after()) std::_Exit(3);
+    if (!request.until_cancelled() && i >= request.count()) return absl::OkStatus();
+    iwtest::CountReply reply;
+    reply.set_text(absl::StrCat(request.text(), " #", i));
+    reply.set_index(i);
+    reply.set_payload(payload);
+    if (!writer.Write(reply)) {
+      // Nobody reads any more: the host cancelled, went away or the deadline
+      // passed (or the reply was over the size limit).
+      if (!request.cancelled_marker().empty()) {
+        int fd = ::open(request.cancelled_marker().c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd >= 0) ::close(fd);
+      }
+      return absl::CancelledError(absl::StrCat("stopped after ", i));
+    }
+  }
+}
+
+absl::StatusOr<iwtest::SumReply> TestHandler::Sum(iw::CallContext& context,
+                                                  iw::StreamReader<iwtest::Chunk>& reader) {
+  iwtest::SumReply reply;
+  for (iwtest::Chunk chunk; reader.Read(&chunk); chunk.Clear()) {
+    if (chunk.fail()) {
+      return absl::InvalidArgumentError(absl::StrCat("chunk ", reply.chunks(), " is bad"));
+    }
+    reply.set_chunks(reply.chunks() + 1);
+    reply.set_bytes(reply.bytes() + static_cast<int64_t>(chunk.data().size()));
+  }
+  // Read() is also false when the stream ended early: no reply for that.
+  if (context.IsCancelled()) {
+    return absl::CancelledError(absl::StrCat("cancelled after ", reply.chunks(), " chunks"));
+  }
+  return reply;
+}
+
+absl::Status TestHandler::Chat(iw::CallContext& context, iw::StreamReader<iwtest::ChatLine>& reader,
+                               iw::StreamWriter<iwtest::ChatLine>& writer) {
+  for (iwtest::ChatLine line; reader.Read(&line); line.Clear()) {
+    if (line.text() == "crash") std::_Exit(3);
+    iwtest::ChatLine reply;
+    reply.set_text(absl::AsciiStrToUpper(line.text()));
+    reply.set_seq(line.seq());
+    if (!writer.Write(reply)) {
+      return absl::CancelledError(absl::StrCat("stopped at line ", line.seq()));
+    }
+  }
+  if (context.IsCancelled()) return absl::CancelledError("cancelled");
+  return absl::OkStatus();
 }
 
 }  // namespace iwtest

@@ -2,8 +2,9 @@
 // test_worker binary serves it in a worker process, and the in-process tests
 // serve the same object in the test binary (tests/inprocess).
 //
-// Do not call Crash, Spin or Allocate on an in-process host: they would hurt
-// the test process itself.
+// Do not call Crash, Spin or Allocate (nor Count with crash_after, nor Chat
+// with a "crash" line) on an in-process host: they would hurt the test
+// process itself.
 #ifndef IW_TESTS_WORKERS_TEST_HANDLER_H_
 #define IW_TESTS_WORKERS_TEST_HANDLER_H_
 
@@ -34,6 +35,14 @@ class TestHandler final : public TestServiceHandler {
                                                  const iwtest::AllocateRequest& request) override;
   absl::StatusOr<iwtest::OpenFilesReply> OpenFiles(
       iw::CallContext&, const iwtest::OpenFilesRequest& request) override;
+  // The streaming methods (see test_service.proto). Count with crash_after
+  // and Chat with a "crash" line end the process: not on an in-process host.
+  absl::Status Count(iw::CallContext& context, const iwtest::CountRequest& request,
+                     iw::StreamWriter<iwtest::CountReply>& writer) override;
+  absl::StatusOr<iwtest::SumReply> Sum(iw::CallContext& context,
+                                       iw::StreamReader<iwtest::Chunk>& reader) override;
+  absl::Status Chat(iw::CallContext& context, iw::StreamReader<iwtest::ChatLine>& reader,
+                    iw::StreamWriter<iwtest::ChatLine>& writer) override;
 };
 
 }  // namespace iwtest
