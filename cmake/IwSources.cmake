@@ -45,6 +45,8 @@ set(IW_RUNTIME_SOURCES
   runtime/host/output_capture.h
   runtime/host/pool_admission.cc
   runtime/host/pool_admission.h
+  runtime/host/pool_stream.cc
+  runtime/host/pool_stream.h
   runtime/host/pool_supervisor.cc
   runtime/host/pool_supervisor.h
   runtime/host/remote_endpoint.cc

@@ -39,4 +39,19 @@ CallHandle HostBase::CallAsyncErased(int method_index, const google::protobuf::M
   return pool_->CallAsync(method_index, request, response, options, std::move(done));
 }
 
+std::unique_ptr<internal::ClientStream> HostBase::OpenStream(
+    int method_index, const google::protobuf::MessageLite* request, const CallOptions& options) {
+  return pool_->OpenStream(method_index, request, options);
+}
+
+CallHandle HostBase::StreamAsyncErased(int method_index,
+                                       const google::protobuf::MessageLite& request,
+                                       google::protobuf::MessageLite* response,
+                                       std::function<void()> on_message,
+                                       std::function<void(absl::Status)> done,
+                                       const CallOptions& options) {
+  return pool_->StreamAsync(method_index, request, response, std::move(on_message), std::move(done),
+                            options);
+}
+
 }  // namespace iw

@@ -85,8 +85,8 @@ class WorkerEndpoint {
   // result, which counts as a call in flight until it has ended. `on_end`
   // runs once when it ends, after the endpoint's own finisher made the
   // status final (HostStream::AddFinisher); not at all if the stream could
-  // not be opened (the result is then the refusal). FAILED_PRECONDITION if the worker is closing. Endpoints that cannot
-  // carry streams return UNIMPLEMENTED.
+  // not be opened (the result is then the refusal). FAILED_PRECONDITION if the worker is closing.
+  // Endpoints that cannot carry streams return UNIMPLEMENTED.
   virtual absl::StatusOr<std::shared_ptr<HostStream>> OpenStream(
       int method_index, const CallTiming& timing, std::function<void(absl::Status&)> on_end) {
     (void)timing;

@@ -83,7 +83,11 @@ absl::Status InProcessEndpoint::StartServer(const WorkerOptions& options) {
     hooked_methods_.assign(binding_.methods, binding_.methods + service.method_count);
     for (int i = 0; i < service.method_count; ++i) {
       hooked_.methods_by_path.emplace(service.methods[i].path, i);
-      hooked_methods_[i].invoke = &InProcessEndpoint::InvokeHooked;
+      if (codegen::IsStreaming(service.methods[i])) {
+        hooked_methods_[i].invoke_stream = &InProcessEndpoint::InvokeStreamHooked;
+      } else {
+        hooked_methods_[i].invoke = &InProcessEndpoint::InvokeHooked;
+      }
     }
     served = codegen::ServiceBinding{binding_.service, hooked_methods_.data(), &hooked_};
   }
@@ -132,8 +136,8 @@ absl::Status InProcessEndpoint::StartServer(const WorkerOptions& options) {
   return absl::OkStatus();
 }
 
-absl::Status InProcessEndpoint::InvokeHooked(void* hooked, ::iw::CallContext& context,
-                                             const MessageLite& request, MessageLite* response) {
+std::optional<absl::Status> InProcessEndpoint::ApplyFault(void* hooked,
+                                                          ::iw::CallContext& context) {
   HookedHandler& self = *static_cast<HookedHandler*>(hooked);
   auto found = self.methods_by_path.find(context.method());
   const int method_index = found->second;  // the dispatcher only routes known paths
@@ -155,7 +159,7 @@ absl::Status InProcessEndpoint::InvokeHooked(void* hooked, ::iw::CallContext& co
   }
   switch (fault.outcome) {
     case CallFault::Outcome::kRunHandler:
-      break;
+      return std::nullopt;
     case CallFault::Outcome::kFail:
       return fault.status;
     case CallFault::Outcome::kCrash:
@@ -167,8 +171,26 @@ absl::Status InProcessEndpoint::InvokeHooked(void* hooked, ::iw::CallContext& co
       self.endpoint->DropConnection();
       return absl::UnavailableError("simulated connection loss");
   }
+  return std::nullopt;
+}
+
+absl::Status InProcessEndpoint::InvokeHooked(void* hooked, ::iw::CallContext& context,
+                                             const MessageLite& request, MessageLite* response) {
+  if (std::optional<absl::Status> faulted = ApplyFault(hooked, context)) return *faulted;
+  HookedHandler& self = *static_cast<HookedHandler*>(hooked);
+  const int method_index = self.methods_by_path.find(context.method())->second;
   const codegen::MethodHandler& method = self.original.methods[method_index];
   return method.invoke(self.original.handler, context, request, response);
+}
+
+absl::Status InProcessEndpoint::InvokeStreamHooked(void* hooked, ::iw::CallContext& context,
+                                                   const MessageLite* request, StreamIo& io,
+                                                   MessageLite* response) {
+  if (std::optional<absl::Status> faulted = ApplyFault(hooked, context)) return *faulted;
+  HookedHandler& self = *static_cast<HookedHandler*>(hooked);
+  const int method_index = self.methods_by_path.find(context.method())->second;
+  const codegen::MethodHandler& method = self.original.methods[method_index];
+  return method.invoke_stream(self.original.handler, context, request, io, response);
 }
 
 InProcessEndpoint::~InProcessEndpoint() {

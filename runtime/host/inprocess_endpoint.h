@@ -89,9 +89,16 @@ class InProcessEndpoint final : public GrpcEndpoint, public InProcessWorker {
   InProcessEndpoint(const codegen::ServiceBinding& binding, InProcessHooks* hooks);
 
   absl::Status StartServer(const WorkerOptions& options);
+  // What the hooks decided for the call in `context` (the handler does not
+  // run if they decided a status), with their delay waited.
+  static std::optional<absl::Status> ApplyFault(void* hooked, ::iw::CallContext& context);
+  // The hooked method tables' entries (unary, streaming).
   static absl::Status InvokeHooked(void* hooked, ::iw::CallContext& context,
                                    const google::protobuf::MessageLite& request,
                                    google::protobuf::MessageLite* response);
+  static absl::Status InvokeStreamHooked(void* hooked, ::iw::CallContext& context,
+                                         const google::protobuf::MessageLite* request, StreamIo& io,
+                                         google::protobuf::MessageLite* response);
   absl::Status ExplainUnavailable(int method_index, const absl::Status& transport) override;
 
   // The status a call gets once the worker is dead or unreachable, or

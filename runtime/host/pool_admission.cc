@@ -216,6 +216,11 @@ void CallAdmission::FailAllLocked(const absl::Status& status, Later* later) {
   }
 }
 
+void CallAdmission::BeginStream() {
+  absl::MutexLock lock(&mu_);
+  ++calls_in_flight_;
+}
+
 void CallAdmission::CountFinished(const absl::Status& status, bool leaving) {
   absl::MutexLock lock(&mu_);
   if (status.ok()) {

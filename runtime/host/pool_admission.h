@@ -54,6 +54,25 @@ class CallAdmission final : public Supervisor::Queue {
                        google::protobuf::MessageLite* response, CallTiming timing,
                        std::function<void(absl::Status)> done);
 
+  // ---- Streams (pool_stream.h): a stream holds a worker like a call. ----
+
+  // Counts one logical stream in flight (until EndStream()).
+  void BeginStream();
+  // Takes a worker for one attempt of a stream: at once, or after waiting
+  // in the queue (up to the deadline).
+  absl::StatusOr<std::shared_ptr<Slot>> AcquireForStream(int method_index,
+                                                         const CallTiming& timing) {
+    return Acquire(method_index, timing);
+  }
+  // Gives the worker of an attempt back; true if the attempt failed because
+  // the worker died.
+  bool ReleaseFromStream(const std::shared_ptr<Slot>& slot, const absl::Status& status,
+                         const CallTiming& timing) {
+    return Release(slot, status, timing);
+  }
+  // Counts the stream finished with its final status.
+  void EndStream(const absl::Status& status) { CountFinished(status); }
+
   // Waits up to `timeout` until every admitted call has finished (and its
   // callback returned); logs if some have not.
   void AwaitIdle(absl::Duration timeout);

@@ -188,6 +188,88 @@ CallHandle WorkerPool::CallAsyncWithRetries(int method_index, const MessageLite&
   return admission_.CallAsync(method_index, request, response, *std::move(timing), std::move(done));
 }
 
+std::unique_ptr<ClientStream> WorkerPool::OpenStream(int method_index, const MessageLite* request,
+                                                     const CallOptions& options) {
+  absl::StatusOr<CallTiming> timing = Resolve(method_index, options);
+  if (!timing.ok()) return std::make_unique<FailedStream>(timing.status());
+  std::unique_ptr<MessageLite> copy;
+  if (request != nullptr) {
+    // Kept for a retry, and what middleware may modify.
+    copy.reset(request->New());
+    copy->CheckTypeAndMergeFrom(*request);
+  }
+  auto stream = std::make_unique<PoolStream>(admission_, policy_, options_.middleware, method_index,
+                                             *std::move(timing), std::move(copy), NewRequestId());
+  stream->Open();
+  return stream;
+}
+
+namespace {
+
+// The handle of one StreamAsync() call: cancels its stream, or the stream
+// it is about to open.
+class AsyncStream final : public PendingCall {
+ public:
+  void Cancel() override {
+    ClientStream* stream;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      stream = stream_;
+    }
+    if (stream != nullptr) stream->Cancel();
+  }
+  // The pump's stream, while it runs; false if cancelled already.
+  bool Set(ClientStream* stream) {
+    absl::MutexLock lock(&mu_);
+    stream_ = stream;
+    return !cancelled_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  ClientStream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+}  // namespace
+
+CallHandle WorkerPool::StreamAsync(int method_index, const MessageLite& request,
+                                   MessageLite* response, std::function<void()> on_message,
+                                   std::function<void(absl::Status)> done,
+                                   const CallOptions& options) {
+  // The caller may destroy `request` as soon as this returns.
+  std::shared_ptr<MessageLite> copy(request.New());
+  copy->CheckTypeAndMergeFrom(request);
+  auto handle = std::make_shared<AsyncStream>();
+  absl::MutexLock lock(&pumps_mu_);
+  // Join the pumps that have finished.
+  for (auto it = pumps_.begin(); it != pumps_.end();) {
+    if ((*it)->done.load(std::memory_order_acquire)) {
+      (*it)->thread.join();
+      it = pumps_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto pump = std::make_unique<Pump>();
+  Pump* raw = pump.get();
+  // Opening may wait for a free worker: on the pump, not on the caller.
+  raw->thread = std::thread([this, raw, handle, copy, method_index, response, options,
+                             on_message = std::move(on_message), done = std::move(done)] {
+    std::unique_ptr<ClientStream> stream = OpenStream(method_index, copy.get(), options);
+    if (!handle->Set(stream.get())) stream->Cancel();
+    while (stream->Read(response)) on_message();
+    absl::Status status = stream->Finish();
+    handle->Set(nullptr);
+    stream.reset();
+    done(std::move(status));
+    raw->done.store(true, std::memory_order_release);
+  });
+  pumps_.push_back(std::move(pump));
+  return CallHandle(handle);
+}
+
 absl::Status WorkerPool::Close(const CloseOptions& options) {
   return close_.Run([&] { return CloseNow(options); });
 }
@@ -201,7 +283,17 @@ absl::Status WorkerPool::CloseNow(const CloseOptions& options) {
     }
   }
   RunAll(later);
-  return supervisor_.Close(options, [this] { admission_.AwaitIdle(absl::Seconds(10)); });
+  absl::Status closed =
+      supervisor_.Close(options, [this] { admission_.AwaitIdle(absl::Seconds(10)); });
+  // Every stream has ended with its worker: the pumps' last callbacks run
+  // before the host is gone.
+  std::vector<std::unique_ptr<Pump>> pumps;
+  {
+    absl::MutexLock lock(&pumps_mu_);
+    pumps.swap(pumps_);
+  }
+  for (auto& pump : pumps) pump->thread.join();
+  return closed;
 }
 
 WorkerState WorkerPool::state() const { return supervisor_.state(); }

@@ -20,9 +20,11 @@
 #ifndef IW_RUNTIME_HOST_WORKER_POOL_H_
 #define IW_RUNTIME_HOST_WORKER_POOL_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -33,6 +35,7 @@
 #include "runtime/common/timeouts.h"
 #include "runtime/host/endpoint.h"
 #include "runtime/host/pool_admission.h"
+#include "runtime/host/pool_stream.h"
 #include "runtime/host/pool_supervisor.h"
 #include "runtime/host/retry_policy.h"
 #include "runtime/options.h"
@@ -69,6 +72,18 @@ class WorkerPool final {
   CallHandle CallAsync(int method_index, const google::protobuf::MessageLite& request,
                        google::protobuf::MessageLite* response, const CallOptions& options,
                        std::function<void(absl::Status)> done);
+  // A stream of streaming method `method_index` (pool_stream.h); never
+  // null. `request`: the one request of a server-streaming method, else
+  // null.
+  std::unique_ptr<ClientStream> OpenStream(int method_index,
+                                           const google::protobuf::MessageLite* request,
+                                           const CallOptions& options);
+  // A server-streaming call read on a thread of the pool (joined by
+  // Close()): each response is read into `response`, then `on_message`
+  // runs; then `done`, once, with the final status.
+  CallHandle StreamAsync(int method_index, const google::protobuf::MessageLite& request,
+                         google::protobuf::MessageLite* response, std::function<void()> on_message,
+                         std::function<void(absl::Status)> done, const CallOptions& options);
   absl::Status Close(const CloseOptions& options);
   WorkerState state() const;
   int pid() const;
@@ -108,6 +123,14 @@ class WorkerPool final {
   Supervisor supervisor_;
   CallAdmission admission_;
   std::unique_ptr<Membership> membership_;
+  // The threads of StreamAsync() calls; finished ones are joined as new
+  // ones start, the rest by Close().
+  struct Pump {
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+  absl::Mutex pumps_mu_;
+  std::vector<std::unique_ptr<Pump>> pumps_ ABSL_GUARDED_BY(pumps_mu_);
   CloseOnce close_;
 };
 

@@ -148,6 +148,13 @@ absl::Status Dispatcher::Execute(
     absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
     absl::FunctionRef<absl::Status(const google::protobuf::MessageLite&)> serialize,
     Metadata* response_metadata) {
+  if (binding_.methods[method_index].invoke == nullptr) {
+    // A streaming method called as a unary call (a confused or hostile
+    // client): it has no unary handler to run.
+    return absl::UnimplementedError(
+        absl::StrCat(MethodDisplayName(*binding_.service, method_index),
+                     " is a streaming method: call it as a stream, not as a unary call"));
+  }
   std::unique_ptr<google::protobuf::MessageLite> response;
   absl::Status status = RunCall(
       context, replace_after,
@@ -169,6 +176,11 @@ absl::Status Dispatcher::ExecuteStream(int method_index, CallContext& context,
                                        WorkerStreamCall& io, Metadata* response_metadata) {
   const codegen::MethodInfo& info = binding_.service->methods[method_index];
   const codegen::MethodHandler& method = binding_.methods[method_index];
+  if (method.invoke_stream == nullptr) {
+    return absl::UnimplementedError(
+        absl::StrCat(MethodDisplayName(*binding_.service, method_index),
+                     " is a unary method: call it as a unary call, not as a stream"));
+  }
   absl::Status status = RunCall(
       context, replace_after,
       [&] {
