@@ -163,6 +163,12 @@ absl::Status TestHandler::Count(iw::CallContext& /*context*/, const iwtest::Coun
                                 iw::StreamWriter<iwtest::CountReply>& writer) {
   const std::string payload(static_cast<size_t>(std::max<int64_t>(request.payload_bytes(), 0)),
                             'p');
+  if (!request.crash_once_marker().empty() &&
+      ::access(request.crash_once_marker().c_str(), F_OK) != 0) {
+    int fd = ::open(request.crash_once_marker().c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+    std::_Exit(3);
+  }
   for (int i = 0;; ++i) {
     // The pause comes before the checks, so replies written before a crash
     // or a failure have had `interval_ms` to reach the host.
