@@ -43,7 +43,8 @@ struct FdCloser {
 }  // namespace
 
 absl::StatusOr<Analysis> AnalyzeFile(const std::string& path,
-                                     const std::function<bool()>& cancelled) {
+                                     const std::function<bool()>& cancelled,
+                                     const std::function<void(int64_t bytes_done)>& progress) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
   FdCloser closer{fd};
@@ -84,6 +85,7 @@ absl::StatusOr<Analysis> AnalyzeFile(const std::string& path,
       result.compressed_size += out.size() - zs.avail_out;
     } while (zs.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
     if (n == 0) break;
+    if (progress) progress(result.size);
   }
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_size = 0;

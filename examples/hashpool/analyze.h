@@ -24,13 +24,15 @@ struct Analysis {
 
 // Reads the file at `path` and returns its SHA-256 and compressed size.
 // `cancelled` is polled between chunks; when it returns true the work stops
-// with CANCELLED.
+// with CANCELLED. `progress` runs after each chunk with the bytes done so
+// far.
 //
 // WARNING: like much native parsing code in the wild, this crashes the whole
 // process (abort()) on a file that starts with kPoisonMagic. That is the
 // point of the example: run it in a worker process.
-absl::StatusOr<Analysis> AnalyzeFile(const std::string& path,
-                                     const std::function<bool()>& cancelled = nullptr);
+absl::StatusOr<Analysis> AnalyzeFile(
+    const std::string& path, const std::function<bool()>& cancelled = nullptr,
+    const std::function<void(int64_t bytes_done)>& progress = nullptr);
 
 }  // namespace hashpool
 

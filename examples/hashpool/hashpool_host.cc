@@ -1,6 +1,8 @@
 // The host of the hashpool example: SHA-256 and zlib ratio of every file of a
 // directory tree, computed by a pool of worker processes (one per CPU), then
-// the same work inline in this process, for comparison.
+// the same work inline in this process, for comparison. Each file is a
+// server stream (AnalyzeWithProgress): the worker reports its progress as it
+// goes, and on a terminal the host draws it live, per worker process.
 //
 //   tools/bazel run //examples/hashpool:hashpool                 # sample tree
 //   tools/bazel run //examples/hashpool:hashpool -- /usr/share   # your files
@@ -27,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -41,6 +44,7 @@
 #include "examples/hashpool/hashpool.iw.h"
 #include "runtime/logging.h"
 #include "runtime/paths.h"
+#include "runtime/worker_crash.h"
 
 namespace fs = std::filesystem;
 
@@ -191,30 +195,93 @@ struct FileResult {
   fs::path path;
   int64_t size = 0;  // from stat(), for progress
   absl::StatusOr<hashpool::v1::AnalyzeReply> reply = absl::UnknownError("not run");
+  // From the stream's messages, as they arrive.
+  int worker_pid = 0;
+  int64_t bytes_done = 0;
+  std::optional<hashpool::v1::AnalyzeReply> result;
 };
 
-// Progress on stderr: a live bar on a terminal, a few lines otherwise.
-class Progress {
+// What one worker process is doing, as its progress messages tell.
+struct WorkerView {
+  int file = -1;  // the index of the file it works on; -1: none
+  int files_done = 0;
+  int64_t bytes_done = 0;  // of the files done
+  std::string crashed_on;  // the file it died on, if it did
+};
+
+// The live display on a terminal: a few lines redrawn in place, with log
+// lines printed above them. Thread-safe.
+class LiveDisplay {
  public:
-  Progress(int total_files, int64_t total_bytes)
-      : tty_(::isatty(STDERR_FILENO) == 1), total_files_(total_files), total_bytes_(total_bytes) {}
+  // Replaces the previous drawing with `lines`.
+  void Draw(const std::vector<std::string>& lines) {
+    absl::MutexLock lock(&mu_);
+    EraseLocked();
+    for (const std::string& line : lines) std::fprintf(stderr, "%s\n", line.c_str());
+    drawn_ = static_cast<int>(lines.size());
+    std::fflush(stderr);
+  }
 
-  bool tty() const { return tty_; }
+  // Prints `text` where the drawing was; the next Draw() draws below it.
+  void Log(const std::string& text) {
+    absl::MutexLock lock(&mu_);
+    EraseLocked();
+    std::fprintf(stderr, "%s\n", text.c_str());
+    std::fflush(stderr);
+  }
 
-  // With the caller's lock held; `done`/`bytes` so far.
-  void Update(int done, int failed, int64_t bytes) {
-    if (tty_) {
-      constexpr int kWidth = 30;
-      int filled = total_files_ ? kWidth * done / total_files_ : kWidth;
-      std::fprintf(stderr, "\r  [%s%s] %3d%%  %d/%d files  %.1f/%.1f MiB  %d failed ",
-                   std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
-                   total_files_ ? 100 * done / total_files_ : 100, done, total_files_, MiB(bytes),
-                   MiB(total_bytes_), failed);
-      if (done == total_files_) std::fprintf(stderr, "\n");
-      std::fflush(stderr);
-      return;
+ private:
+  void EraseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // Up to the first line of the drawing, then clear to the end of the
+    // screen.
+    if (drawn_ > 0) std::fprintf(stderr, "\033[%dF\033[J", drawn_);
+    drawn_ = 0;
+  }
+
+  absl::Mutex mu_;
+  int drawn_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// The lines of the live display: the whole run, then one line per worker
+// process with the file it works on.
+std::vector<std::string> DisplayLines(const std::vector<FileResult>& files,
+                                      const std::map<int, WorkerView>& workers,
+                                      const fs::path& root, int done, int failed, int64_t bytes,
+                                      int64_t total_bytes) {
+  constexpr int kWidth = 30;
+  const int total = static_cast<int>(files.size());
+  const int percent = total_bytes > 0 ? static_cast<int>(100 * bytes / total_bytes) : 100;
+  const int filled = kWidth * percent / 100;
+  std::vector<std::string> lines;
+  lines.push_back(absl::StrFormat("  [%s%s] %3d%%  %d/%d files  %.1f/%.1f MiB  %d failed",
+                                  std::string(filled, '#'), std::string(kWidth - filled, '.'),
+                                  percent, done, total, MiB(bytes), MiB(total_bytes), failed));
+  for (const auto& [pid, worker] : workers) {
+    std::string state;
+    if (!worker.crashed_on.empty()) {
+      state = absl::StrCat("crashed on ", fs::relative(worker.crashed_on, root).string());
+    } else if (worker.file >= 0) {
+      const FileResult& file = files[worker.file];
+      state = absl::StrFormat(
+          "%-28s %6.1f/%.1f MiB %3d%%", fs::relative(file.path, root).string(),
+          MiB(file.bytes_done), MiB(file.size),
+          file.size > 0 ? static_cast<int>(100 * file.bytes_done / file.size) : 100);
+    } else {
+      state = "idle";
     }
-    // Not a terminal (a log, a test): a line at each quarter.
+    lines.push_back(
+        absl::StrFormat("    pid %-7d %3d files done  %s", pid, worker.files_done, state));
+  }
+  return lines;
+}
+
+// Not a terminal (a log, a test): a progress line at each quarter of the
+// files.
+class QuarterLines {
+ public:
+  explicit QuarterLines(int total_files) : total_files_(total_files) {}
+
+  void Update(int done) {
     while (next_quarter_ <= 4 && done * 4 >= next_quarter_ * total_files_) {
       std::fprintf(stderr, "progress: %d/%d files (%d%%)\n", done, total_files_,
                    25 * next_quarter_);
@@ -223,9 +290,7 @@ class Progress {
   }
 
  private:
-  const bool tty_;
   const int total_files_;
-  const int64_t total_bytes_;
   int next_quarter_ = 1;
 };
 
@@ -298,13 +363,14 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  // The framework logs a worker crash (level error) to stderr. On a terminal
-  // that line would land in the middle of the progress bar: clear the bar's
-  // line first (the bar is redrawn on the next tick).
-  if (::isatty(STDERR_FILENO) == 1) {
-    iw::SetLogSink([](const iw::LogRecord& record) {
-      std::fprintf(stderr, "\r\033[K[iw %s] %s\n", iw::LogLevelName(record.level),
-                   record.message.c_str());
+  // On a terminal, a live display: the whole run and one line per worker,
+  // redrawn in place. The framework logs a worker crash (level error) to
+  // stderr: print it above the display, which is redrawn on the next tick.
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  LiveDisplay display;
+  if (tty) {
+    iw::SetLogSink([&display](const iw::LogRecord& record) {
+      display.Log(absl::StrCat("[iw ", iw::LogLevelName(record.level), "] ", record.message));
     });
   }
 
@@ -329,14 +395,18 @@ int main(int argc, char** argv) {
   std::printf("started a pool of %d worker processes in %.0f ms (%d CPUs)\n", workers,
               absl::ToDoubleMilliseconds(absl::Now() - start), cpus);
 
-  // 3. Every file through the pool. The callbacks run on framework threads;
-  // they only record the result. A few calls more than there are workers are
-  // kept in flight, so a worker never waits for this loop, and the pool's
-  // queue stays short however many files there are.
+  // 3. Every file through the pool, each a server stream: the worker sends
+  // a message when it starts on the file, one per chunk, then the result.
+  // The callbacks run on framework threads (one per stream, never two at a
+  // time for a stream); they only record what they got. A few streams more
+  // than there are workers are kept open, so a worker never waits for this
+  // loop, and the pool's queue stays short however many files there are.
   absl::Mutex mu;
   int issued = 0, done = 0, failed = 0;
-  int64_t bytes_done = 0;
-  Progress progress(static_cast<int>(files.size()), total_bytes);
+  int64_t bytes_done = 0;  // of the files done, and so far of the others
+  int64_t messages = 0;
+  std::map<int, WorkerView> worker_views;  // by pid
+  QuarterLines quarters(static_cast<int>(files.size()));
   const int window = 2 * workers;
   start = absl::Now();
   while (true) {
@@ -346,9 +416,9 @@ int main(int argc, char** argv) {
     };
     auto all_done = [&] { return done == static_cast<int>(files.size()); };
     auto wake = [&] { return can_issue() || all_done(); };
-    if (progress.tty()) {
+    if (tty) {
       mu.AwaitWithTimeout(absl::Condition(&wake), absl::Milliseconds(100));
-      progress.Update(done, failed, bytes_done);
+      display.Draw(DisplayLines(files, worker_views, root, done, failed, bytes_done, total_bytes));
     } else {
       mu.Await(absl::Condition(&wake));
     }
@@ -357,15 +427,51 @@ int main(int argc, char** argv) {
       const int i = issued++;
       hashpool::v1::AnalyzeRequest request;
       request.set_path(files[i].path.string());
-      mu.Unlock();  // the callback may run right away, on this thread
-      host.AnalyzeAsync(request, [&, i](absl::StatusOr<hashpool::v1::AnalyzeReply> reply) {
-        absl::MutexLock lock(&mu);
-        if (!reply.ok()) ++failed;
-        files[i].reply = std::move(reply);
-        bytes_done += files[i].size;
-        ++done;
-        if (!progress.tty()) progress.Update(done, failed, bytes_done);
-      });
+      mu.Unlock();  // the callbacks may run right away, on this thread
+      host.AnalyzeWithProgressAsync(
+          request,
+          [&, i](hashpool::v1::AnalyzeProgress progress) {
+            absl::MutexLock lock(&mu);
+            ++messages;
+            FileResult& file = files[i];
+            file.worker_pid = progress.worker_pid();
+            WorkerView& worker = worker_views[progress.worker_pid()];
+            if (progress.has_result()) {
+              file.result = progress.result();
+              worker.file = -1;
+              return;
+            }
+            worker.file = i;
+            bytes_done += progress.bytes_done() - file.bytes_done;
+            file.bytes_done = progress.bytes_done();
+          },
+          [&, i](absl::Status status) {
+            absl::MutexLock lock(&mu);
+            FileResult& file = files[i];
+            if (status.ok() && !file.result.has_value()) {
+              status = absl::InternalError("the stream ended without a result");
+            }
+            if (status.ok()) {
+              file.reply = *file.result;
+            } else {
+              file.reply = status;
+              ++failed;
+            }
+            if (file.worker_pid != 0) {
+              WorkerView& worker = worker_views[file.worker_pid];
+              if (worker.file == i) worker.file = -1;
+              if (status.ok()) {
+                ++worker.files_done;
+                worker.bytes_done += file.size;
+              } else if (iw::WorkerCrashOf(status).has_value()) {
+                worker.crashed_on = file.path.string();
+              }
+            }
+            bytes_done += file.size - file.bytes_done;
+            file.bytes_done = file.size;
+            ++done;
+            if (!tty) quarters.Update(done);
+          });
       mu.Lock();
     }
   }
@@ -389,6 +495,14 @@ int main(int argc, char** argv) {
   std::printf("processed %zu files: %d ok, %zu failed\n", files.size(), ok_count, failures.size());
   for (const FileResult* file : failures) {
     std::printf("failed: %s: %s\n", file->path.c_str(), Indented(file->reply.status()).c_str());
+  }
+  std::printf("streamed %lld progress messages for %zu files\n", static_cast<long long>(messages),
+              files.size());
+  for (const auto& [pid, worker] : worker_views) {
+    std::printf(
+        "worker pid %d: %d files, %.1f MiB%s\n", pid, worker.files_done, MiB(worker.bytes_done),
+        worker.crashed_on.empty() ? ""
+                                  : absl::StrCat(", then crashed on ", worker.crashed_on).c_str());
   }
   std::printf(
       "pool: %.2f s wall for %.1f MiB (%.1f MiB/s), results from %zu worker processes; "

@@ -16,8 +16,15 @@ expect '^generated 40 files \([0-9.]+ MiB\) under .*/hashpool-[A-Za-z0-9]+ in [0
 expect '^started a pool of [0-9]+ worker processes in [0-9]+ ms \([0-9]+ CPUs\)$'
 expect '^progress: 40/40 files \(100%\)$'
 expect '^processed 40 files: 39 ok, 1 failed$'
-expect '^failed: .*/poison.bin: UNAVAILABLE: hashpool.v1.Hasher.Analyze: worker Hasher#[0-9]+ \(pid [0-9]+\) crashed: killed by signal SIGABRT \(Aborted\); last stderr lines:$'
+# The worker took poison.bin (its first progress message said so), then
+# crashed: the stream ends with the crash report and how far it got.
+expect '^failed: .*/poison.bin: UNAVAILABLE: hashpool.v1.Hasher.AnalyzeWithProgress: worker Hasher#[0-9]+ \(pid [0-9]+\) crashed: killed by signal SIGABRT \(Aborted\) \(after [0-9]+ responses of the stream were delivered\); last stderr lines:$'
 expect '^    decoder: corrupt block header in .*/poison.bin; aborting$'
+# Each file streamed a message at the start, one per 256 KiB chunk, then its
+# result; the host shows what each worker process did.
+expect '^streamed [0-9]+ progress messages for 40 files$'
+expect '^worker pid [0-9]+: [0-9]+ files, [0-9.]+ MiB$'
+expect '^worker pid [0-9]+: [0-9]+ files, [0-9.]+ MiB, then crashed on .*/poison.bin$'
 expect '^pool: [0-9.]+ s wall for [0-9.]+ MiB \([0-9.]+ MiB/s\), results from [0-9]+ worker processes; compressed to [0-9.]+% of the size$'
 expect '^inline: [0-9.]+ s wall for the same 39 files, single-threaded in the host$'
 expect '^speed-up over inline: [0-9.]+x with [0-9]+ workers$'
