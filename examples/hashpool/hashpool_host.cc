@@ -269,8 +269,7 @@ std::vector<std::string> DisplayLines(const std::vector<FileResult>& files,
     } else {
       state = "idle";
     }
-    lines.push_back(
-        absl::StrFormat("    pid %-7d %3d files done  %s", pid, worker.files_done, state));
+    lines.push_back(absl::StrFormat("    pid %-7d %3d done  %s", pid, worker.files_done, state));
   }
   return lines;
 }
@@ -438,7 +437,9 @@ int main(int argc, char** argv) {
             WorkerView& worker = worker_views[progress.worker_pid()];
             if (progress.has_result()) {
               file.result = progress.result();
-              worker.file = -1;
+              // The worker's next file may have reported already: the
+              // callbacks of different streams run on different threads.
+              if (worker.file == i) worker.file = -1;
               return;
             }
             worker.file = i;
