@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Runs the streaming example and checks every line it prints.
+#   studio_host_test.sh HOST native|grpc
 set -euo pipefail
 host="$1"
-out="$("$host" 2>&1)" || { echo "studio_host failed:"; echo "$out"; exit 1; }
+carrier="$2"
+flags=()
+if [[ "$carrier" == grpc ]]; then flags=(--grpc); fi
+out="$("$host" "${flags[@]}" 2>&1)" || { echo "studio_host failed:"; echo "$out"; exit 1; }
 echo "$out"
 expect() {
   if ! grep -Eq -- "$1" <<<"$out"; then
     echo "MISSING: $1"; exit 1
   fi
 }
-expect '^spawned worker Studio#1 \(pid [0-9]+\)$'
+if [[ "$carrier" == grpc ]]; then
+  expect '^spawned worker Studio#1 \(pid [0-9]+\), gRPC carrier$'
+else
+  expect '^spawned worker Studio#1 \(pid [0-9]+\), native carrier$'
+fi
 # Server streaming, a range-for: one message per row, the picture with the last.
 expect '^render 60x20 \(range-for\): 20 progress messages, 5% \.\. 100%$'
 picture_rows="$(grep -Ec '^  \|[ .+#]{60}\|$' <<<"$out" || true)"
