@@ -372,6 +372,11 @@ int main(int argc, char** argv) {
       display.Log(absl::StrCat("[iw ", iw::LogLevelName(record.level), "] ", record.message));
     });
   }
+  // The default sink again before `display` goes (after the pool, declared
+  // below, is destroyed: it may still log).
+  struct RestoreLogSink {
+    ~RestoreLogSink() { iw::SetLogSink(nullptr); }
+  } restore_log_sink;
 
   // 2. A pool of workers: one per CPU, one call at a time each.
   iw::WorkerOptions options;
