@@ -317,7 +317,6 @@ bool NativeConnection::ReadOnce(absl::Time deadline) {
 void NativeConnection::Dispatch(std::vector<InFrame>* frames, const absl::Status& read) {
   if (frames->empty() && read.ok()) return;
   std::vector<Completion> completions;
-  std::vector<StreamEvent> events;
   absl::Status violation;
   {
     absl::MutexLock lock(&mu_);
@@ -342,7 +341,12 @@ void NativeConnection::Dispatch(std::vector<InFrame>* frames, const absl::Status
         event.kind = frame.kind;
         event.message.bytes = message->payload;  // stays valid: the storage moves
         event.message.owner = std::make_shared<InFrame>(std::move(frame));
-        events.push_back(std::move(event));
+        if (!PushStreamEventUnlocked(std::move(event))) {
+          violation = absl::InvalidArgumentError(absl::StrCat("a response message of stream ",
+                                                              message->id, " beyond its credit of ",
+                                                              kStreamWindow, " messages"));
+          break;
+        }
         continue;
       }
       if (frame.kind == FrameKind::kRequestCredit) {
@@ -357,7 +361,7 @@ void NativeConnection::Dispatch(std::vector<InFrame>* frames, const absl::Status
         if (event.stream == nullptr) continue;
         event.kind = frame.kind;
         event.credit = static_cast<int>(credit->n);
-        events.push_back(std::move(event));
+        PushStreamEventUnlocked(std::move(event));
         continue;
       }
       if (frame.kind != FrameKind::kReply) {
@@ -395,7 +399,7 @@ void NativeConnection::Dispatch(std::vector<InFrame>* frames, const absl::Status
         for (const auto& [key, value] : reply->metadata) {
           event.metadata.emplace(std::string(key), std::string(value));
         }
-        events.push_back(std::move(event));
+        PushStreamEventUnlocked(std::move(event));
         continue;
       }
       auto it = pending_.find(reply->id);
@@ -422,11 +426,6 @@ void NativeConnection::Dispatch(std::vector<InFrame>* frames, const absl::Status
         completions.push_back(Completion{std::move(pending.done), std::move(result)});
       }
     }
-  }
-  // Outside mu_: a stream takes its own locks (and never blocks here).
-  if (!PushStreamEvents(&events) && violation.ok()) {
-    violation = absl::InvalidArgumentError(absl::StrCat(
-        "a response message of a stream beyond its credit of ", kStreamWindow, " messages"));
   }
   // How the connection ends (a violation, EOF) before the completions run:
   // running them on the I/O thread hands the reader role on, and the next
@@ -649,21 +648,26 @@ absl::Status NativeConnection::FindStreamLocked(uint64_t id, FrameKind kind,
   return absl::OkStatus();
 }
 
-bool NativeConnection::PushStreamEvents(std::vector<StreamEvent>* events) {
-  for (StreamEvent& event : *events) {
-    switch (event.kind) {
-      case FrameKind::kResponseMessage:
-        if (!event.stream->Deliver(std::move(event.message))) return false;
-        break;
-      case FrameKind::kRequestCredit:
-        event.stream->GrantCredit(event.credit);
-        break;
-      default:
-        event.stream->EndFromWorker(std::move(event.status), std::move(event.metadata));
-        break;
-    }
+bool NativeConnection::PushStreamEventUnlocked(StreamEvent event) {
+  // Outside mu_: a stream takes its own locks (and never blocks here). In
+  // the order of the frames: a violation must end the connection before
+  // the frames after it are taken.
+  mu_.Unlock();
+  bool delivered = true;
+  switch (event.kind) {
+    case FrameKind::kResponseMessage:
+      delivered = event.stream->Deliver(std::move(event.message));
+      break;
+    case FrameKind::kRequestCredit:
+      event.stream->GrantCredit(event.credit);
+      break;
+    default:
+      event.stream->EndFromWorker(std::move(event.status), std::move(event.metadata));
+      break;
   }
-  return true;
+  event.stream.reset();
+  mu_.Lock();
+  return delivered;
 }
 
 }  // namespace iw::internal

@@ -126,7 +126,7 @@ class NativeConnection : public std::enable_shared_from_this<NativeConnection> {
     Done done;
     Reply reply;
   };
-  // What the worker sent for a stream, pushed into it outside mu_.
+  // What the worker sent for a stream, pushed into it without mu_.
   struct StreamEvent {
     std::shared_ptr<HostStream> stream;
     FrameKind kind;  // kResponseMessage, kRequestCredit or kReply (its end)
@@ -155,9 +155,9 @@ class NativeConnection : public std::enable_shared_from_this<NativeConnection> {
   void Violation(const absl::Status& why);
   // Runs `completions` here on the I/O thread, else queues them for it.
   void Complete(std::vector<Completion> completions);
-  // Pushes `events` into their streams, in order. False if a response
-  // message was beyond its stream's credit (a violation).
-  static bool PushStreamEvents(std::vector<StreamEvent>* events);
+  // Pushes `event` into its stream, releasing mu_ meanwhile. False if it
+  // is a response message beyond the stream's credit (a violation).
+  bool PushStreamEventUnlocked(StreamEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The stream `id` of a frame of `kind`: its event, or nothing (an id no
   // longer open, or a stream the user dropped); a violation if the id was
   // never sent or is a unary call's.

@@ -446,6 +446,18 @@ TEST_CASE(
     CHECK_FALSE(stream->Read(&message));
     CHECK_THAT(stream->Finish(), StatusIs(absl::StatusCode::kResourceExhausted));
   }
+  SECTION("a request, on the worker (a host with a larger limit)") {
+    const CallTiming timing = Timing(absl::InfiniteDuration());
+    auto stream = std::make_shared<HostStream>(kService, kEcho, timing, kLimit * 4, kLimit);
+    stream->Start(fixture.connection().OpenStream(kEcho, timing, stream));
+    REQUIRE(stream->Write(Str("small")));
+    StringValue line;
+    REQUIRE(stream->Read(&line));
+    // Sent (the host's limit allows it), refused by the worker.
+    CHECK(stream->Write(Str(std::string(kLimit * 2, 'x'))));
+    CHECK_FALSE(stream->Read(&line));
+    CHECK_THAT(stream->Finish(), StatusIs(absl::StatusCode::kResourceExhausted));
+  }
   SECTION("a request, on the host") {
     std::shared_ptr<HostStream> stream = Open(fixture.connection(), kEcho);
     REQUIRE(stream->Write(Str("small")));
@@ -501,6 +513,12 @@ TEST_CASE("Native streams: a worker sending beyond the host's credit breaks the 
   const uint64_t id = worker.OpenStream(kCount, &stream);
   const std::string one = Int(1).SerializeAsString();
   for (int i = 0; i <= iw::kStreamWindow; ++i) worker.SendMessage(id, one);
+  // Nothing read meanwhile (a read would make room: the host counts the
+  // messages it holds unread).
+  const absl::Time deadline = Deadline();
+  while (worker.host->violations().empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
   // The window's messages are readable; then the connection's end.
   Int64Value value;
   int read = 0;
@@ -508,11 +526,12 @@ TEST_CASE("Native streams: a worker sending beyond the host's credit breaks the 
   CHECK(read <= iw::kStreamWindow);
   CHECK_THAT(stream->Finish(),
              StatusIs(absl::StatusCode::kUnavailable,
-                      "protocol violation: a response message of a stream beyond its credit"));
+                      absl::StrCat("protocol violation: a response message of stream ", id,
+                                   " beyond its credit of ", iw::kStreamWindow)));
   const std::vector<std::string> violations = worker.host->violations();
   REQUIRE(violations.size() == 1);
   CHECK_THAT(violations[0],
-             Catch::Matchers::StartsWith("a response message of a stream beyond its credit"));
+             Catch::Matchers::StartsWith(absl::StrCat("a response message of stream ", id)));
 }
 
 TEST_CASE("Native streams: a worker's stream frames are checked", "[e2e][native][stream]") {
