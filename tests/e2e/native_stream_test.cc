@@ -130,10 +130,11 @@ absl::Status Echo(void*, iw::CallContext&, const google::protobuf::MessageLite*,
   iw::StreamReader<StringValue> reader(&io);
   iw::StreamWriter<StringValue> writer(&io);
   StringValue line;
-  while (reader.Read(&line)) {
-    if (!writer.Write(line)) return absl::AbortedError("write failed");
-  }
-  return absl::OkStatus();
+  bool written = true;
+  while (written && reader.Read(&line)) written = writer.Write(line);
+  absl::MutexLock lock(&seen().mu);
+  ++seen().handlers_done;
+  return written ? absl::OkStatus() : absl::AbortedError("write failed");
 }
 
 absl::Status Flood(void*, iw::CallContext& context, const google::protobuf::MessageLite* request,
@@ -430,6 +431,9 @@ TEST_CASE("Native streams: the deadline ends a stream whose handler blocks in Re
   StringValue line;
   CHECK_FALSE(stream->Read(&line));
   CHECK_THAT(stream->Finish(), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  // The handler's Read() returned (the deadline, or the host's cancel at
+  // it), with the connection still open.
+  CHECK(AwaitSeen([](Seen& s) { return s.handlers_done == 1; }));
 }
 
 TEST_CASE(
