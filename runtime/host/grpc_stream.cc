@@ -160,7 +160,6 @@ class GrpcStreamCarrier final : public grpc::ClientBidiReactor<grpc::ByteBuffer,
       absl::MutexLock lock(&mu_);
       deliver = !draining_;
       if (deliver) ++unconsumed_;
-      reading_ = false;
     }
     if (deliver) {
       std::shared_ptr<HostStream> stream = stream_.lock();
@@ -168,6 +167,12 @@ class GrpcStreamCarrier final : public grpc::ClientBidiReactor<grpc::ByteBuffer,
       if (stream != nullptr && !stream->Deliver(StreamMessage::Own(std::move(bytes)))) {
         context_.TryCancel();
       }
+    }
+    {
+      // Only now: the next read (maybe started at once by the user's
+      // Consumed()) must not deliver before this one.
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
     }
     MaybeRead(/*from_reaction=*/true, /*drain=*/false);
     MaybeReleaseHold();

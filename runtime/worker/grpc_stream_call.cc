@@ -97,6 +97,8 @@ class GrpcStreamCall final : public grpc::ServerGenericBidiReactor,
     // Never beyond the window: we read only while the handler has room.
     io_.Deliver(StreamMessage::Own(std::move(bytes)));
     {
+      // Only now: the next read (maybe started at once by the handler's
+      // Consumed()) must not deliver before this one.
       absl::MutexLock lock(&mu_);
       reading_ = false;
     }
