@@ -28,6 +28,7 @@
 #include "runtime/host/inprocess_endpoint.h"
 #include "runtime/stream.h"
 #include "runtime/wire/grpc_config.h"
+#include "runtime/wire/grpc_workarounds.h"
 #include "runtime/worker/dispatcher.h"
 #include "runtime/worker/service.h"
 #include "tests/testing/status_matchers.h"
@@ -50,7 +51,7 @@ constexpr int kMaxMessageBytes = 64 << 10;
 // The service: one method per behaviour.
 // ---------------------------------------------------------------------------
 
-enum Method { kCount, kSum, kChat, kEcho };
+enum Method { kCount, kSum, kChat, kEcho, kBounded };
 
 const iw::codegen::MethodInfo kMethods[] = {
     {.name = "Count", .path = "/iwtest.StreamService/Count", .server_streaming = true},
@@ -60,10 +61,15 @@ const iw::codegen::MethodInfo kMethods[] = {
      .client_streaming = true,
      .server_streaming = true},
     {.name = "Echo", .path = "/iwtest.StreamService/Echo"},
+    // Count, bound by its .proto to 300 ms on a standalone worker.
+    {.name = "Bounded",
+     .path = "/iwtest.StreamService/Bounded",
+     .timeout_ms = 300,
+     .server_streaming = true},
 };
 
 iw::codegen::ServiceInfo MakeService() {
-  iw::codegen::ServiceInfo service{"iwtest.StreamService", kMethods, 4};
+  iw::codegen::ServiceInfo service{"iwtest.StreamService", kMethods, 5};
   service.max_request_bytes = kMaxMessageBytes;
   service.max_response_bytes = kMaxMessageBytes;
   return service;
@@ -178,6 +184,7 @@ const iw::codegen::MethodHandler kHandlers[] = {
     {&EchoRequest::default_instance(), &EchoReply::default_instance(), nullptr, &InvokeSum},
     {&EchoRequest::default_instance(), &EchoReply::default_instance(), nullptr, &InvokeChat},
     {&EchoRequest::default_instance(), &EchoReply::default_instance(), &InvokeEcho, nullptr},
+    {&EchoRequest::default_instance(), &EchoReply::default_instance(), nullptr, &InvokeCount},
 };
 
 CallTiming Timing(absl::Duration timeout) {
@@ -202,8 +209,9 @@ class Worker {
   iw::codegen::ServiceBinding binding_{&kService, kHandlers, &handler_};
 };
 
-// The worker's gRPC service on a Unix socket (real HTTP/2), the host end
-// built as GrpcEndpoint::OpenStream builds it.
+// The worker's gRPC service on a Unix socket (real HTTP/2), bound by the
+// .proto like a standalone worker; the host end built as
+// GrpcEndpoint::OpenStream builds it.
 class SocketWorker final : public Worker {
  public:
   SocketWorker() {
@@ -213,6 +221,7 @@ class SocketWorker final : public Worker {
     dir_ = dir_template;
     socket_ = dir_ + "/worker.sock";
     dispatcher_ = std::make_unique<iw::internal::Dispatcher>(binding_, "StreamService#1");
+    dispatcher_->BoundCallsByProto();
     service_ = std::make_unique<iw::internal::WorkerService>(dispatcher_.get());
     grpc::ServerBuilder builder;
     iw::internal::ConfigureServer(kService, builder);
@@ -220,6 +229,8 @@ class SocketWorker final : public Worker {
     builder.AddListeningPort("unix:" + socket_, grpc::InsecureServerCredentials());
     server_ = builder.BuildAndStart();
     REQUIRE(server_ != nullptr);
+    // As every host does before creating worker channels.
+    iw::internal::PinGrpcCallbackQueue();
     const iw::internal::HostMessageLimits limits = iw::internal::HostLimits(kService, nullptr);
     channel_ = grpc::CreateCustomChannel("unix:" + socket_, grpc::InsecureChannelCredentials(),
                                          iw::internal::HostChannelArguments(limits));
@@ -412,16 +423,38 @@ TEST_CASE("The deadline ends a stream whose handler never answers, with DEADLINE
   CHECK(worker->observed.saw_cancel.WaitForNotificationWithTimeout(absl::Seconds(5)));
 }
 
+TEST_CASE(
+    "A standalone worker ends a stream at its .proto's bound, however long the caller waits") {
+  std::unique_ptr<Worker> worker = MakeWorker(false);
+  std::shared_ptr<HostStream> stream = worker->Open(kBounded, absl::Seconds(30));
+  REQUIRE(stream->Write(Text("0", "block")));
+  stream->CloseWrites();
+  const absl::Time start = absl::Now();
+  EchoReply reply;
+  CHECK_FALSE(stream->Read(&reply));
+  CHECK(absl::Now() - start < absl::Seconds(5));
+  CHECK_THAT(stream->Finish(),
+             StatusIs(absl::StatusCode::kDeadlineExceeded, "(iw.method).timeout_ms of the worker"));
+  CHECK(worker->observed.saw_cancel.WaitForNotificationWithTimeout(absl::Seconds(5)));
+}
+
 TEST_CASE("A host that never reads holds the worker's writer (memory bounded) until the deadline") {
   std::unique_ptr<Worker> worker = MakeWorker(false);
-  std::shared_ptr<HostStream> stream = worker->Open(kCount, absl::Seconds(2));
+  std::shared_ptr<HostStream> stream = worker->Open(kCount, absl::Seconds(6));
   REQUIRE(stream->Write(Text("0", "forever")));
   stream->CloseWrites();
-  // The writer stops once the window and gRPC's flow control are full.
-  absl::SleepFor(absl::Milliseconds(500));
-  const int blocked_at = worker->observed.written.load();
-  absl::SleepFor(absl::Milliseconds(300));
-  CHECK(worker->observed.written.load() == blocked_at);
+  // The writer stops once the window and gRPC's flow control are full: its
+  // count stays the same for 300 ms.
+  const absl::Time give_up = absl::Now() + absl::Seconds(4);
+  int blocked_at = -1;
+  bool blocked = false;
+  while (!blocked && absl::Now() < give_up) {
+    const int before = worker->observed.written.load();
+    absl::SleepFor(absl::Milliseconds(300));
+    blocked_at = worker->observed.written.load();
+    blocked = blocked_at == before && blocked_at > 0;
+  }
+  CHECK(blocked);
   // 16 KiB each: what is in flight is bounded by gRPC's flow control
   // (HTTP/2 windows, which BDP probing grows to a few MiB, and the socket's
   // buffers), not by the handler.
