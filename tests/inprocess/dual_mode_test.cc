@@ -289,4 +289,106 @@ TEST_CASE("Host (both modes): states are reported from start to close", "[inproc
   CHECK(NoChildProcesses());
 }
 
+TEST_CASE("Host (both modes): the three kinds of stream work the same", "[inprocess][e2e]") {
+  const Mode mode = GENERATE(Mode::kSpawned, Mode::kInProcess);
+  CAPTURE(mode);
+  {
+    iwtest::TestHandler handler;
+    auto host = StartHost(mode, handler);
+    iwtest::CountRequest count;
+    count.set_text("n");
+    count.set_count(5);
+    iw::ResponseStream<iwtest::CountReply> numbers = host->Count(count);
+    int read = 0;
+    for (const iwtest::CountReply& reply : numbers) CHECK(reply.index() == read++);
+    CHECK(read == 5);
+    CHECK_THAT(numbers.Finish(), IsOk());
+
+    iw::RequestStream<iwtest::Chunk, iwtest::SumReply> upload = host->Sum();
+    iwtest::Chunk chunk;
+    chunk.set_data("abc");
+    REQUIRE(upload.Write(chunk));
+    REQUIRE(upload.Write(chunk));
+    absl::StatusOr<iwtest::SumReply> sum = upload.Finish();
+    REQUIRE_THAT(sum.status(), IsOk());
+    CHECK(sum->chunks() == 2);
+    CHECK(sum->bytes() == 6);
+
+    iw::BidiStream<iwtest::ChatLine, iwtest::ChatLine> chat = host->Chat();
+    iwtest::ChatLine line;
+    line.set_text("hi");
+    REQUIRE(chat.Write(line));
+    iwtest::ChatLine answer;
+    REQUIRE(chat.Next(&answer));
+    CHECK(answer.text() == "HI");
+    CHECK_THAT(chat.Finish(), IsOk());
+  }
+  CHECK(NoChildProcesses());
+}
+
+// Counts the hooks of host middleware and checks what a stream shows them.
+class StreamAudit : public iw::HostMiddleware {
+ public:
+  absl::Status OnRequest(iw::HostCall& call) override {
+    absl::MutexLock lock(&mu);
+    ++requests;
+    saw_request = call.request != nullptr;
+    call.request_metadata.emplace("audit-id", "42");
+    return absl::OkStatus();
+  }
+  void OnResponse(iw::HostCall& call, absl::Status& status) override {
+    absl::MutexLock lock(&mu);
+    ++responses;
+    last_status = status;
+    saw_response = call.response != nullptr;
+  }
+  absl::Mutex mu;
+  int requests = 0;
+  int responses = 0;
+  bool saw_request = false;
+  bool saw_response = true;
+  absl::Status last_status;
+};
+
+TEST_CASE(
+    "Host (both modes): host middleware runs once per stream, with the one request of a server "
+    "stream",
+    "[inprocess][e2e]") {
+  const Mode mode = GENERATE(Mode::kSpawned, Mode::kInProcess);
+  CAPTURE(mode);
+  {
+    auto audit = std::make_shared<StreamAudit>();
+    iw::WorkerOptions options;
+    options.middleware.push_back(audit);
+    iwtest::TestHandler handler;
+    auto host = StartHost(mode, handler, options);
+    iwtest::CountRequest count;
+    count.set_count(7);
+    iw::ResponseStream<iwtest::CountReply> numbers = host->Count(count);
+    int read = 0;
+    for (const iwtest::CountReply& reply : numbers) {
+      (void)reply;
+      ++read;
+    }
+    CHECK(read == 7);
+    CHECK_THAT(numbers.Finish(), IsOk());
+    {
+      absl::MutexLock lock(&audit->mu);
+      CHECK(audit->requests == 1);
+      CHECK(audit->responses == 1);
+      CHECK(audit->saw_request);
+      CHECK_FALSE(audit->saw_response);
+      CHECK_THAT(audit->last_status, IsOk());
+    }
+    iw::BidiStream<iwtest::ChatLine, iwtest::ChatLine> chat = host->Chat();
+    chat.CloseWrites();
+    CHECK_THAT(chat.Finish(), IsOk());
+    absl::MutexLock lock(&audit->mu);
+    CHECK(audit->requests == 2);
+    CHECK(audit->responses == 2);
+    CHECK_FALSE(audit->saw_request);  // a bidi stream has no one request
+  }
+  CHECK(NoChildProcesses());
+}
+
 }  // namespace
