@@ -192,6 +192,10 @@ IW_TSAN_WRAP(bool, IwNotificationWaitWithDeadline,
 // so races on data *we* guard with them are still reported.
 // - OpenSSL (libssl), which only gRPC's TLS transport calls: a handshake's
 //   or record's buffers pass between gRPC's threads inside gRPC core.
+// - absl's random pool (libabsl_random_internal_pool_urbg.so) seeds each
+//   thread's absl::InsecureBitGen (NewRequestId) from shared buffers under
+//   its own spinlock; two new threads seeding at once (async streams each
+//   start one) look like a race.
 // A report whose stacks have no frame of these libraries is a real race in
 // our code: never add our own functions here.
 
@@ -206,6 +210,7 @@ extern "C" const char* __tsan_default_suppressions() {
          "race:libgpr.so\n"
          "race:libupb.so\n"
          "race:libssl.so\n"
+         "race:libabsl_random_internal_pool_urbg.so\n"
          "race:absl::*Mutex::UnlockSlow\n"
          "race:absl::*Status::Ref\n"
          "race:absl::*Status::Unref\n"
