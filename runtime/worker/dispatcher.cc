@@ -212,7 +212,10 @@ absl::Status Dispatcher::ExecuteStream(int method_index, CallContext& context,
       response_metadata);
   // A message over the limit, or a malformed request, decides the status.
   if (absl::Status failed = io.failure(); !failed.ok()) return failed;
-  if (status.ok() && absl::Now() >= context.deadline()) return DeadlinePassedInWorker();
+  // Past the deadline, whatever the handler says is the deadline's doing
+  // (its Read()/Write() failed because of it): the host reports its own
+  // deadline, not "stopped after N".
+  if (absl::Now() >= context.deadline()) return DeadlinePassedInWorker();
   return status;
 }
 
