@@ -25,9 +25,8 @@
 // a method index beyond the hello's table, a request message beyond a
 // stream's window or after its half-close, a stream frame naming a unary
 // call, a call of a streaming method or a stream open of a unary one) ends
-// the connection: the worker
-// answers the calls it runs, sends kGoAway naming the violation and stops
-// reading; the host treats the worker as crashed.
+// the connection: the worker answers the calls it runs, sends kGoAway naming
+// the violation and stops reading; the host treats the worker as crashed.
 
 #ifndef IW_RUNTIME_WORKER_NATIVE_CARRIER_H_
 #define IW_RUNTIME_WORKER_NATIVE_CARRIER_H_
