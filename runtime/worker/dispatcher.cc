@@ -148,17 +148,17 @@ absl::Status Dispatcher::Execute(
     absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
     absl::FunctionRef<absl::Status(const google::protobuf::MessageLite&)> serialize,
     Metadata* response_metadata) {
-  if (binding_.methods[method_index].invoke == nullptr) {
-    // A streaming method called as a unary call (a confused or hostile
-    // client): it has no unary handler to run.
-    return absl::UnimplementedError(
-        absl::StrCat(MethodDisplayName(*binding_.service, method_index),
-                     " is a streaming method: call it as a stream, not as a unary call"));
-  }
   std::unique_ptr<google::protobuf::MessageLite> response;
   absl::Status status = RunCall(
       context, replace_after,
       [&] {
+        if (binding_.methods[method_index].invoke == nullptr) {
+          // A streaming method called as a unary call (a confused or
+          // hostile client): it has no unary handler to run.
+          return absl::UnimplementedError(
+              absl::StrCat(MethodDisplayName(*binding_.service, method_index),
+                           " is a streaming method: call it as a stream, not as a unary call"));
+        }
         return InvokeMethod(binding_, method_index, context, parse, config_.middleware, &response);
       },
       response_metadata);

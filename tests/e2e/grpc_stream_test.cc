@@ -280,7 +280,7 @@ class InProcessWorker final : public Worker {
   }
 
   std::shared_ptr<HostStream> Open(Method method, absl::Duration timeout) override {
-    auto stream = endpoint_->OpenStream(method, Timing(timeout));
+    auto stream = endpoint_->OpenStream(method, Timing(timeout), [](absl::Status&) {});
     REQUIRE(stream.ok());
     return *stream;
   }
