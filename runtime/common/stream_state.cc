@@ -1,5 +1,6 @@
 #include "runtime/common/stream_state.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace iw::internal {
@@ -33,7 +34,9 @@ StreamState::Next StreamState::Pop(absl::Time deadline, StreamMessage* message) 
 
 void StreamState::AddCredit(int n) {
   absl::MutexLock lock(&mu_);
-  credit_ += n;
+  // Never more than a window: a peer that grants more (repeating credit
+  // frames) gains nothing, and the count cannot overflow.
+  credit_ = std::min(credit_ + std::min(n, window_), window_);
 }
 
 StreamState::Credit StreamState::TakeCredit(absl::Time deadline) {

@@ -78,7 +78,7 @@ class StreamState {
 
   // ---- Sending. ----
 
-  // The peer read `n` more messages.
+  // The peer read `n` more messages. The credit never exceeds the window.
   void AddCredit(int n);
   enum class Credit { kGranted, kEnded, kDeadline };
   // Takes one credit, waiting for it until `deadline`.
