@@ -25,7 +25,7 @@ HostStream::~HostStream() {
   if (!state_.ended())
     EndHere(WithCause(absl::CancelledError(absl::StrCat(method(), ": cancelled by the host")),
                       FailureCause::kCancelledByHost));
-  Conclude();
+  Conclude().IgnoreError();
 }
 
 std::string HostStream::method() const { return MethodDisplayName(service_, method_index_); }
@@ -46,7 +46,7 @@ void HostStream::Start(std::shared_ptr<Carrier> carrier) {
 }
 
 void HostStream::Fail(absl::Status status) {
-  if (state_.End(std::move(status), /*keep_queued=*/false)) Conclude();
+  if (state_.End(std::move(status), /*keep_queued=*/false)) Conclude().IgnoreError();
 }
 
 bool HostStream::Deliver(StreamMessage message) {
@@ -61,13 +61,13 @@ void HostStream::EndFromWorker(absl::Status status, Metadata metadata) {
     if (state_.ended()) return;
     metadata_ = std::move(metadata);
   }
-  if (state_.End(std::move(status), /*keep_queued=*/true)) Conclude();
+  if (state_.End(std::move(status), /*keep_queued=*/true)) Conclude().IgnoreError();
 }
 
 void HostStream::EndHere(absl::Status status) {
   if (!state_.End(std::move(status), /*keep_queued=*/false)) return;
   if (carrier_ != nullptr) carrier_->Cancel();
-  Conclude();
+  Conclude().IgnoreError();
 }
 
 bool HostStream::Write(const MessageLite& message) {
@@ -76,19 +76,19 @@ bool HostStream::Write(const MessageLite& message) {
     if (writes_closed_) return false;
   }
   if (state_.ended()) {
-    Conclude();
+    Conclude().IgnoreError();
     return false;
   }
   const size_t size = message.ByteSizeLong();
   if (size > max_request_) {
     EndHere(MessageTooLarge(FailureCause::kRequestTooLarge, method(), size,
                             static_cast<int64_t>(max_request_)));
-    Conclude();
+    Conclude().IgnoreError();
     return false;
   }
   // The deadline's timer ends the stream, which ends this wait too.
   if (state_.TakeCredit(absl::InfiniteFuture()) != StreamState::Credit::kGranted) {
-    Conclude();
+    Conclude().IgnoreError();
     return false;
   }
   return carrier_ != nullptr && carrier_->Send(message);
@@ -106,19 +106,19 @@ void HostStream::CloseWrites() {
 bool HostStream::Read(MessageLite* message) {
   StreamMessage next;
   if (state_.Pop(absl::InfiniteFuture(), &next) != StreamState::Next::kMessage) {
-    Conclude();
+    Conclude().IgnoreError();
     return false;
   }
   if (next.bytes.size() > max_reply_) {
     EndHere(MessageTooLarge(FailureCause::kReplyTooLarge, method(), next.bytes.size(),
                             static_cast<int64_t>(max_reply_)));
-    Conclude();
+    Conclude().IgnoreError();
     return false;
   }
   if (!message->ParseFromArray(next.bytes.data(), static_cast<int>(next.bytes.size()))) {
     EndHere(absl::InternalError(
         absl::StrCat(method(), ": the worker's response is not a valid ", message->GetTypeName())));
-    Conclude();
+    Conclude().IgnoreError();
     return false;
   }
   {

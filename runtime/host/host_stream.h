@@ -114,7 +114,8 @@ class HostStream final : public ClientStream, public std::enable_shared_from_thi
   // that was the end, tells the worker.
   void EndHere(absl::Status status);
   // Once ended: runs the finishers once and returns the final status (a
-  // second caller waits until the first has run them).
+  // second caller waits until the first has run them: Read() and Write()
+  // call it before they return false, so that the end is final by then).
   absl::Status Conclude();
   std::string method() const;
 
