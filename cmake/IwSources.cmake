@@ -97,6 +97,8 @@ set(IW_RUNTIME_SOURCES
   runtime/worker/dispatcher.h
   runtime/worker/executor.cc
   runtime/worker/executor.h
+  runtime/worker/grpc_stream_call.cc
+  runtime/worker/grpc_stream_call.h
   runtime/worker/native_carrier.cc
   runtime/worker/native_carrier.h
   runtime/worker/overrun_watchdog.cc

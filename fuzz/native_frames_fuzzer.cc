@@ -4,7 +4,9 @@
 //
 // Input: the bytes are read twice.
 // - As one frame body of each kind: ParseHello, ParseCall, ParseCancel,
-//   ParseReply and ParseGoAway each get the whole input.
+//   ParseReply, ParseGoAway and the stream frames' parsers (ParseStreamOpen,
+//   ParseStreamMessage, ParseHalfClose, ParseCredit) each get the whole
+//   input.
 // - As a stream of frames: ParseFrameHeader on the next 8 bytes, then the
 //   Parse* of its kind on its body (cut short if the input ends first),
 //   until the input ends or a header is refused.
@@ -33,6 +35,7 @@
 #include "absl/strings/string_view.h"
 #include "fuzz/fuzz_target.h"
 #include "runtime/metadata.h"
+#include "runtime/stream.h"
 #include "runtime/wire/native_frames.h"
 
 namespace {
@@ -108,8 +111,9 @@ void CheckHello(absl::string_view body) {
   }
 }
 
-void CheckCall(absl::string_view body) {
-  auto call = iw::internal::ParseCall(body);
+void CheckCall(absl::string_view body, FrameKind kind = FrameKind::kCall) {
+  const bool open = kind == FrameKind::kStreamOpen;
+  auto call = open ? iw::internal::ParseStreamOpen(body) : iw::internal::ParseCall(body);
   if (!call.ok()) return CheckRefusal(call.status());
   bool canonical = false;
   const iw::Metadata metadata = MetadataOf(call->metadata, &canonical);
@@ -121,10 +125,16 @@ void CheckCall(absl::string_view body) {
   fields.request_id = call->request_id;
   fields.metadata = &metadata;
   FrameBuffer frame;
-  char* payload = iw::internal::AppendCall(fields, call->payload.size(), &frame);
-  if (!call->payload.empty()) std::memcpy(payload, call->payload.data(), call->payload.size());
-  const absl::string_view again_body = ReencodedBody(frame, FrameKind::kCall);
-  auto again = iw::internal::ParseCall(again_body);
+  if (open) {
+    Check(call->payload.empty(), "a stream open carries no payload");
+    iw::internal::AppendStreamOpen(fields, &frame);
+  } else {
+    char* payload = iw::internal::AppendCall(fields, call->payload.size(), &frame);
+    if (!call->payload.empty()) std::memcpy(payload, call->payload.data(), call->payload.size());
+  }
+  const absl::string_view again_body = ReencodedBody(frame, kind);
+  auto again =
+      open ? iw::internal::ParseStreamOpen(again_body) : iw::internal::ParseCall(again_body);
   Check(again.ok(), "a re-encoded call parses");
   Check(again->id == call->id, "call: id");
   Check(again->method == call->method, "call: method index");
@@ -189,8 +199,61 @@ void CheckGoAway(absl::string_view body) {
   Check(again_body == body, "a goaway re-encodes to the same bytes");
 }
 
+void CheckStreamMessage(FrameKind kind, absl::string_view body) {
+  auto message = iw::internal::ParseStreamMessage(kind, body);
+  if (!message.ok()) return CheckRefusal(message.status());
+  Check(message->id != 0, "a stream message's id is not 0");
+  FrameBuffer frame;
+  char* payload =
+      iw::internal::AppendStreamMessage(kind, message->id, message->payload.size(), &frame);
+  if (!message->payload.empty()) {
+    std::memcpy(payload, message->payload.data(), message->payload.size());
+  }
+  const absl::string_view again_body = ReencodedBody(frame, kind);
+  auto again = iw::internal::ParseStreamMessage(kind, again_body);
+  Check(again.ok() && again->id == message->id, "stream message: id");
+  Check(again->payload == message->payload, "stream message: payload");
+  Check(again_body == body, "a stream message re-encodes to the same bytes");
+}
+
+void CheckHalfClose(absl::string_view body) {
+  auto id = iw::internal::ParseHalfClose(body);
+  if (!id.ok()) return CheckRefusal(id.status());
+  Check(*id != 0, "a half-close's id is not 0");
+  FrameBuffer frame;
+  iw::internal::AppendHalfClose(*id, &frame);
+  const absl::string_view again_body = ReencodedBody(frame, FrameKind::kHalfClose);
+  auto again = iw::internal::ParseHalfClose(again_body);
+  Check(again.ok() && *again == *id, "half-close: id");
+  Check(again_body == body, "a half-close re-encodes to the same bytes");
+}
+
+void CheckCredit(FrameKind kind, absl::string_view body) {
+  auto credit = iw::internal::ParseCredit(kind, body);
+  if (!credit.ok()) return CheckRefusal(credit.status());
+  Check(credit->id != 0, "a credit's id is not 0");
+  Check(credit->n >= 1 && credit->n <= static_cast<uint32_t>(iw::kStreamWindow),
+        "a credit is within the window");
+  FrameBuffer frame;
+  iw::internal::AppendCredit(kind, credit->id, credit->n, &frame);
+  const absl::string_view again_body = ReencodedBody(frame, kind);
+  auto again = iw::internal::ParseCredit(kind, again_body);
+  Check(again.ok() && again->id == credit->id && again->n == credit->n, "credit: id and n");
+  Check(again_body == body, "a credit re-encodes to the same bytes");
+}
+
 void CheckBody(FrameKind kind, absl::string_view body) {
   switch (kind) {
+    case FrameKind::kStreamOpen:
+      return CheckCall(body, kind);
+    case FrameKind::kRequestMessage:
+    case FrameKind::kResponseMessage:
+      return CheckStreamMessage(kind, body);
+    case FrameKind::kHalfClose:
+      return CheckHalfClose(body);
+    case FrameKind::kResponseCredit:
+    case FrameKind::kRequestCredit:
+      return CheckCredit(kind, body);
     case FrameKind::kHello:
       return CheckHello(body);
     case FrameKind::kCall:
@@ -212,7 +275,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // The whole input as one body of each kind.
   for (FrameKind kind : {FrameKind::kHello, FrameKind::kCall, FrameKind::kCancel, FrameKind::kReply,
-                         FrameKind::kGoAway}) {
+                         FrameKind::kGoAway, FrameKind::kStreamOpen, FrameKind::kRequestMessage,
+                         FrameKind::kHalfClose, FrameKind::kResponseCredit,
+                         FrameKind::kResponseMessage, FrameKind::kRequestCredit}) {
     CheckBody(kind, input);
   }
 

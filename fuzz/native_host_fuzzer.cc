@@ -6,18 +6,22 @@
 // answers with frames built from the input and half-closes its end.
 //
 // Input: the first byte sets the number of asynchronous calls (1-8, bits
-// 0x07), the blocking call (0x08) and a small reply limit (0x40); the rest
-// is a list of operations: a well-formed reply to one of the calls (any
-// status code, metadata, payload), a reply to an id never sent, a GoAway,
-// a frame only the host sends, a frame of any kind with any body, an
-// abandoned call (NativeConnection::Abandon).
+// 0x07), the blocking call (0x08), a stream (0x10, a HostStream opened after
+// the calls) and a small reply limit (0x40); the rest is a list of
+// operations: a well-formed reply to one of the calls (any status code,
+// metadata, payload), a reply to an id never sent, a GoAway, a frame only
+// the host sends, a frame of any kind with any body, an abandoned call
+// (NativeConnection::Abandon), a response message, a request credit or the
+// end of the stream (or of an id never sent).
 //
 // Invariants checked (a violation aborts): no crash or sanitizer report;
 // every call completes exactly once, in time; a call answered before
 // anything broke the protocol completes with that answer (code, payload);
 // a call never answered fails with UNAVAILABLE; the violation callback runs
-// exactly once if the fuzzer sent a frame that breaks the protocol, and
-// never otherwise.
+// exactly once if the fuzzer sent a frame that breaks the protocol (a
+// response message beyond the stream's credit among them), and never
+// otherwise; the stream ends with the end the fuzzer sent before anything
+// broke the protocol, else UNAVAILABLE.
 #include <sys/socket.h>
 
 #include <atomic>
@@ -38,7 +42,9 @@
 #include "fuzz/fuzz_target.h"
 #include "fuzz/safe_handlers.h"
 #include "google/protobuf/stubs/logging.h"
+#include "runtime/host/host_stream.h"
 #include "runtime/host/native_connection.h"
+#include "runtime/stream.h"
 #include "tests/e2e/native_peer.h"
 #include "tests/workers/test_service.iw.h"
 
@@ -129,6 +135,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const iw::codegen::ServiceInfo& service = iwtest::iw_internal::kTestServiceService;
   const int async_calls = 1 + (data[0] & 7);
   const bool blocking = (data[0] & 0x08) != 0;
+  const bool with_stream = (data[0] & 0x10) != 0;
   const int calls = async_calls + (blocking ? 1 : 0);
   const size_t max_reply = (data[0] & 0x40) ? 64 : (1 << 20);
   Bytes in{data + 1, size - 1};
@@ -182,11 +189,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       outcomes.Complete(calls - 1, connection->Call(0, request, timing));
     });
   }
-  // The peer reads every call frame.
+  std::shared_ptr<iw::internal::HostStream> stream;
+  if (with_stream) {
+    stream = std::make_shared<iw::internal::HostStream>(service, 0, timing, 1 << 20, max_reply);
+    stream->Start(connection->OpenStream(0, timing, stream));
+  }
+  // The peer reads every call frame (and the stream's open).
   std::vector<uint64_t> ids;
-  while (ids.size() < static_cast<size_t>(calls)) {
+  uint64_t stream_id = 0;
+  while (ids.size() < static_cast<size_t>(calls) || (with_stream && stream_id == 0)) {
     absl::StatusOr<iw::internal::InFrame> frame = peer.Next(deadline);
     Check(frame.ok(), "every call frame arrives");
+    if (frame->kind == FrameKind::kStreamOpen) {
+      absl::StatusOr<iw::internal::CallView> open = iw::internal::ParseStreamOpen(frame->body());
+      Check(with_stream && stream_id == 0 && open.ok(), "one stream open, which parses");
+      stream_id = open->id;
+      continue;
+    }
     Check(frame->kind == FrameKind::kCall, "only calls follow the hello");
     absl::StatusOr<iw::internal::CallView> call = iw::internal::ParseCall(frame->body());
     Check(call.ok(), "a call frame parses");
@@ -198,7 +217,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   Check(outcome_of.size() == static_cast<size_t>(calls), "every call has its own id");
-  const uint64_t largest_id = static_cast<uint64_t>(calls);
+  Check(!outcome_of.contains(stream_id), "the stream has its own id");
+  const uint64_t largest_id = static_cast<uint64_t>(calls) + (with_stream ? 1 : 0);
+  // The stream, as the host sees it so far (until something breaks).
+  bool stream_open = with_stream;
+  int stream_messages = 0;
+  std::optional<uint32_t> stream_end;
 
   // The answers.
   FrameBuffer out;
@@ -211,13 +235,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto note_reply = [&](const iw::internal::ReplyView& reply) {
     if (reply.id > largest_id) {
       broken = true;
+    } else if (with_stream && reply.id == stream_id) {
+      if (broken || !stream_open) return;  // an end after the end: ignored
+      if (!reply.payload.empty()) {
+        broken = true;
+        return;
+      }
+      stream_open = false;
+      stream_end = reply.code;
     } else if (!broken && answers.find(reply.id) == answers.end()) {
       answers[reply.id] = Answer{reply.code, std::string(reply.payload)};
     }
   };
   while (!in.empty()) {
     const uint8_t op = in.Byte();
-    switch (op % 10) {
+    switch (op % 13) {
       default: {  // a well-formed reply to one of the calls
         iw::internal::ReplyFields reply;
         reply.id = ids[in.Byte() % ids.size()];
@@ -258,7 +290,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         broken = true;
         break;
       case 6:  // a frame only the host sends
-        switch (in.Byte() % 3) {
+        switch (in.Byte() % 4) {
+          case 3:
+            iw::internal::AppendHalfClose(ids[0], &out);
+            break;
           case 0:
             iw::internal::AppendCancel(ids[0], &out);
             break;
@@ -277,6 +312,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 7: {  // a frame of any kind with any body
         const uint8_t kind = in.Byte();
         const std::string body = in.Take(in.Byte());
+        if ((kind == static_cast<uint8_t>(FrameKind::kResponseMessage) &&
+             iw::internal::ParseStreamMessage(FrameKind::kResponseMessage, body).ok()) ||
+            (kind == static_cast<uint8_t>(FrameKind::kRequestCredit) &&
+             iw::internal::ParseCredit(FrameKind::kRequestCredit, body).ok())) {
+          break;  // a valid stream frame: the operations below send those
+        }
         const uint32_t body_size = static_cast<uint32_t>(body.size());
         char* header = out.Extend(8);
         std::memcpy(header, &body_size, 4);
@@ -290,6 +331,44 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         } else {
           broken = true;
         }
+        break;
+      }
+      case 10: {  // a response message: of the stream, or of an id never sent
+        const uint8_t which = in.Byte();
+        const std::string payload = in.Take(in.Byte() % 32);
+        const uint64_t id = with_stream && (which & 0x80) == 0 ? stream_id : largest_id + 1 + which;
+        std::memcpy(iw::internal::AppendStreamMessage(FrameKind::kResponseMessage, id,
+                                                      payload.size(), &out),
+                    payload.data(), payload.size());
+        if (id != stream_id) {
+          broken = true;
+        } else if (!broken && stream_open && ++stream_messages > iw::kStreamWindow) {
+          broken = true;  // beyond the credit: nobody reads the stream
+        }
+        break;
+      }
+      case 11: {  // a request credit (0 or more than the window: malformed)
+        const uint32_t n = in.Byte() % (iw::kStreamWindow + 2);
+        const uint64_t id = with_stream ? stream_id : largest_id + 1;
+        iw::internal::AppendCredit(FrameKind::kRequestCredit, id, n, &out);
+        if (!with_stream || n == 0 || n > static_cast<uint32_t>(iw::kStreamWindow)) broken = true;
+        break;
+      }
+      case 12: {  // the end of the stream (now and then with a message)
+        iw::internal::ReplyFields reply;
+        reply.id = with_stream ? stream_id : largest_id + 1;
+        reply.code = in.Byte() % 17;
+        const uint8_t extra = in.Byte();
+        const std::string message = reply.code != 0 ? in.Take(extra % 8) : std::string();
+        reply.message = message;
+        const std::string payload = reply.code == 0 && (extra & 0x80) ? "p" : "";
+        std::memcpy(iw::internal::AppendReply(reply, payload.size(), &out), payload.data(),
+                    payload.size());
+        iw::internal::ReplyView view;
+        view.id = reply.id;
+        view.code = reply.code;
+        view.payload = payload;
+        note_reply(view);
         break;
       }
       case 8: {  // the host gives up on an asynchronous call (on the wire so far)
@@ -336,6 +415,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   Check(violations.load() == (broken ? 1 : 0),
         "the violation callback runs once if the protocol was broken, else never");
+  if (stream != nullptr) {
+    const absl::Status status = stream->Finish();
+    if (stream_end.has_value()) {
+      Check(static_cast<uint32_t>(status.code()) == *stream_end,
+            "the stream ends with the end the fuzzer sent");
+    } else {
+      Check(absl::IsUnavailable(status), "a stream never ended fails with UNAVAILABLE");
+    }
+    stream.reset();
+  }
   connection.reset();
   for (const auto& [id, index] : outcome_of) {
     Check(outcomes.Get(index).completions == 1, "no call completes again after Close()");

@@ -8,9 +8,11 @@
 // - Structured: the rest is read as a list of operations, each turned into a
 //   frame: calls (method index, id, timeout, request id, metadata, request
 //   bytes; sometimes an index beyond the table or a duplicate id), cancels,
-//   and now and then a frame that breaks the protocol (a second hello, a
-//   frame only the worker sends, a truncated body, a bad header). The hello
-//   comes first unless bit 0x40 is set.
+//   streams (a stream open, of the bidi echo method appended to TestService
+//   or of a unary one; request messages, half-closes, credits to a stream
+//   or to any id), and now and then a frame that breaks the protocol (a
+//   second hello, a frame only the worker sends, a truncated body, a bad
+//   header). The hello comes first unless bit 0x40 is set.
 // Then the fuzzer half-closes its end and reads everything up to EOF.
 //
 // Invariants checked (a violation aborts): no crash or sanitizer report; the
@@ -19,8 +21,9 @@
 // reply answers an id that was sent, never more often than it was sent, with
 // a canonical code; the carrier ends OK without a GoAway, or with the
 // GoAway's reason; with only valid frames sent (unique ids, no violation),
-// every call gets exactly one reply. (The ids are not checked once raw bytes
-// went out: a call may hide in them.)
+// every call and stream gets exactly one reply; the worker's stream messages
+// and credits name streams that were opened. (The ids are not checked once
+// raw bytes went out: a call may hide in them.)
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -37,6 +41,7 @@
 #include "fuzz/fuzz_target.h"
 #include "fuzz/safe_handlers.h"
 #include "google/protobuf/stubs/logging.h"
+#include "runtime/stream.h"
 #include "runtime/worker/dispatcher.h"
 #include "runtime/worker/native_carrier.h"
 #include "tests/e2e/native_peer.h"
@@ -59,14 +64,61 @@ void Check(bool condition, const char* what) {
 using iw::internal::FrameBuffer;
 using iw::internal::FrameKind;
 
+// A bidi method appended to TestService: every request back, as a reply.
+absl::Status FuzzEcho(void*, iw::CallContext&, const google::protobuf::MessageLite*,
+                      iw::internal::StreamIo& io, google::protobuf::MessageLite*) {
+  iw::StreamReader<iwtest::EchoRequest> reader(&io);
+  iw::StreamWriter<iwtest::EchoReply> writer(&io);
+  iwtest::EchoRequest request;
+  while (reader.Read(&request)) {
+    iwtest::EchoReply reply;
+    reply.set_text(request.text());
+    if (!writer.Write(reply)) break;
+  }
+  return absl::OkStatus();
+}
+
+// TestService's binding with FuzzEcho appended (index `stream_method`).
+struct WithStream {
+  explicit WithStream(const iw::codegen::ServiceBinding& base)
+      : stream_method(base.service->method_count) {
+    infos.assign(base.service->methods, base.service->methods + stream_method);
+    iw::codegen::MethodInfo echo{};
+    echo.name = "FuzzEcho";
+    echo.path = "/iwtest.TestService/FuzzEcho";
+    echo.deadline_grace_ms = -1;
+    echo.client_streaming = true;
+    echo.server_streaming = true;
+    infos.push_back(echo);
+    handlers.assign(base.methods, base.methods + stream_method);
+    handlers.push_back({&iwtest::EchoRequest::default_instance(),
+                        &iwtest::EchoReply::default_instance(), nullptr, &FuzzEcho});
+    service = *base.service;
+    service.methods = infos.data();
+    service.method_count = stream_method + 1;
+    binding = {&service, handlers.data(), base.handler};
+  }
+  const int stream_method;
+  std::vector<iw::codegen::MethodInfo> infos;
+  std::vector<iw::codegen::MethodHandler> handlers;
+  iw::codegen::ServiceInfo service;
+  iw::codegen::ServiceBinding binding;
+};
+
 struct Worker {
-  Worker() : binding(iwtest::BindTestServiceHandler(handler)), dispatcher(binding, "native-fuzz") {
+  Worker()
+      : base(iwtest::BindTestServiceHandler(handler)),
+        with_stream(base),
+        binding(with_stream.binding),
+        dispatcher(binding, "native-fuzz") {
     google::protobuf::SetLogHandler(nullptr);
     // A call with a tiny deadline and replace-after grace overruns it: a real
     // worker would end, the fuzzer goes on.
     dispatcher.SetOverrunHandler([](const std::string&) {});
   }
   iw::fuzz::SafeTestHandler handler;
+  iw::codegen::ServiceBinding base;
+  WithStream with_stream;
   iw::codegen::ServiceBinding binding;
   iw::internal::Dispatcher dispatcher;
 };
@@ -75,8 +127,11 @@ using Bytes = iw::fuzz::ByteReader;
 
 // What the fuzzer sent, to check the replies against.
 struct Sent {
-  absl::flat_hash_map<uint64_t, int> calls;  // id → how many call frames
-  bool only_valid = true;                    // no frame that breaks the protocol
+  absl::flat_hash_map<uint64_t, int> calls;     // id → how many call (or stream open) frames
+  absl::flat_hash_set<uint64_t> streams;        // ids opened as streams
+  absl::flat_hash_map<uint64_t, int> requests;  // stream id → request messages sent
+  absl::flat_hash_set<uint64_t> half_closed;    // stream ids
+  bool only_valid = true;                       // no frame that breaks the protocol
   // False once raw bytes went out: a call may hide in them (or the calls
   // after them in a body that is longer than it says).
   bool ids_known = true;
@@ -97,8 +152,8 @@ void AppendHeader(uint8_t kind, uint32_t body_size, uint8_t reserved, FrameBuffe
 }
 
 // The structured input: operations until the input is used up.
-void Structured(Bytes& in, const iw::codegen::ServiceInfo& service, bool hello_first,
-                FrameBuffer* out, Sent* sent) {
+void Structured(Bytes& in, const iw::codegen::ServiceInfo& service, int stream_method,
+                bool hello_first, FrameBuffer* out, Sent* sent) {
   std::vector<absl::string_view> paths;
   for (int i = 0; i < service.method_count; ++i) paths.emplace_back(service.methods[i].path);
   if (hello_first) {
@@ -132,6 +187,7 @@ void Structured(Bytes& in, const iw::codegen::ServiceInfo& service, bool hello_f
           metadata.emplace(std::move(key), in.Take(in.Byte() % 8));
         }
         call.metadata = &metadata;
+        if (call.method == static_cast<uint32_t>(stream_method)) sent->only_valid = false;
         const std::string request = in.Take(in.Byte());
         const size_t start = out->size();
         std::memcpy(iw::internal::AppendCall(call, request.size(), out), request.data(),
@@ -173,6 +229,56 @@ void Structured(Bytes& in, const iw::codegen::ServiceInfo& service, bool hello_f
         AppendRaw(body, out);
         sent->only_valid = false;
         sent->ids_known = false;
+        break;
+      }
+      case 8: {
+        // A stream open: mostly of the streaming method, now and then of a
+        // unary one (a violation) or one the worker does not serve.
+        iw::internal::CallFields open;
+        open.id = 1 + in.Byte() % 32;
+        const uint8_t method = in.Byte();
+        open.method = (method & 0x80) ? method % paths.size() : stream_method;
+        const uint8_t timeout = in.Byte();
+        open.timeout_us = (timeout & 0x80) ? uint64_t{1} << (timeout & 0x3f) : 0;
+        iw::internal::AppendStreamOpen(open, out);
+        if (open.method != static_cast<uint32_t>(stream_method) &&
+            open.method < static_cast<uint32_t>(service.method_count)) {
+          sent->only_valid = false;  // a stream of a unary method
+        }
+        if (++sent->calls[open.id] > 1) sent->only_valid = false;
+        if (open.method == static_cast<uint32_t>(stream_method)) sent->streams.insert(open.id);
+        break;
+      }
+      case 9: {
+        // A request message (an EchoRequest, or any bytes).
+        const uint64_t id = 1 + in.Byte() % 32;
+        const std::string payload = in.Take(in.Byte() % 32);
+        std::memcpy(
+            iw::internal::AppendStreamMessage(FrameKind::kRequestMessage, id, payload.size(), out),
+            payload.data(), payload.size());
+        // Beyond the window (the handler may not have read yet), after a
+        // half-close, or to a unary call: maybe a violation.
+        if (++sent->requests[id] > iw::kStreamWindow || sent->half_closed.contains(id) ||
+            (sent->calls.contains(id) && !sent->streams.contains(id))) {
+          sent->only_valid = false;
+        }
+        break;
+      }
+      case 10: {
+        const uint64_t id = 1 + in.Byte() % 32;
+        iw::internal::AppendHalfClose(id, out);
+        if (sent->calls.contains(id) && !sent->streams.contains(id)) sent->only_valid = false;
+        if (sent->streams.contains(id)) sent->half_closed.insert(id);
+        break;
+      }
+      case 11: {
+        const uint64_t id = 1 + in.Byte() % 32;
+        const uint32_t n = in.Byte() % (iw::kStreamWindow + 2);
+        iw::internal::AppendCredit(FrameKind::kResponseCredit, id, n, out);
+        if (n == 0 || n > static_cast<uint32_t>(iw::kStreamWindow) ||
+            (sent->calls.contains(id) && !sent->streams.contains(id))) {
+          sent->only_valid = false;
+        }
         break;
       }
       case 7: {
@@ -217,7 +323,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     iw::internal::AppendHello(64 << 20, (data[0] & 0x40) ? 16 : (64 << 20), paths, &out);
     AppendRaw(in.Take(in.size), &out);
   } else {
-    Structured(in, service, /*hello_first=*/(data[0] & 0x40) == 0, &out, &sent);
+    Structured(in, service, worker->with_stream.stream_method,
+               /*hello_first=*/(data[0] & 0x40) == 0, &out, &sent);
   }
   Check(peer.Send(&out, deadline), "the worker end takes the input");
   peer.CloseWrites();
@@ -239,7 +346,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       ++goaways;
       continue;
     }
-    Check(frame->kind == FrameKind::kReply, "the worker sends only replies and GoAways");
+    if (frame->kind == FrameKind::kResponseMessage || frame->kind == FrameKind::kRequestCredit) {
+      uint64_t id = 0;
+      if (frame->kind == FrameKind::kResponseMessage) {
+        absl::StatusOr<iw::internal::StreamMessageView> message =
+            iw::internal::ParseStreamMessage(frame->kind, frame->body());
+        Check(message.ok(), "a response message parses");
+        id = message->id;
+      } else {
+        absl::StatusOr<iw::internal::CreditView> credit =
+            iw::internal::ParseCredit(frame->kind, frame->body());
+        Check(credit.ok(), "a request credit parses");
+        id = credit->id;
+      }
+      if (!raw && sent.ids_known) {
+        Check(sent.streams.contains(id), "a stream frame names a stream that was opened");
+        Check(replies[id] == 0 || sent.calls[id] > 1, "no stream frame after the stream's end");
+      }
+      continue;
+    }
+    Check(frame->kind == FrameKind::kReply,
+          "the worker sends only replies, stream frames and GoAways");
     absl::StatusOr<iw::internal::ReplyView> reply = iw::internal::ParseReply(frame->body());
     Check(reply.ok(), "a reply parses");
     Check(reply->code <= 16, "a reply's code is canonical");

@@ -97,27 +97,6 @@ class MultiplexedAsyncCall final : public PendingCall {
 // absl::Now() agrees).
 constexpr absl::Duration kDeadlineSlack = absl::Milliseconds(5);
 
-// Deadline, per-call policy and metadata of one call.
-void Prepare(const CallTiming& timing, grpc::ClientContext* context) {
-  context->set_deadline(absl::ToChronoTime(timing.deadline));
-  if (timing.replace_after) {
-    context->AddMetadata(kReplaceAfterMetadata,
-                         absl::StrCat(absl::ToInt64Milliseconds(*timing.replace_after)));
-  }
-  if (!timing.request_id.empty()) {
-    context->AddMetadata(kRequestIdMetadataKey, timing.request_id);
-  }
-  if (timing.request_metadata != nullptr) {
-    for (const auto& [key, value] : *timing.request_metadata) context->AddMetadata(key, value);
-  }
-}
-
-// Whether the worker itself produced the call's failure status.
-bool StatusFromWorker(const grpc::ClientContext& context) {
-  const auto& trailing = context.GetServerTrailingMetadata();
-  return trailing.find(kWorkerStatusMetadata) != trailing.end();
-}
-
 // What the worker sent back, for host middleware.
 void CollectResponseMetadata(const CallTiming& timing, const grpc::ClientContext& context) {
   if (timing.response_metadata == nullptr) return;
@@ -353,7 +332,7 @@ absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request, Me
     }
   }
   grpc::ClientContext context;
-  Prepare(timing, &context);
+  PrepareGrpcCall(timing, &context);
   grpc::Status status = grpc::internal::BlockingUnaryCall<MessageLite, MessageLite>(
       channel_.get(), *rpc_methods_[method_index], &context, request, response);
   absl::Status result = status.ok() ? CheckReplySize(method_index, *response)
@@ -414,7 +393,7 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(int method_index, std::stri
   }
   const size_t request_size = request.size();
   auto call = std::make_shared<AsyncCall>(std::move(request));
-  Prepare(timing, &call->context);
+  PrepareGrpcCall(timing, &call->context);
   grpc::internal::CallbackUnaryCall<grpc::ByteBuffer, MessageLite>(
       channel_.get(), *rpc_methods_[method_index], &call->context, &call->request, response,
       [this, call, method_index, timing, response, request_size,

@@ -6,10 +6,14 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "runtime/metadata.h"
 #include "runtime/wire/call_failure.h"
+#include "runtime/wire/control_protocol.h"
 #include "runtime/wire/status_conversion.h"
+#include "runtime/worker/overrun_watchdog.h"
 
 namespace iw::internal {
 namespace {
@@ -34,6 +38,25 @@ std::optional<std::pair<uint64_t, int64_t>> ReceivedOverLimit(absl::string_view 
 }
 
 }  // namespace
+
+void PrepareGrpcCall(const CallTiming& timing, grpc::ClientContext* context) {
+  context->set_deadline(absl::ToChronoTime(timing.deadline));
+  if (timing.replace_after) {
+    context->AddMetadata(kReplaceAfterMetadata,
+                         absl::StrCat(absl::ToInt64Milliseconds(*timing.replace_after)));
+  }
+  if (!timing.request_id.empty()) {
+    context->AddMetadata(kRequestIdMetadataKey, timing.request_id);
+  }
+  if (timing.request_metadata != nullptr) {
+    for (const auto& [key, value] : *timing.request_metadata) context->AddMetadata(key, value);
+  }
+}
+
+bool StatusFromWorker(const grpc::ClientContext& context) {
+  const auto& trailing = context.GetServerTrailingMetadata();
+  return trailing.find(kWorkerStatusMetadata) != trailing.end();
+}
 
 absl::Status FromGrpcCall(const grpc::Status& status, bool from_worker, absl::string_view method,
                           size_t request_size, int max_request) {

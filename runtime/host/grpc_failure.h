@@ -1,17 +1,28 @@
-// FOR INTERNAL USE. The gRPC boundary of a host's unary call: where the
-// status gRPC reported becomes an absl::Status with its cause
-// (call_failure.h). Called once per failed call, by GrpcEndpoint.
+// FOR INTERNAL USE. The gRPC boundary of a host's call (unary or streaming):
+// what every call sends along (PrepareGrpcCall), and where the status gRPC
+// reported becomes an absl::Status with its cause (call_failure.h). Used by
+// GrpcEndpoint and the gRPC carrier of streams (grpc_stream.h).
 #ifndef IW_RUNTIME_HOST_GRPC_FAILURE_H_
 #define IW_RUNTIME_HOST_GRPC_FAILURE_H_
 
+#include <grpcpp/client_context.h>
 #include <grpcpp/support/status.h>
 
 #include <cstddef>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "runtime/host/endpoint.h"
 
 namespace iw::internal {
+
+// Sets the deadline, per-call policy (replace-after), request id and
+// request metadata of `timing` on a call's `context`.
+void PrepareGrpcCall(const CallTiming& timing, grpc::ClientContext* context);
+
+// Whether the worker itself produced the call's status (its trailing
+// metadata says so). Once the call is done.
+bool StatusFromWorker(const grpc::ClientContext& context);
 
 // `status`, failed, as the host's call of `method` (display name) got it.
 // `from_worker`: the worker produced it (its trailing metadata says so);

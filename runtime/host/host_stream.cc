@@ -131,6 +131,7 @@ bool HostStream::Read(MessageLite* message) {
 
 absl::Status HostStream::Finish() {
   CloseWrites();
+  if (carrier_ != nullptr && !state_.ended()) carrier_->StopReading();
   // The deadline's timer (if any) ends the stream at the latest.
   state_.AwaitEnd(absl::InfiniteFuture());
   return Conclude();

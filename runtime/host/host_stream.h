@@ -61,6 +61,11 @@ class HostStream final : public ClientStream, public std::enable_shared_from_thi
     virtual void Cancel() = 0;
     // The user read `n` responses: the worker may send `n` more.
     virtual void Consumed(int n) = 0;
+    // The user reads no more responses (Finish()) but waits for the final
+    // status: responses may now be dropped as they arrive. (A carrier whose
+    // final status cannot overtake unread responses, like gRPC's, must keep
+    // reading to get it.)
+    virtual void StopReading() {}
   };
 
   // Rewrites the final status (and may release what the stream held).

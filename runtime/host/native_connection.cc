@@ -236,7 +236,7 @@ void NativeConnection::Abandon(uint64_t id, absl::Status status) {
 }
 
 bool NativeConnection::IoReadsLocked() const {
-  return !broken_ && (async_pending_ > 0 || closing_ || socket_.blocked());
+  return !broken_ && (async_pending_ > 0 || !streams_.empty() || closing_ || socket_.blocked());
 }
 
 void NativeConnection::HandOffLocked() {
@@ -328,6 +328,42 @@ void NativeConnection::Dispatch(std::vector<InFrame>* frames, const absl::Status
                         : std::string(reason.status().message()));
         break;
       }
+      if (frame.kind == FrameKind::kResponseMessage) {
+        absl::StatusOr<StreamMessageView> message = ParseStreamMessage(frame.kind, frame.body());
+        if (!message.ok()) {
+          violation = message.status();
+          break;
+        }
+        StreamEvent event;
+        violation = FindStreamLocked(message->id, frame.kind, &event.stream);
+        if (!violation.ok()) break;
+        if (event.stream == nullptr) continue;
+        event.kind = frame.kind;
+        event.message.bytes = message->payload;  // stays valid: the storage moves
+        event.message.owner = std::make_shared<InFrame>(std::move(frame));
+        if (!PushStreamEventUnlocked(std::move(event))) {
+          violation = absl::InvalidArgumentError(absl::StrCat("a response message of stream ",
+                                                              message->id, " beyond its credit of ",
+                                                              kStreamWindow, " messages"));
+          break;
+        }
+        continue;
+      }
+      if (frame.kind == FrameKind::kRequestCredit) {
+        absl::StatusOr<CreditView> credit = ParseCredit(frame.kind, frame.body());
+        if (!credit.ok()) {
+          violation = credit.status();
+          break;
+        }
+        StreamEvent event;
+        violation = FindStreamLocked(credit->id, frame.kind, &event.stream);
+        if (!violation.ok()) break;
+        if (event.stream == nullptr) continue;
+        event.kind = frame.kind;
+        event.credit = static_cast<int>(credit->n);
+        PushStreamEventUnlocked(std::move(event));
+        continue;
+      }
       if (frame.kind != FrameKind::kReply) {
         violation = absl::InvalidArgumentError(
             absl::StrCat("a ", FrameKindName(frame.kind), " frame came from the worker"));
@@ -342,6 +378,29 @@ void NativeConnection::Dispatch(std::vector<InFrame>* frames, const absl::Status
         violation = absl::InvalidArgumentError(
             absl::StrCat("a reply to call ", reply->id, ", which was never sent"));
         break;
+      }
+      if (auto open = streams_.find(reply->id); open != streams_.end()) {
+        // The end of a stream.
+        if (!reply->payload.empty()) {
+          violation =
+              absl::InvalidArgumentError(absl::StrCat("the end of stream ", reply->id, " carries ",
+                                                      reply->payload.size(), " bytes of message"));
+          break;
+        }
+        StreamEvent event;
+        event.stream = open->second.lock();
+        streams_.erase(open);
+        if (event.stream == nullptr) continue;
+        event.kind = FrameKind::kReply;
+        if (reply->code != 0) {
+          event.status = TrustedFromWorker(FromStatusFields(
+              static_cast<int>(reply->code), reply->message, std::string(reply->details)));
+        }
+        for (const auto& [key, value] : reply->metadata) {
+          event.metadata.emplace(std::string(key), std::string(value));
+        }
+        PushStreamEventUnlocked(std::move(event));
+        continue;
       }
       auto it = pending_.find(reply->id);
       if (it == pending_.end()) continue;  // abandoned (deadline, cancel)
@@ -412,9 +471,14 @@ void NativeConnection::Violation(const absl::Status& why) {
 
 void NativeConnection::Break(const absl::Status& why) {
   std::vector<Completion> completions;
+  std::vector<std::shared_ptr<HostStream>> streams;
   {
     absl::MutexLock lock(&mu_);
     broken_ = true;
+    for (auto& [id, weak] : streams_) {
+      if (std::shared_ptr<HostStream> stream = weak.lock()) streams.push_back(std::move(stream));
+    }
+    streams_.clear();
     for (auto& [id, pending] : pending_) {
       if (pending.waiter != nullptr) {
         pending.waiter->reply = Reply{why};
@@ -428,6 +492,7 @@ void NativeConnection::Break(const absl::Status& why) {
     pending_.clear();
     async_pending_ = 0;
   }
+  for (const std::shared_ptr<HostStream>& stream : streams) stream->EndFromWorker(why, {});
   WakeReader();
   if (!completions.empty()) Complete(std::move(completions));
 }
@@ -462,15 +527,147 @@ void NativeConnection::Close(absl::Duration patience) {
   }
 }
 
-// TODO(native helper): streams on the native carrier.
+// ---- Streams ----
+
+// How a HostStream reaches the worker over this connection.
+class NativeConnection::StreamCarrier final : public HostStream::Carrier {
+ public:
+  StreamCarrier(std::weak_ptr<NativeConnection> connection, uint64_t id)
+      : connection_(std::move(connection)), id_(id) {}
+
+  bool Send(const google::protobuf::MessageLite& message) override {
+    std::shared_ptr<NativeConnection> connection = connection_.lock();
+    return connection != nullptr && connection->SendStreamMessage(id_, message);
+  }
+  void HalfClose() override {
+    if (auto connection = connection_.lock())
+      connection->SendStreamFrame(id_, FrameKind::kHalfClose, 0);
+  }
+  void Cancel() override {
+    if (auto connection = connection_.lock()) {
+      connection->ForgetStream(id_);
+      connection->SendStreamFrame(id_, FrameKind::kCancel, 0);
+    }
+  }
+  void Consumed(int n) override {
+    if (auto connection = connection_.lock()) {
+      connection->SendStreamFrame(id_, FrameKind::kResponseCredit, n);
+    }
+  }
+
+ private:
+  const std::weak_ptr<NativeConnection> connection_;
+  const uint64_t id_;
+};
+
 std::shared_ptr<HostStream::Carrier> NativeConnection::OpenStream(
     int method_index, const CallTiming& timing, const std::shared_ptr<HostStream>& stream) {
-  (void)timing;
-  stream->EndFromWorker(absl::UnimplementedError(
-                            absl::StrCat(MethodDisplayName(service_, method_index),
-                                         ": streams over the native carrier are not carried yet")),
-                        {});
-  return nullptr;
+  uint64_t id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!broken_ && !closing_) {
+      id = next_id_++;
+      streams_.emplace(id, stream);
+      // The I/O thread reads for streams.
+      if (reader_ == Reader::kNone) io_cv_.Signal();
+    } else {
+      id = 0;
+    }
+  }
+  if (id == 0) {
+    stream->EndFromWorker(ConnectionEnded("it is closed"), {});
+    return nullptr;
+  }
+  FrameBuffer open;
+  AppendStreamOpen(FieldsOf(id, method_index, timing), &open);
+  Write(&open);
+  return std::make_shared<StreamCarrier>(weak_from_this(), id);
+}
+
+bool NativeConnection::SendStreamMessage(uint64_t id,
+                                         const google::protobuf::MessageLite& message) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (broken_) return false;
+  }
+  // Serialized straight into the frame that is written.
+  FrameBuffer& out = ThreadCallBuffer();
+  const size_t size = message.ByteSizeLong();
+  char* payload = AppendStreamMessage(FrameKind::kRequestMessage, id, size, &out);
+  message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(payload));
+  Write(&out);
+  out.clear();
+  out.ShrinkIfAbove(kKeptCallBuffer);
+  absl::MutexLock lock(&mu_);
+  return !broken_;
+}
+
+void NativeConnection::SendStreamFrame(uint64_t id, FrameKind kind, int credit) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (broken_) return;
+  }
+  FrameBuffer frame;
+  switch (kind) {
+    case FrameKind::kHalfClose:
+      AppendHalfClose(id, &frame);
+      break;
+    case FrameKind::kCancel:
+      AppendCancel(id, &frame);
+      break;
+    default:
+      AppendCredit(FrameKind::kResponseCredit, id, static_cast<uint32_t>(credit), &frame);
+      break;
+  }
+  Write(&frame);
+}
+
+void NativeConnection::ForgetStream(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(id);
+}
+
+absl::Status NativeConnection::FindStreamLocked(uint64_t id, FrameKind kind,
+                                                std::shared_ptr<HostStream>* stream) {
+  stream->reset();
+  if (id >= next_id_) {
+    return absl::InvalidArgumentError(absl::StrCat("a ", FrameKindName(kind), " frame of stream ",
+                                                   id, ", which was never opened"));
+  }
+  auto it = streams_.find(id);
+  if (it == streams_.end()) {
+    if (pending_.contains(id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a ", FrameKindName(kind), " frame names call ", id, ", which is unary"));
+    }
+    return absl::OkStatus();  // ended or cancelled meanwhile
+  }
+  *stream = it->second.lock();
+  // A stream the user dropped was cancelled (its carrier forgot it).
+  if (*stream == nullptr) streams_.erase(it);
+  return absl::OkStatus();
+}
+
+bool NativeConnection::PushStreamEventUnlocked(StreamEvent event) {
+  // Outside mu_: a stream takes its own locks (and never blocks here). In
+  // the order of the frames: a violation must end the connection before
+  // the frames after it are taken.
+  mu_.Unlock();
+  bool delivered = true;
+  switch (event.kind) {
+    case FrameKind::kResponseMessage:
+      delivered = event.stream->Deliver(std::move(event.message));
+      break;
+    case FrameKind::kRequestCredit:
+      event.stream->GrantCredit(event.credit);
+      break;
+    default:
+      event.stream->EndFromWorker(std::move(event.status), std::move(event.metadata));
+      break;
+  }
+  event.stream.reset();
+  mu_.Lock();
+  return delivered;
 }
 
 }  // namespace iw::internal

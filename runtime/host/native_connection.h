@@ -126,6 +126,16 @@ class NativeConnection : public std::enable_shared_from_this<NativeConnection> {
     Done done;
     Reply reply;
   };
+  // What the worker sent for a stream, pushed into it without mu_.
+  struct StreamEvent {
+    std::shared_ptr<HostStream> stream;
+    FrameKind kind;  // kResponseMessage, kRequestCredit or kReply (its end)
+    StreamMessage message;
+    int credit = 0;
+    absl::Status status;
+    Metadata metadata;
+  };
+  class StreamCarrier;
   enum class Reader { kNone, kIo, kCaller };
 
   NativeConnection(UniqueFd fd, const codegen::ServiceInfo& service, size_t max_request,
@@ -145,6 +155,18 @@ class NativeConnection : public std::enable_shared_from_this<NativeConnection> {
   void Violation(const absl::Status& why);
   // Runs `completions` here on the I/O thread, else queues them for it.
   void Complete(std::vector<Completion> completions);
+  // Pushes `event` into its stream, releasing mu_ meanwhile. False if it
+  // is a response message beyond the stream's credit (a violation).
+  bool PushStreamEventUnlocked(StreamEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The stream `id` of a frame of `kind`: its event, or nothing (an id no
+  // longer open, or a stream the user dropped); a violation if the id was
+  // never sent or is a unary call's.
+  absl::Status FindStreamLocked(uint64_t id, FrameKind kind, std::shared_ptr<HostStream>* stream)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What StreamCarrier does for stream `id`.
+  bool SendStreamMessage(uint64_t id, const google::protobuf::MessageLite& message);
+  void SendStreamFrame(uint64_t id, FrameKind kind, int credit);
+  void ForgetStream(uint64_t id);
   // Whether the I/O thread has reading to do.
   bool IoReadsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The reader role is free: wakes whoever should take it next.
@@ -166,6 +188,9 @@ class NativeConnection : public std::enable_shared_from_this<NativeConnection> {
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
   int async_pending_ ABSL_GUARDED_BY(mu_) = 0;
+  // Open streams, held weakly (the user owns them). The I/O thread reads
+  // while any is open.
+  absl::flat_hash_map<uint64_t, std::weak_ptr<HostStream>> streams_ ABSL_GUARDED_BY(mu_);
   std::vector<SyncWaiter*> sync_waiters_ ABSL_GUARDED_BY(mu_);
   std::vector<Completion> completions_ ABSL_GUARDED_BY(mu_);
   Reader reader_ ABSL_GUARDED_BY(mu_) = Reader::kNone;

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/stream.h"
 
 namespace iw::internal {
 namespace {
@@ -261,10 +262,14 @@ void AppendHello(uint64_t max_request_bytes, uint64_t max_reply_bytes,
   for (absl::string_view path : method_paths) w.Str(path);
 }
 
-char* AppendCall(const CallFields& call, size_t payload_size, FrameBuffer* out) {
+namespace {
+
+// kCall and kStreamOpen.
+char* AppendCallFields(FrameKind kind, const CallFields& call, size_t payload_size,
+                       FrameBuffer* out) {
   const size_t size =
       8 + 4 + 8 + 8 + 4 + call.request_id.size() + MetadataBytes(call.metadata) + payload_size;
-  FieldWriter w(StartFrame(FrameKind::kCall, size, out));
+  FieldWriter w(StartFrame(kind, size, out));
   w.U64(call.id);
   w.U32(call.method);
   w.U64(call.timeout_us);
@@ -272,6 +277,53 @@ char* AppendCall(const CallFields& call, size_t payload_size, FrameBuffer* out) 
   w.Str(call.request_id);
   WriteMetadata(call.metadata, &w);
   return w.at();
+}
+
+// kCall and kStreamOpen; `frame` names it in errors.
+absl::StatusOr<CallView> ParseCallFields(absl::string_view body, absl::string_view frame,
+                                         bool with_payload) {
+  FieldReader r(body, frame);
+  CallView call;
+  if (r.U64(&call.id, "id") && r.U32(&call.method, "method index") &&
+      r.U64(&call.timeout_us, "timeout") &&
+      r.U64(&call.replace_after_ms_plus_one, "replace-after") &&
+      r.Str(&call.request_id, "request id") && r.Metadata(&call.metadata)) {
+    if (with_payload) {
+      call.payload = r.Rest();
+    } else {
+      r.AtEnd();
+    }
+    if (r.error().ok() && call.id == 0) r.Fail(absl::StrCat(frame, " id 0"));
+  }
+  if (!r.error().ok()) return r.error();
+  return call;
+}
+
+}  // namespace
+
+char* AppendCall(const CallFields& call, size_t payload_size, FrameBuffer* out) {
+  return AppendCallFields(FrameKind::kCall, call, payload_size, out);
+}
+
+void AppendStreamOpen(const CallFields& call, FrameBuffer* out) {
+  AppendCallFields(FrameKind::kStreamOpen, call, 0, out);
+}
+
+char* AppendStreamMessage(FrameKind kind, uint64_t id, size_t payload_size, FrameBuffer* out) {
+  FieldWriter w(StartFrame(kind, 8 + payload_size, out));
+  w.U64(id);
+  return w.at();
+}
+
+void AppendHalfClose(uint64_t id, FrameBuffer* out) {
+  FieldWriter w(StartFrame(FrameKind::kHalfClose, 8, out));
+  w.U64(id);
+}
+
+void AppendCredit(FrameKind kind, uint64_t id, uint32_t n, FrameBuffer* out) {
+  FieldWriter w(StartFrame(kind, 8 + 4, out));
+  w.U64(id);
+  w.U32(n);
 }
 
 char* AppendReply(const ReplyFields& reply, size_t payload_size, FrameBuffer* out) {
@@ -304,8 +356,14 @@ absl::StatusOr<FrameHeader> ParseFrameHeader(const char* header, size_t max_body
     case FrameKind::kHello:
     case FrameKind::kCall:
     case FrameKind::kCancel:
+    case FrameKind::kStreamOpen:
+    case FrameKind::kRequestMessage:
+    case FrameKind::kHalfClose:
+    case FrameKind::kResponseCredit:
     case FrameKind::kReply:
     case FrameKind::kGoAway:
+    case FrameKind::kResponseMessage:
+    case FrameKind::kRequestCredit:
       parsed.kind = static_cast<FrameKind>(kind);
       break;
     default:
@@ -345,17 +403,44 @@ absl::StatusOr<HelloView> ParseHello(absl::string_view body) {
 }
 
 absl::StatusOr<CallView> ParseCall(absl::string_view body) {
-  FieldReader r(body, "call");
-  CallView call;
-  if (r.U64(&call.id, "id") && r.U32(&call.method, "method index") &&
-      r.U64(&call.timeout_us, "timeout") &&
-      r.U64(&call.replace_after_ms_plus_one, "replace-after") &&
-      r.Str(&call.request_id, "request id") && r.Metadata(&call.metadata)) {
-    call.payload = r.Rest();
-    if (call.id == 0) r.Fail("call id 0");
+  return ParseCallFields(body, "call", /*with_payload=*/true);
+}
+
+absl::StatusOr<CallView> ParseStreamOpen(absl::string_view body) {
+  return ParseCallFields(body, "stream open", /*with_payload=*/false);
+}
+
+absl::StatusOr<StreamMessageView> ParseStreamMessage(FrameKind kind, absl::string_view body) {
+  FieldReader r(body, FrameKindName(kind));
+  StreamMessageView message;
+  if (r.U64(&message.id, "id")) {
+    message.payload = r.Rest();
+    if (message.id == 0) r.Fail("stream id 0");
   }
   if (!r.error().ok()) return r.error();
-  return call;
+  return message;
+}
+
+absl::StatusOr<uint64_t> ParseHalfClose(absl::string_view body) {
+  FieldReader r(body, "half-close");
+  uint64_t id = 0;
+  if (r.U64(&id, "id") && r.AtEnd() && id == 0) r.Fail("stream id 0");
+  if (!r.error().ok()) return r.error();
+  return id;
+}
+
+absl::StatusOr<CreditView> ParseCredit(FrameKind kind, absl::string_view body) {
+  FieldReader r(body, FrameKindName(kind));
+  CreditView credit;
+  if (r.U64(&credit.id, "id") && r.U32(&credit.n, "credit") && r.AtEnd()) {
+    if (credit.id == 0) {
+      r.Fail("stream id 0");
+    } else if (credit.n == 0 || credit.n > static_cast<uint32_t>(kStreamWindow)) {
+      r.Fail(absl::StrCat("a credit of ", credit.n, " messages (from 1 to ", kStreamWindow, ")"));
+    }
+  }
+  if (!r.error().ok()) return r.error();
+  return credit;
 }
 
 absl::StatusOr<uint64_t> ParseCancel(absl::string_view body) {
@@ -410,6 +495,18 @@ absl::string_view FrameKindName(FrameKind kind) {
       return "reply";
     case FrameKind::kGoAway:
       return "goaway";
+    case FrameKind::kStreamOpen:
+      return "stream open";
+    case FrameKind::kRequestMessage:
+      return "request message";
+    case FrameKind::kHalfClose:
+      return "half-close";
+    case FrameKind::kResponseCredit:
+      return "response credit";
+    case FrameKind::kResponseMessage:
+      return "response message";
+    case FrameKind::kRequestCredit:
+      return "request credit";
   }
   return "unknown";
 }

@@ -21,14 +21,37 @@
 //     kCall    u64 id (> 0, unique), u32 method index, u64 timeout in
 //              µs (0: none), u64 replace-after ms + 1 (0: none), string
 //              request id, u32 n, n × (string key, string value), payload.
-//     kCancel  u64 id: the host stopped waiting for that call.
+//     kCancel  u64 id: the host stopped waiting for that call or stream.
+//     kStreamOpen       the fields of kCall, no payload: opens a stream
+//              (stream.h) of a streaming method; its id is unique among
+//              the calls and streams running.
+//     kRequestMessage   u64 id, payload: one request message of a stream.
+//     kHalfClose        u64 id: no more request messages on that stream.
+//     kResponseCredit   u64 id, u32 n (1..kStreamWindow): the host read n
+//              more response messages; the worker may send n more.
 //   worker → host
 //     kReply   u64 id, u32 status code (0 = OK), string message, string
 //              details (a serialized google.rpc.Status carrying the status
 //              payloads; may be empty), u32 n, n × (string key, string
-//              value), payload (the reply message, code 0 only).
+//              value), payload (the reply message, code 0 only). For a
+//              stream: its end (the handler's final status and trailing
+//              metadata), with no payload.
+//     kResponseMessage  u64 id, payload: one response message of a stream.
+//     kRequestCredit    u64 id, u32 n (1..kStreamWindow): the worker read n
+//              more request messages; the host may send n more.
 //     kGoAway  string reason: the worker found a protocol violation and
 //              closes the connection (the host reports the reason).
+//
+// Streams. Each end may send kStreamWindow messages of a stream that the
+// other has not read; the reader gives credit back (kResponseCredit,
+// kRequestCredit) as it reads. A stream ends with the worker's kReply, or
+// with the host's kCancel (the worker still answers with a kReply, which the
+// host ignores). Frames of a stream after its end cross that end in flight:
+// a frame naming an id that is not (or no longer) open is ignored, at both
+// ends. A message beyond the sender's credit, a kStreamOpen of a unary
+// method, a kCall of a streaming method, a stream frame naming a unary call,
+// a request message after kHalfClose, or a kReply to a stream carrying a
+// payload breaks the protocol.
 //
 // Either end validates every frame before it uses any of it (ParseFrame*):
 // size bounds, kind, reserved bytes, ids, indexes, counts and lengths. A
@@ -57,7 +80,7 @@
 
 namespace iw::internal {
 
-inline constexpr uint32_t kNativeVersion = 1;
+inline constexpr uint32_t kNativeVersion = 2;
 inline constexpr size_t kFrameHeaderBytes = 8;
 // Room for a frame's fields around its payload: larger fields (metadata,
 // status details) count against it too.
@@ -75,8 +98,14 @@ enum class FrameKind : uint8_t {
   kHello = 1,
   kCall = 2,
   kCancel = 3,
+  kStreamOpen = 4,
+  kRequestMessage = 5,
+  kHalfClose = 6,
+  kResponseCredit = 7,
   kReply = 0x81,
   kGoAway = 0x82,
+  kResponseMessage = 0x83,
+  kRequestCredit = 0x84,
 };
 
 // A growable byte buffer that does not zero what it grows into (a 16 MiB
@@ -156,6 +185,13 @@ char* AppendCall(const CallFields& call, size_t payload_size, FrameBuffer* out);
 char* AppendReply(const ReplyFields& reply, size_t payload_size, FrameBuffer* out);
 void AppendCancel(uint64_t id, FrameBuffer* out);
 void AppendGoAway(absl::string_view reason, FrameBuffer* out);
+void AppendStreamOpen(const CallFields& call, FrameBuffer* out);
+// A stream message: `kind` is kRequestMessage or kResponseMessage; returns
+// where its `payload_size` bytes go.
+char* AppendStreamMessage(FrameKind kind, uint64_t id, size_t payload_size, FrameBuffer* out);
+void AppendHalfClose(uint64_t id, FrameBuffer* out);
+// `kind` is kResponseCredit or kRequestCredit.
+void AppendCredit(FrameKind kind, uint64_t id, uint32_t n, FrameBuffer* out);
 
 // A frame header, validated: a known kind, zero reserved bytes, and a body
 // of at most `max_body` bytes. INVALID_ARGUMENT naming what is wrong.
@@ -190,6 +226,15 @@ struct ReplyView {
   absl::string_view payload;
 };
 
+struct StreamMessageView {
+  uint64_t id = 0;
+  absl::string_view payload;
+};
+struct CreditView {
+  uint64_t id = 0;
+  uint32_t n = 0;
+};
+
 // INVALID_ARGUMENT naming the frame and the field that is malformed
 // (truncated, a count larger than the body, a code out of range, trailing
 // bytes, an id of 0, a reply payload with an error code).
@@ -198,6 +243,14 @@ absl::StatusOr<CallView> ParseCall(absl::string_view body);
 absl::StatusOr<uint64_t> ParseCancel(absl::string_view body);
 absl::StatusOr<ReplyView> ParseReply(absl::string_view body);
 absl::StatusOr<std::string> ParseGoAway(absl::string_view body);
+// A kStreamOpen: a CallView with an empty payload (trailing bytes are
+// malformed).
+absl::StatusOr<CallView> ParseStreamOpen(absl::string_view body);
+// kRequestMessage / kResponseMessage (`kind` names the frame in errors).
+absl::StatusOr<StreamMessageView> ParseStreamMessage(FrameKind kind, absl::string_view body);
+absl::StatusOr<uint64_t> ParseHalfClose(absl::string_view body);
+// kResponseCredit / kRequestCredit: n from 1 to kStreamWindow.
+absl::StatusOr<CreditView> ParseCredit(FrameKind kind, absl::string_view body);
 
 // "hello", "call", ... for messages.
 absl::string_view FrameKindName(FrameKind kind);

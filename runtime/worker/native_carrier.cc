@@ -30,6 +30,7 @@
 #include "runtime/wire/native_frames.h"
 #include "runtime/wire/status_conversion.h"
 #include "runtime/worker/dispatcher.h"
+#include "runtime/worker/worker_stream_call.h"
 
 namespace iw::internal {
 namespace {
@@ -76,7 +77,7 @@ class Carrier final : public NativeCarrier, public WorkerStream {
   bool WaitDone(absl::Time deadline) override {
     absl::MutexLock lock(&mu_);
     if (mu_.AwaitWithDeadline(absl::Condition(&done_), deadline)) return true;
-    for (auto& [id, call] : active_) call->context.MarkCancelled();
+    CancelAllLocked();
     return false;
   }
 
@@ -99,6 +100,41 @@ class Carrier final : public NativeCarrier, public WorkerStream {
   void FinishNow() override {}
 
  private:
+  // (Inside Stream, "Carrier" names WorkerStreamCall::Carrier.)
+  using Owner = Carrier;
+
+  // The worker end of one stream: sends its responses and credits.
+  struct Stream final : public WorkerStreamCall::Carrier {
+    Stream(Owner* owner, uint64_t id, CallContext* context, std::string display_name,
+           size_t max_request, size_t max_reply)
+        : owner(owner),
+          id(id),
+          io(context, this, std::move(display_name), max_request, max_reply) {}
+
+    // On the handler's thread.
+    bool Send(const google::protobuf::MessageLite& message) override {
+      FrameBuffer& out = ThreadReplyBuffer();
+      const size_t size = message.ByteSizeLong();
+      // Serialized straight into the frame that is written.
+      char* payload = AppendStreamMessage(FrameKind::kResponseMessage, id, size, &out);
+      message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(payload));
+      const bool written = owner->Write(&out);
+      out.ShrinkIfAbove(kKeptReplyBuffer);
+      return written;
+    }
+    void Consumed(int n) override {
+      FrameBuffer credit;
+      AppendCredit(FrameKind::kRequestCredit, id, static_cast<uint32_t>(n), &credit);
+      owner->Write(&credit);
+    }
+
+    Owner* const owner;
+    const uint64_t id;
+    WorkerStreamCall io;
+    // The reader thread's own: the host closed its writes.
+    bool half_closed = false;
+  };
+
   struct Call {
     Call(absl::string_view method, absl::Time deadline, Metadata metadata, std::string request_id)
         : context(method, deadline, std::move(metadata), std::move(request_id)) {}
@@ -108,6 +144,8 @@ class Carrier final : public NativeCarrier, public WorkerStream {
     absl::string_view request;  // the payload, in frame
     std::optional<absl::Duration> replace_after;
     CallContext context;
+    // A stream (kStreamOpen), else null.
+    std::unique_ptr<Stream> stream;
   };
 
   void Wake() {
@@ -205,6 +243,7 @@ class Carrier final : public NativeCarrier, public WorkerStream {
       case FrameKind::kHello:
         return HandleHello(frame.body());
       case FrameKind::kCall:
+      case FrameKind::kStreamOpen:
         return HandleCall(frame, runs, inline_calls);
       case FrameKind::kCancel: {
         absl::StatusOr<uint64_t> id = ParseCancel(frame.body());
@@ -212,11 +251,63 @@ class Carrier final : public NativeCarrier, public WorkerStream {
         absl::MutexLock lock(&mu_);
         // An unknown id is a call whose reply crossed the cancel: fine.
         auto it = active_.find(*id);
-        if (it != active_.end()) it->second->context.MarkCancelled();
+        if (it != active_.end()) CancelLocked(it->second.get());
+        return absl::OkStatus();
+      }
+      case FrameKind::kRequestMessage: {
+        absl::StatusOr<StreamMessageView> message =
+            ParseStreamMessage(FrameKind::kRequestMessage, frame.body());
+        if (!message.ok()) return message.status();
+        const uint64_t id = message->id;
+        const absl::string_view payload = message->payload;
+        absl::MutexLock lock(&mu_);
+        Stream* stream;
+        if (absl::Status found = FindStreamLocked(id, frame.kind, &stream);
+            !found.ok() || stream == nullptr) {
+          return found;
+        }
+        if (stream->half_closed) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("a request message on stream ", id, " after its half-close"));
+        }
+        // The message is parsed straight from the frame read off the
+        // socket, which it keeps alive.
+        auto owner = std::make_shared<InFrame>(std::move(frame));
+        if (!stream->io.Deliver(StreamMessage{std::move(owner), payload})) {
+          return absl::InvalidArgumentError(absl::StrCat("a request message on stream ", id,
+                                                         " beyond its credit of ", kStreamWindow));
+        }
+        return absl::OkStatus();
+      }
+      case FrameKind::kHalfClose: {
+        absl::StatusOr<uint64_t> id = ParseHalfClose(frame.body());
+        if (!id.ok()) return id.status();
+        absl::MutexLock lock(&mu_);
+        Stream* stream;
+        if (absl::Status found = FindStreamLocked(*id, frame.kind, &stream);
+            !found.ok() || stream == nullptr) {
+          return found;
+        }
+        stream->half_closed = true;
+        stream->io.EndOfRequests();
+        return absl::OkStatus();
+      }
+      case FrameKind::kResponseCredit: {
+        absl::StatusOr<CreditView> credit = ParseCredit(frame.kind, frame.body());
+        if (!credit.ok()) return credit.status();
+        absl::MutexLock lock(&mu_);
+        Stream* stream;
+        if (absl::Status found = FindStreamLocked(credit->id, frame.kind, &stream);
+            !found.ok() || stream == nullptr) {
+          return found;
+        }
+        stream->io.GrantCredit(static_cast<int>(credit->n));
         return absl::OkStatus();
       }
       case FrameKind::kReply:
       case FrameKind::kGoAway:
+      case FrameKind::kResponseMessage:
+      case FrameKind::kRequestCredit:
         break;
     }
     return absl::InvalidArgumentError(
@@ -251,7 +342,9 @@ class Carrier final : public NativeCarrier, public WorkerStream {
 
   absl::Status HandleCall(InFrame& frame, std::vector<std::function<void()>>* runs,
                           std::vector<Call*>* inline_calls) {
-    absl::StatusOr<CallView> call = ParseCall(frame.body());
+    const bool open_stream = frame.kind == FrameKind::kStreamOpen;
+    absl::StatusOr<CallView> call =
+        open_stream ? ParseStreamOpen(frame.body()) : ParseCall(frame.body());
     if (!call.ok()) return call.status();
     if (call->method >= methods_.size()) {
       return absl::InvalidArgumentError(absl::StrCat("call ", call->id, " names method #",
@@ -265,6 +358,12 @@ class Carrier final : public NativeCarrier, public WorkerStream {
              absl::UnimplementedError(absl::StrCat("unknown method ", method_paths_[call->method],
                                                    "; this worker serves ", service.full_name)));
       return absl::OkStatus();
+    }
+    if (IsStreaming(service.methods[method_index]) != open_stream) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          open_stream ? "stream " : "call ", call->id, " of ",
+          MethodDisplayName(service, method_index), " came in a ", FrameKindName(frame.kind),
+          " frame but the method is ", open_stream ? "unary" : "streaming"));
     }
     if (call->payload.size() > proto_max_request_) {
       Refuse(call->id, MessageTooLarge(FailureCause::kRequestTooLarge,
@@ -294,6 +393,11 @@ class Carrier final : public NativeCarrier, public WorkerStream {
     }
     admitted->replace_after =
         dispatcher_->BoundedReplaceAfter(method_index, admitted->replace_after);
+    if (open_stream) {
+      admitted->stream = std::make_unique<Stream>(this, call->id, &admitted->context,
+                                                  MethodDisplayName(service, method_index),
+                                                  proto_max_request_, max_reply_);
+    }
     Call* running = admitted.get();
     {
       absl::MutexLock lock(&mu_);
@@ -309,7 +413,10 @@ class Carrier final : public NativeCarrier, public WorkerStream {
             absl::StrCat("call id ", running->id, " is already running"));
       }
     }
-    if (service.methods[method_index].inline_handler) {
+    if (running->stream != nullptr) {
+      // Never inline: a stream's handler waits for what this thread reads.
+      runs->push_back([this, running] { RunStream(running); });
+    } else if (service.methods[method_index].inline_handler) {
       inline_calls->push_back(running);
     } else {
       runs->push_back([this, running] { Run(running); });
@@ -378,7 +485,62 @@ class Carrier final : public NativeCarrier, public WorkerStream {
     if (active_.empty() && (!reading_ || shutting_down_ || broken_)) Wake();
   }
 
-  void Write(FrameBuffer* frames) {
+  // Runs the handler of stream `call` on this thread, then writes its end.
+  void RunStream(Call* call) {
+    Metadata metadata;
+    absl::Status status = dispatcher_->ExecuteStream(
+        call->method_index, call->context, call->replace_after, call->stream->io, &metadata);
+    // A stream cancelled here (the host went away) did not succeed, whatever
+    // its handler returned.
+    if (status.ok() && call->context.IsCancelled()) {
+      status = absl::CancelledError(
+          absl::StrCat(MethodDisplayName(*dispatcher_->binding().service, call->method_index),
+                       ": cancelled (the host cancelled the stream or closed the connection)"));
+    }
+    FrameBuffer& out = ThreadReplyBuffer();
+    const std::string details = StatusDetails(status);
+    ReplyFields reply;
+    reply.id = call->id;
+    reply.code = static_cast<uint32_t>(status.code());
+    reply.message = status.message();
+    reply.details = details;
+    reply.metadata = &metadata;
+    AppendReply(reply, 0, &out);
+    Write(&out);
+    out.ShrinkIfAbove(kKeptReplyBuffer);
+    absl::MutexLock lock(&mu_);
+    active_.erase(call->id);  // deletes `call`
+    if (active_.empty() && (!reading_ || shutting_down_ || broken_)) Wake();
+  }
+
+  // The stream `id` names, for a frame of `kind`: null if it is not (or no
+  // longer) running (the frame crossed its end); not OK if `id` is a unary
+  // call.
+  absl::Status FindStreamLocked(uint64_t id, FrameKind kind, Stream** stream)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    *stream = nullptr;
+    auto it = active_.find(id);
+    if (it == active_.end()) return absl::OkStatus();
+    if (it->second->stream == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a ", FrameKindName(kind), " frame names call ", id, ", which is unary"));
+    }
+    *stream = it->second->stream.get();
+    return absl::OkStatus();
+  }
+
+  // Stops `call`: its context says so, a stream's reads and writes fail.
+  void CancelLocked(Call* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    call->context.MarkCancelled();
+    if (call->stream != nullptr) call->stream->io.Cancel();
+  }
+  void CancelAllLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (auto& [id, call] : active_) CancelLocked(call.get());
+  }
+
+  // False if the connection is broken (the frames are lost).
+  bool Write(FrameBuffer* frames) {
+    bool written = true;
     switch (socket_.Write(frames)) {
       case FrameSocket::WriteResult::kDone:
       case FrameSocket::WriteResult::kQueued:
@@ -389,9 +551,11 @@ class Carrier final : public NativeCarrier, public WorkerStream {
         break;
       case FrameSocket::WriteResult::kBroken:
         Broken(socket_.error());
+        written = false;
         break;
     }
     frames->clear();
+    return written;
   }
 
   // The host broke the protocol: say why, answer nothing more. Only the
@@ -408,17 +572,22 @@ class Carrier final : public NativeCarrier, public WorkerStream {
     absl::MutexLock lock(&mu_);
     if (status_.ok()) status_ = why;
     reading_ = false;
-    for (auto& [id, call] : active_) call->context.MarkCancelled();
+    CancelAllLocked();
   }
 
-  // The host closed its end (OK) or the connection failed: calls running
-  // are answered, no new ones come.
+  // The host closed its end (OK) or the connection failed: unary calls
+  // running are answered, no new ones come. Streams running end (cancelled):
+  // nothing more of them can come.
   void EndReads(const absl::Status& why) {
     absl::MutexLock lock(&mu_);
     reading_ = false;
     if (!why.ok()) {
       if (status_.ok()) status_ = why;
-      for (auto& [id, call] : active_) call->context.MarkCancelled();
+      CancelAllLocked();
+      return;
+    }
+    for (auto& [id, call] : active_) {
+      if (call->stream != nullptr) CancelLocked(call.get());
     }
   }
 
@@ -428,7 +597,7 @@ class Carrier final : public NativeCarrier, public WorkerStream {
       absl::MutexLock lock(&mu_);
       broken_ = true;
       if (status_.ok()) status_ = why;
-      for (auto& [id, call] : active_) call->context.MarkCancelled();
+      CancelAllLocked();
     }
     Wake();
   }

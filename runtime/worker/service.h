@@ -1,7 +1,8 @@
 // FOR INTERNAL USE. The gRPC face of a worker: one generic callback service
-// that routes each incoming call to its carrier, the call stream
-// (/iw.internal.CallStream/Calls) or a unary call (/pkg.Service/Method).
-// Both carriers run calls through the same Dispatcher.
+// that routes each incoming call to its carrier: the call stream
+// (/iw.internal.CallStream/Calls), a unary call or a streaming call
+// (/pkg.Service/Method of a streaming method). Every carrier runs calls
+// through the same Dispatcher.
 #ifndef IW_RUNTIME_WORKER_SERVICE_H_
 #define IW_RUNTIME_WORKER_SERVICE_H_
 

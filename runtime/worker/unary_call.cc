@@ -25,9 +25,8 @@
 #include "runtime/wire/status_conversion.h"
 
 namespace iw::internal {
-namespace {
 
-absl::Time DeadlineOf(const grpc::GenericCallbackServerContext& context) {
+absl::Time CallerDeadline(const grpc::GenericCallbackServerContext& context) {
   std::chrono::system_clock::time_point deadline = context.deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) {
     return absl::InfiniteFuture();
@@ -35,14 +34,25 @@ absl::Time DeadlineOf(const grpc::GenericCallbackServerContext& context) {
   return absl::FromChrono(deadline);
 }
 
-// The DEADLINE_REPLACE_WORKER grace the host sent with the call, if any.
-std::optional<absl::Duration> ReplaceAfter(const grpc::GenericCallbackServerContext& context) {
+std::optional<absl::Duration> CallerReplaceAfter(
+    const grpc::GenericCallbackServerContext& context) {
   int64_t ms;
   if (!absl::SimpleAtoi(ClientMetadataValue(context, kReplaceAfterMetadata), &ms) || ms < 0) {
     return std::nullopt;
   }
   return absl::Milliseconds(ms);
 }
+
+absl::Status ProtoBoundExceeded(const codegen::ServiceInfo& service, int method_index) {
+  const codegen::MethodInfo& method = service.methods[method_index];
+  return absl::DeadlineExceededError(absl::StrCat(
+      MethodDisplayName(service, method_index), ": deadline exceeded after ",
+      method.timeout_ms > 0 ? method.timeout_ms : service.default_timeout_ms, "ms (",
+      method.timeout_ms > 0 ? "(iw.method).timeout_ms" : "(iw.service).default_timeout_ms",
+      " of the worker, which bounds every call by its .proto)"));
+}
+
+namespace {
 
 // One unary call on the worker. Deletes itself once gRPC is done with it
 // (OnDone) and neither its handler nor its bound timer still uses it.
@@ -52,11 +62,12 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
       : dispatcher_(dispatcher),
         server_context_(context),
         method_index_(dispatcher->FindMethod(context->method())),
-        caller_deadline_(DeadlineOf(*context)),
+        caller_deadline_(CallerDeadline(*context)),
         context_(context->method(), dispatcher->BoundedDeadline(method_index_, caller_deadline_),
                  UserMetadata(context->client_metadata()),
                  ClientMetadataValue(*context, kRequestIdMetadataKey)),
-        replace_after_(dispatcher->BoundedReplaceAfter(method_index_, ReplaceAfter(*context))) {
+        replace_after_(
+            dispatcher->BoundedReplaceAfter(method_index_, CallerReplaceAfter(*context))) {
     if (method_index_ < 0) {
       const codegen::ServiceInfo& service = *dispatcher_->binding().service;
       // Tells a connecting host which service (and schema) this is.
@@ -140,13 +151,7 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
 
   // The answer of a call that reached the .proto's bound.
   absl::Status BoundExceeded() const {
-    const codegen::ServiceInfo& service = *dispatcher_->binding().service;
-    const codegen::MethodInfo& method = service.methods[method_index_];
-    return absl::DeadlineExceededError(absl::StrCat(
-        MethodDisplayName(service, method_index_), ": deadline exceeded after ",
-        method.timeout_ms > 0 ? method.timeout_ms : service.default_timeout_ms, "ms (",
-        method.timeout_ms > 0 ? "(iw.method).timeout_ms" : "(iw.service).default_timeout_ms",
-        " of the worker, which bounds every call by its .proto)"));
+    return ProtoBoundExceeded(*dispatcher_->binding().service, method_index_);
   }
 
   // The call is answered once: by its handler's result or at its bound.

@@ -8,9 +8,13 @@
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include <optional>
+
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/call_context.h"
+#include "runtime/codegen_support/service_info.h"
 #include "runtime/worker/dispatcher.h"
 
 namespace iw::internal {
@@ -18,6 +22,15 @@ namespace iw::internal {
 // A reactor for one unary call; deletes itself.
 grpc::ServerGenericBidiReactor* NewUnaryCall(Dispatcher* dispatcher,
                                              grpc::GenericCallbackServerContext* context);
+
+// What the caller sent with a call (unary or streaming): its deadline
+// (InfiniteFuture if none) and its DEADLINE_REPLACE_WORKER grace (if any).
+absl::Time CallerDeadline(const grpc::GenericCallbackServerContext& context);
+std::optional<absl::Duration> CallerReplaceAfter(const grpc::GenericCallbackServerContext& context);
+
+// The status of a call (unary or streaming) that reached the .proto's bound
+// (Dispatcher::BoundCallsByProto) before its handler answered.
+absl::Status ProtoBoundExceeded(const codegen::ServiceInfo& service, int method_index);
 
 // The unary path's codecs, also the dispatch fuzzer's: parses (and consumes)
 // the request bytes; serializes a reply (INTERNAL naming the method and type

@@ -247,8 +247,8 @@ TEST_CASE(
   SECTION("a hello of another version") {
     hello = false;
     bad = HelloFrame(end.service());
-    bad.data()[8] = 2;  // the version, first field of the body
-    violation = "native carrier version 2 is not supported; this worker speaks version 1";
+    bad.data()[8] = 3;  // the version, first field of the body
+    violation = "native carrier version 3 is not supported; this worker speaks version 2";
   }
   SECTION("a method index beyond the hello's table") {
     bad = CallFrame(5, 99, echo);

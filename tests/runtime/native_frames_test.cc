@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "catch2/catch.hpp"
 #include "runtime/metadata.h"
+#include "runtime/stream.h"
 #include "tests/testing/status_matchers.h"
 
 namespace {
@@ -24,9 +25,13 @@ namespace {
 using iw::Metadata;
 using iw::internal::AppendCall;
 using iw::internal::AppendCancel;
+using iw::internal::AppendCredit;
 using iw::internal::AppendGoAway;
+using iw::internal::AppendHalfClose;
 using iw::internal::AppendHello;
 using iw::internal::AppendReply;
+using iw::internal::AppendStreamMessage;
+using iw::internal::AppendStreamOpen;
 using iw::internal::CallFields;
 using iw::internal::FrameBuffer;
 using iw::internal::FrameHeader;
@@ -38,10 +43,14 @@ using iw::internal::kNativeVersion;
 using iw::internal::kPooledBufferBytes;
 using iw::internal::ParseCall;
 using iw::internal::ParseCancel;
+using iw::internal::ParseCredit;
 using iw::internal::ParseFrameHeader;
 using iw::internal::ParseGoAway;
+using iw::internal::ParseHalfClose;
 using iw::internal::ParseHello;
 using iw::internal::ParseReply;
+using iw::internal::ParseStreamMessage;
+using iw::internal::ParseStreamOpen;
 using iw::internal::ReplyFields;
 using iw::testing::IsOk;
 using iw::testing::StatusIs;
@@ -150,6 +159,16 @@ absl::Status ParseAs(FrameKind kind, absl::string_view body) {
       return ParseReply(body).status();
     case FrameKind::kGoAway:
       return ParseGoAway(body).status();
+    case FrameKind::kStreamOpen:
+      return ParseStreamOpen(body).status();
+    case FrameKind::kRequestMessage:
+    case FrameKind::kResponseMessage:
+      return ParseStreamMessage(kind, body).status();
+    case FrameKind::kHalfClose:
+      return ParseHalfClose(body).status();
+    case FrameKind::kResponseCredit:
+    case FrameKind::kRequestCredit:
+      return ParseCredit(kind, body).status();
   }
   return absl::InternalError("unknown kind");
 }
@@ -341,7 +360,7 @@ TEST_CASE("Native frames: frames appended to one buffer lie back to back, little
 
 TEST_CASE("Native frames: a header with an unknown kind is refused, naming the kind",
           "[runtime][native_frames]") {
-  for (int kind : {0, 4, 0x7f, 0x80, 0x83, 0xff}) {
+  for (int kind : {0, 8, 0x7f, 0x80, 0x85, 0xff}) {
     const char header[8] = {0, 0, 0, 0, static_cast<char>(kind), 0, 0, 0};
     CHECK_THAT(
         ParseFrameHeader(header, kNoLimit).status(),
@@ -655,10 +674,149 @@ TEST_CASE("Native frames: replies with an impossible status are refused",
 
 TEST_CASE("Native frames: an empty body is refused for every kind", "[runtime][native_frames]") {
   for (FrameKind kind : {FrameKind::kHello, FrameKind::kCall, FrameKind::kCancel, FrameKind::kReply,
-                         FrameKind::kGoAway}) {
+                         FrameKind::kGoAway, FrameKind::kStreamOpen, FrameKind::kRequestMessage,
+                         FrameKind::kHalfClose, FrameKind::kResponseCredit,
+                         FrameKind::kResponseMessage, FrameKind::kRequestCredit}) {
     CHECK_THAT(ParseAs(kind, ""),
                StatusIs(kInvalid, absl::StrCat("malformed ", iw::internal::FrameKindName(kind),
                                                " frame: truncated at the ")));
+  }
+}
+
+// ---- Streams ----
+
+TEST_CASE("Native frames: a stream open round-trips with the fields of a call and no payload",
+          "[runtime][native_frames]") {
+  const Metadata metadata = {{"k", "v"}, {"key-2", "value 2"}};
+  CallFields open;
+  open.id = 77;
+  open.method = 3;
+  open.timeout_us = 123456;
+  open.replace_after_ms_plus_one = 9;
+  open.request_id = "0123456789abcdef";
+  open.metadata = &metadata;
+  FrameBuffer frame;
+  AppendStreamOpen(open, &frame);
+  auto parsed = ParseStreamOpen(BodyOf(frame, FrameKind::kStreamOpen));
+  REQUIRE_THAT(parsed.status(), IsOk());
+  CHECK(parsed->id == 77);
+  CHECK(parsed->method == 3);
+  CHECK(parsed->timeout_us == 123456);
+  CHECK(parsed->replace_after_ms_plus_one == 9);
+  CHECK(parsed->request_id == "0123456789abcdef");
+  CHECK(parsed->metadata == EntriesOf(metadata));
+  CHECK(parsed->payload.empty());
+  // Byte for byte a call's fields.
+  open.method = 2;
+  open.timeout_us = 5000;
+  open.replace_after_ms_plus_one = 0;
+  FrameBuffer same_as_call;
+  AppendStreamOpen(open, &same_as_call);
+  CHECK(BodyOf(same_as_call, FrameKind::kStreamOpen) == CallBody(77, metadata).bytes());
+}
+
+TEST_CASE("Native frames: stream messages round-trip both ways with empty or 1 MiB payloads",
+          "[runtime][native_frames]") {
+  const FrameKind kind = GENERATE(FrameKind::kRequestMessage, FrameKind::kResponseMessage);
+  const std::string payload = Payload(GENERATE(size_t{0}, size_t{1}, size_t{1} << 20));
+  FrameBuffer frame;
+  char* at = AppendStreamMessage(kind, 42, payload.size(), &frame);
+  if (!payload.empty()) std::memcpy(at, payload.data(), payload.size());
+  auto parsed = ParseStreamMessage(kind, BodyOf(frame, kind));
+  REQUIRE_THAT(parsed.status(), IsOk());
+  CHECK(parsed->id == 42);
+  CHECK(parsed->payload == payload);
+}
+
+TEST_CASE("Native frames: half-close and credits round-trip", "[runtime][native_frames]") {
+  FrameBuffer frame;
+  AppendHalfClose(9, &frame);
+  auto half_close = ParseHalfClose(BodyOf(frame, FrameKind::kHalfClose));
+  REQUIRE_THAT(half_close.status(), IsOk());
+  CHECK(*half_close == 9);
+  for (FrameKind kind : {FrameKind::kResponseCredit, FrameKind::kRequestCredit}) {
+    for (uint32_t n : {uint32_t{1}, static_cast<uint32_t>(iw::kStreamWindow)}) {
+      FrameBuffer credit_frame;
+      AppendCredit(kind, 1ull << 40, n, &credit_frame);
+      auto credit = ParseCredit(kind, BodyOf(credit_frame, kind));
+      REQUIRE_THAT(credit.status(), IsOk());
+      CHECK(credit->id == 1ull << 40);
+      CHECK(credit->n == n);
+    }
+  }
+}
+
+TEST_CASE("Native frames: stream frames cut at any byte are refused, naming the field",
+          "[runtime][native_frames]") {
+  SECTION("stream open") {
+    const BodyWriter body = CallBody(5, {{"k", "v"}});
+    CheckEveryTruncationFails(FrameKind::kStreamOpen, body, body.bytes().size());
+  }
+  SECTION("request and response messages") {
+    BodyWriter body;
+    body.U64(12, "id");
+    CheckEveryTruncationFails(FrameKind::kRequestMessage, body, body.bytes().size());
+    CheckEveryTruncationFails(FrameKind::kResponseMessage, body, body.bytes().size());
+  }
+  SECTION("half-close") {
+    BodyWriter body;
+    body.U64(12, "id");
+    CheckEveryTruncationFails(FrameKind::kHalfClose, body, body.bytes().size());
+  }
+  SECTION("credits") {
+    BodyWriter body;
+    body.U64(12, "id");
+    body.U32(3, "credit");
+    CheckEveryTruncationFails(FrameKind::kResponseCredit, body, body.bytes().size());
+    CheckEveryTruncationFails(FrameKind::kRequestCredit, body, body.bytes().size());
+  }
+}
+
+TEST_CASE("Native frames: a stream open, half-close or credit with trailing bytes is refused",
+          "[runtime][native_frames]") {
+  BodyWriter open = CallBody(5, {});
+  open.Raw("req", "payload");
+  CHECK_THAT(ParseStreamOpen(open.bytes()).status(),
+             StatusIs(kInvalid, "malformed stream open frame: 3 unexpected bytes at the end"));
+  BodyWriter half_close;
+  half_close.U64(5, "id");
+  half_close.Raw("x", "trailing");
+  CHECK_THAT(ParseHalfClose(half_close.bytes()).status(),
+             StatusIs(kInvalid, "malformed half-close frame: 1 unexpected bytes at the end"));
+  BodyWriter credit;
+  credit.U64(5, "id");
+  credit.U32(1, "credit");
+  credit.Raw("xy", "trailing");
+  CHECK_THAT(ParseCredit(FrameKind::kRequestCredit, credit.bytes()).status(),
+             StatusIs(kInvalid, "malformed request credit frame: 2 unexpected bytes at the end"));
+}
+
+TEST_CASE("Native frames: stream id 0 is refused in every stream frame",
+          "[runtime][native_frames]") {
+  CHECK_THAT(ParseStreamOpen(CallBody(0, {}).bytes()).status(),
+             StatusIs(kInvalid, "malformed stream open frame: stream open id 0"));
+  BodyWriter id0;
+  id0.U64(0, "id");
+  CHECK_THAT(ParseStreamMessage(FrameKind::kRequestMessage, id0.bytes()).status(),
+             StatusIs(kInvalid, "malformed request message frame: stream id 0"));
+  CHECK_THAT(ParseStreamMessage(FrameKind::kResponseMessage, id0.bytes()).status(),
+             StatusIs(kInvalid, "malformed response message frame: stream id 0"));
+  CHECK_THAT(ParseHalfClose(id0.bytes()).status(),
+             StatusIs(kInvalid, "malformed half-close frame: stream id 0"));
+  id0.U32(1, "credit");
+  CHECK_THAT(ParseCredit(FrameKind::kResponseCredit, id0.bytes()).status(),
+             StatusIs(kInvalid, "malformed response credit frame: stream id 0"));
+}
+
+TEST_CASE("Native frames: a credit of 0 or of more than the window is refused",
+          "[runtime][native_frames]") {
+  for (uint32_t n : {uint32_t{0}, static_cast<uint32_t>(iw::kStreamWindow) + 1, UINT32_MAX}) {
+    BodyWriter credit;
+    credit.U64(5, "id");
+    credit.U32(n, "credit");
+    CHECK_THAT(ParseCredit(FrameKind::kRequestCredit, credit.bytes()).status(),
+               StatusIs(kInvalid, absl::StrCat("malformed request credit frame: a credit of ", n,
+                                               " messages (from 1 to ", iw::kStreamWindow, ")")));
   }
 }
 
