@@ -187,7 +187,12 @@ void Structured(Bytes& in, const iw::codegen::ServiceInfo& service, int stream_m
           metadata.emplace(std::move(key), in.Take(in.Byte() % 8));
         }
         call.metadata = &metadata;
-        if (call.method == static_cast<uint32_t>(stream_method)) sent->only_valid = false;
+        // A call frame of a streaming method (the appended echo, or one of
+        // TestService's own) is a violation.
+        if (call.method < static_cast<uint32_t>(service.method_count) &&
+            iw::codegen::IsStreaming(service.methods[call.method])) {
+          sent->only_valid = false;
+        }
         const std::string request = in.Take(in.Byte());
         const size_t start = out->size();
         std::memcpy(iw::internal::AppendCall(call, request.size(), out), request.data(),
@@ -241,12 +246,14 @@ void Structured(Bytes& in, const iw::codegen::ServiceInfo& service, int stream_m
         const uint8_t timeout = in.Byte();
         open.timeout_us = (timeout & 0x80) ? uint64_t{1} << (timeout & 0x3f) : 0;
         iw::internal::AppendStreamOpen(open, out);
-        if (open.method != static_cast<uint32_t>(stream_method) &&
-            open.method < static_cast<uint32_t>(service.method_count)) {
+        const bool known = open.method < static_cast<uint32_t>(service.method_count);
+        if (known && !iw::codegen::IsStreaming(service.methods[open.method])) {
           sent->only_valid = false;  // a stream of a unary method
         }
         if (++sent->calls[open.id] > 1) sent->only_valid = false;
-        if (open.method == static_cast<uint32_t>(stream_method)) sent->streams.insert(open.id);
+        if (known && iw::codegen::IsStreaming(service.methods[open.method])) {
+          sent->streams.insert(open.id);
+        }
         break;
       }
       case 9: {

@@ -16,10 +16,17 @@
 // - Asynchronous calls are read by one I/O thread, which also runs their
 //   completions and flushes writes the socket could not take at once. It
 //   sleeps while only blocking calls are in flight.
+// - Streams (OpenStream) are read by the I/O thread too (an open stream
+//   counts like an asynchronous call); what the worker sends for a stream
+//   is pushed into its HostStream in frame order, without the connection's
+//   lock. A stream's messages are written by the user's threads, each
+//   serialized straight into its frame.
 //
 // The worker must answer only calls it was sent, with well-formed frames. A
 // violation (a malformed frame, a reply to a call never sent, a frame only
-// the host may send, the worker's own kGoAway) ends the connection: the
+// the host may send, the worker's own kGoAway, a response message beyond a
+// stream's window, a stream frame naming a unary call, a stream's end
+// carrying a message) ends the connection: the
 // calls in flight fail with UNAVAILABLE kTransportFailed, and the owner's
 // violation callback (which treats the worker as crashed) runs first.
 

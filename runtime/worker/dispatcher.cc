@@ -148,17 +148,17 @@ absl::Status Dispatcher::Execute(
     absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
     absl::FunctionRef<absl::Status(const google::protobuf::MessageLite&)> serialize,
     Metadata* response_metadata) {
-  if (binding_.methods[method_index].invoke == nullptr) {
-    // A streaming method called as a unary call (a confused or hostile
-    // client): it has no unary handler to run.
-    return absl::UnimplementedError(
-        absl::StrCat(MethodDisplayName(*binding_.service, method_index),
-                     " is a streaming method: call it as a stream, not as a unary call"));
-  }
   std::unique_ptr<google::protobuf::MessageLite> response;
   absl::Status status = RunCall(
       context, replace_after,
       [&] {
+        if (binding_.methods[method_index].invoke == nullptr) {
+          // A streaming method called as a unary call (a confused or
+          // hostile client): it has no unary handler to run.
+          return absl::UnimplementedError(
+              absl::StrCat(MethodDisplayName(*binding_.service, method_index),
+                           " is a streaming method: call it as a stream, not as a unary call"));
+        }
         return InvokeMethod(binding_, method_index, context, parse, config_.middleware, &response);
       },
       response_metadata);
@@ -212,7 +212,10 @@ absl::Status Dispatcher::ExecuteStream(int method_index, CallContext& context,
       response_metadata);
   // A message over the limit, or a malformed request, decides the status.
   if (absl::Status failed = io.failure(); !failed.ok()) return failed;
-  if (status.ok() && absl::Now() >= context.deadline()) return DeadlinePassedInWorker();
+  // Past the deadline, whatever the handler says is the deadline's doing
+  // (its Read()/Write() failed because of it): the host reports its own
+  // deadline, not "stopped after N".
+  if (absl::Now() >= context.deadline()) return DeadlinePassedInWorker();
   return status;
 }
 

@@ -15,11 +15,18 @@
 // costs the worker one wake-up (the read) plus one hand-off to a handler
 // thread, and none for an inline handler.
 //
+// A stream (kStreamOpen) runs its handler on the executor, never inline: the
+// handler waits for the messages, half-close, credits and cancel this thread
+// reads and pushes into its WorkerStreamCall. It counts as a running call
+// (shutdown waits for it); the connection's end cancels it.
+//
 // The host must send a valid hello first and only valid frames after it. A
 // frame that breaks the protocol (malformed, the id of a call still running,
-// a method index beyond the hello's table) ends the connection: the worker
-// answers the calls it runs, sends kGoAway naming the violation and stops
-// reading; the host treats the worker as crashed.
+// a method index beyond the hello's table, a request message beyond a
+// stream's window or after its half-close, a stream frame naming a unary
+// call, a call of a streaming method or a stream open of a unary one) ends
+// the connection: the worker answers the calls it runs, sends kGoAway naming
+// the violation and stops reading; the host treats the worker as crashed.
 
 #ifndef IW_RUNTIME_WORKER_NATIVE_CARRIER_H_
 #define IW_RUNTIME_WORKER_NATIVE_CARRIER_H_

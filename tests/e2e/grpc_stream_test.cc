@@ -280,7 +280,7 @@ class InProcessWorker final : public Worker {
   }
 
   std::shared_ptr<HostStream> Open(Method method, absl::Duration timeout) override {
-    auto stream = endpoint_->OpenStream(method, Timing(timeout));
+    auto stream = endpoint_->OpenStream(method, Timing(timeout), [](absl::Status&) {});
     REQUIRE(stream.ok());
     return *stream;
   }
@@ -455,10 +455,10 @@ TEST_CASE("A host that never reads holds the worker's writer (memory bounded) un
     blocked = blocked_at == before && blocked_at > 0;
   }
   CHECK(blocked);
-  // 16 KiB each: what is in flight is bounded by gRPC's flow control
-  // (HTTP/2 windows, which BDP probing grows to a few MiB, and the socket's
-  // buffers), not by the handler.
-  CHECK(blocked_at < 1024);
+  // 16 KiB each. What is in flight is bounded by gRPC's flow control, not
+  // by kStreamWindow: HTTP/2 windows that BDP probing grows while the
+  // stream runs fast (6-25 MiB seen here), plus the socket's buffers.
+  CHECK(blocked_at < 4096);
   CHECK_FALSE(worker->observed.write_failed.HasBeenNotified());
   CHECK_THAT(stream->Finish(), StatusIs(absl::StatusCode::kDeadlineExceeded));
   CHECK(worker->observed.write_failed.WaitForNotificationWithTimeout(absl::Seconds(5)));
