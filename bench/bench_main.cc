@@ -259,7 +259,7 @@ int Main(int argc, char** argv) {
   std::printf(
       "Ratios: \"X ÷ floor\" is system X's value ÷ the UDS floor's in the same row "
       "(times and CPU: how many times the floor's cost; rates: the fraction of the "
-      "floor's rate). \"X ÷ gRPC\", on calls/s rows only, is X's rate ÷ raw gRPC's "
+      "floor's rate). \"X ÷ gRPC\", on calls/s and messages/s rows only, is X's rate ÷ raw gRPC's "
       "(> 1: more calls/s than raw gRPC).\n\n");
   results.Print(systems);
   if (spread && runs > 1) {
