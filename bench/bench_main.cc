@@ -58,6 +58,8 @@ int Main(int argc, char** argv) {
   int runs = 5;
   bool quick = false, spread = true, echo_sizes_set = false;
   double tput_seconds = 0;  // --tput_seconds=, overrides the plan's (and --quick's)
+  // --stream_messages=, --stream_memory_mib=: override the plan's (and --quick's).
+  int64_t stream_messages = 0, memory_stream_mib = 0;
   // --no_call_stream: ours without the call stream (an experiment).
   bool ours_call_stream = true;
   std::set<std::string> only;
@@ -131,16 +133,38 @@ int Main(int argc, char** argv) {
       if (!absl::SimpleAtod(v, &tput_seconds) || tput_seconds <= 0) Die("bad --tput_seconds");
     } else if (const char* v = value("--spin_iterations=")) {
       if (!absl::SimpleAtoi(v, &plan.spin_iterations)) Die("bad --spin_iterations");
+    } else if (const char* v = value("--stream_messages=")) {
+      if (!absl::SimpleAtoi(v, &stream_messages) || stream_messages < 1) {
+        Die("bad --stream_messages");
+      }
+    } else if (const char* v = value("--stream_payload=")) {
+      if (!absl::SimpleAtoi(v, &plan.stream_payload)) Die("bad --stream_payload");
+    } else if (const char* v = value("--stream_memory_mib=")) {
+      if (!absl::SimpleAtoi(v, &memory_stream_mib) || memory_stream_mib < 1) {
+        Die("bad --stream_memory_mib");
+      }
+    } else if (const char* v = value("--stream_memory_message_kib=")) {
+      if (!absl::SimpleAtoi(v, &plan.memory_message_kib) || plan.memory_message_kib < 1) {
+        Die("bad --stream_memory_message_kib");
+      }
+    } else if (const char* v = value("--stream_memory_pause_us=")) {
+      if (!absl::SimpleAtoi(v, &plan.memory_pause_us) || plan.memory_pause_us < 0) {
+        Die("bad --stream_memory_pause_us");
+      }
     } else {
       std::fprintf(stderr,
                    "usage: bench [--runs=N] [--quick] [--only=startup,latency,throughput,"
-                   "echo,multi,pool]\n"
+                   "echo,stream,multi,pool,stream_memory]\n"
                    "             [--systems=ours,ours_grpc,ours_inline,ours_grpc_inline,grpc,"
                    "floor]\n"
                    "             [--ours_worker=PATH] [--grpc_server=PATH] "
                    "[--floor_server=PATH]\n"
                    "             [--in_flight=N,...] [--tput_seconds=S] [--echo_sizes=BYTES,...]\n"
-                   "             [--spin_iterations=N] [--verbose] [--no_spread]\n"
+                   "             [--spin_iterations=N] [--stream_messages=N] "
+                   "[--stream_payload=BYTES]\n"
+                   "             [--stream_memory_mib=N] [--stream_memory_message_kib=N] "
+                   "[--stream_memory_pause_us=N]\n"
+                   "             [--verbose] [--no_spread]\n"
                    "             [--keep_grpc_initialized] [--no_call_stream]\n");
       return 2;
     }
@@ -156,12 +180,19 @@ int Main(int argc, char** argv) {
     runs = 1;
   }
   if (tput_seconds > 0) plan.tput_seconds = tput_seconds;
+  if (stream_messages > 0) plan.stream_messages = stream_messages;
+  if (memory_stream_mib > 0) plan.memory_stream_mib = memory_stream_mib;
   for (const std::string& w : only) {
-    static const std::set<std::string> known = {"startup", "latency", "throughput",
-                                                "echo",    "multi",   "pool"};
+    static const std::set<std::string> known = {
+        "startup", "latency", "throughput", "echo", "stream", "multi", "pool", "stream_memory"};
     if (!known.count(w)) Die("unknown workload " + w);
   }
-  auto want = [&](const char* w) { return only.empty() || only.count(w) > 0; };
+  // stream_memory is a check rather than a measurement (minutes at its
+  // defaults): it runs only when --only names it.
+  auto want = [&](const char* w) {
+    if (only.empty()) return std::string(w) != "stream_memory";
+    return only.count(w) > 0;
+  };
 
   // Profiling experiment (docs/benchmarks.md): inherited by the workers.
   if (std::getenv("IWBENCH_NO_DEADLOCK_DETECTION") != nullptr) {
@@ -194,6 +225,8 @@ int Main(int argc, char** argv) {
   DefineLatencyMetrics(results);
   DefineThroughputMetrics(results, plan);
   DefineEchoMetrics(results, plan);
+  DefineStreamMetrics(results, plan);
+  DefineStreamMemoryMetrics(results, plan);
   DefineMultiMetrics(results, plan);
   DefinePoolMetrics(results, plan);
   Clock::time_point start = Clock::now();
@@ -204,15 +237,18 @@ int Main(int argc, char** argv) {
       // ours*_inline differ from ours* only in the Ping method's handler.
       const bool pings_only = sys->pings_only();
       if (want("startup") && !pings_only) RunStartup(*sys, plan, results);
-      if (want("latency") || want("throughput") || (want("echo") && !pings_only)) {
+      const bool streams = !pings_only && (want("stream") || want("stream_memory"));
+      if (want("latency") || want("throughput") || (want("echo") && !pings_only) || streams) {
         std::unique_ptr<Conn> conn = sys->Start();
         if (want("latency")) RunLatency(*sys, *conn, plan, results);
         if (want("throughput")) RunThroughput(*sys, *conn, plan, results);
         if (want("echo") && !pings_only) RunEcho(*sys, *conn, plan, results);
+        if (want("stream") && !pings_only) RunStream(*sys, *conn, plan, results);
+        if (want("stream_memory") && !pings_only) RunStreamMemory(*sys, *conn, plan, results);
         Clock::time_point c0 = Clock::now();
         conn->Close();
-        Progress("run %d/%d: %s: close after latency/throughput/echo took %.1f ms\n", run, runs,
-                 sys->name(), Ms(Clock::now() - c0));
+        Progress("run %d/%d: %s: close after latency/throughput/echo/stream took %.1f ms\n", run,
+                 runs, sys->name(), Ms(Clock::now() - c0));
       }
       if (want("multi") && !pings_only) RunMulti(*sys, plan, results);
       if (want("pool") && !pings_only) RunPool(*sys, plan, results);
@@ -223,7 +259,7 @@ int Main(int argc, char** argv) {
   std::printf(
       "Ratios: \"X ÷ floor\" is system X's value ÷ the UDS floor's in the same row "
       "(times and CPU: how many times the floor's cost; rates: the fraction of the "
-      "floor's rate). \"X ÷ gRPC\", on calls/s rows only, is X's rate ÷ raw gRPC's "
+      "floor's rate). \"X ÷ gRPC\", on calls/s and messages/s rows only, is X's rate ÷ raw gRPC's "
       "(> 1: more calls/s than raw gRPC).\n\n");
   results.Print(systems);
   if (spread && runs > 1) {

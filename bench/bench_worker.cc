@@ -1,6 +1,8 @@
 // Our side of the benchmark: the generated iwbench::BenchHandler, served by
 // the isolated-workers runtime (spawned by bench via iwbench::BenchHost).
+#include <cstdint>
 #include <cstdlib>
+#include <string>
 
 #include "absl/synchronization/mutex.h"
 #include "bench/bench.iw.h"
@@ -35,6 +37,18 @@ class BenchWorker final : public iwbench::BenchHandler {
     iwbench::SpinReply reply;
     reply.set_result(iwbench::SpinWork(request.iterations()));
     return reply;
+  }
+
+  absl::Status ServerStream(iw::CallContext& /*context*/, const iwbench::StreamRequest& request,
+                            iw::StreamWriter<iwbench::StreamReply>& writer) override {
+    iwbench::StreamReply reply;
+    reply.set_data(std::string(static_cast<size_t>(request.payload_bytes()), 's'));
+    for (int64_t i = 0; i < request.count(); ++i) {
+      reply.set_seq(i);
+      // False: the host cancelled or went away; nobody reads the status.
+      if (!writer.Write(reply)) return absl::CancelledError("reader gone");
+    }
+    return absl::OkStatus();
   }
 };
 

@@ -7,8 +7,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +21,8 @@ namespace harness {
 namespace {
 
 constexpr size_t kSmallPayload = 64;
+// The stream command's length field (uds_floor_server.cc).
+constexpr uint64_t kStreamFrame = ~uint64_t{0};
 
 class FloorConn final : public Conn {
  public:
@@ -63,6 +67,39 @@ class FloorConn final : public Conn {
   }
   bool SupportsSpin() const override { return false; }
   void SpinAsync(int64_t, std::function<void()>) override { Die("floor has no Spin"); }
+  // The stream command (uds_floor_server.cc), then the frames read in
+  // large reads and counted: the cost of the socket alone.
+  void ReadStream(int64_t count, size_t payload_bytes, std::chrono::microseconds pause) override {
+    uint64_t command[3] = {kStreamFrame, static_cast<uint64_t>(count), payload_bytes};
+    WriteAll(fd_, reinterpret_cast<const char*>(command), sizeof(command));
+    const size_t frame = 8 + payload_bytes;
+    if (stream_.size() < std::max<size_t>(256 << 10, 2 * frame)) {
+      stream_.resize(std::max<size_t>(256 << 10, 2 * frame));
+    }
+    size_t have = 0, at = 0;
+    for (int64_t n = 0; n < count;) {
+      if (have - at < frame) {
+        std::memmove(stream_.data(), stream_.data() + at, have - at);
+        have -= at;
+        at = 0;
+        ssize_t got;
+        do {
+          got = ::read(fd_, stream_.data() + have, stream_.size() - have);
+        } while (got < 0 && errno == EINTR);
+        if (got <= 0)
+          Die(absl::StrCat("floor stream: read: ", got == 0 ? "EOF" : ::strerror(errno)));
+        have += static_cast<size_t>(got);
+        continue;
+      }
+      uint64_t length;
+      std::memcpy(&length, stream_.data() + at, 8);
+      if (length != payload_bytes) Die(absl::StrCat("floor stream: frame ", n, " of ", length));
+      at += frame;
+      ++n;
+      if (pause.count() > 0) std::this_thread::sleep_for(pause);
+    }
+    if (at != have) Die("floor stream: bytes after the last frame");
+  }
   int pid() const override { return pid_; }
   void Close() override {
     ::close(fd_);  // EOF: the server exits
@@ -73,7 +110,7 @@ class FloorConn final : public Conn {
  private:
   pid_t pid_;
   int fd_;
-  std::vector<char> small_, reply_, batch_, batch_reply_, echo_, echo_reply_;
+  std::vector<char> small_, reply_, batch_, batch_reply_, echo_, echo_reply_, stream_;
   int pending_ = 0;
   std::shared_ptr<Latch> latch_;
 };

@@ -13,6 +13,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -54,6 +55,48 @@ class BenchService final : public iwbench::Bench::CallbackService {
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
+
+  grpc::ServerWriteReactor<iwbench::StreamReply>* ServerStream(
+      grpc::CallbackServerContext* /*context*/, const iwbench::StreamRequest* request) override {
+    return new StreamWriter(*request);
+  }
+
+ private:
+  // The callback API's idiom for server streaming: one write in flight, the
+  // next one started from OnWriteDone, the last one together with Finish.
+  class StreamWriter final : public grpc::ServerWriteReactor<iwbench::StreamReply> {
+   public:
+    explicit StreamWriter(const iwbench::StreamRequest& request) : count_(request.count()) {
+      reply_.set_data(std::string(static_cast<size_t>(request.payload_bytes()), 's'));
+      WriteNext();
+    }
+    void OnWriteDone(bool ok) override {
+      if (!ok) {  // the client went away or cancelled
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "reader gone"));
+        return;
+      }
+      WriteNext();
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    void WriteNext() {
+      if (next_ == count_) {
+        Finish(grpc::Status::OK);  // count_ == 0 only
+        return;
+      }
+      reply_.set_seq(next_++);
+      if (next_ == count_) {
+        StartWriteAndFinish(&reply_, grpc::WriteOptions(), grpc::Status::OK);
+      } else {
+        StartWrite(&reply_);
+      }
+    }
+
+    const int64_t count_;
+    int64_t next_ = 0;
+    iwbench::StreamReply reply_;
+  };
 };
 
 }  // namespace

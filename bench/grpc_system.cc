@@ -9,6 +9,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <string>
+#include <thread>
 #include <utility>
 
 #include "bench/bench.grpc.pb.h"
@@ -85,6 +87,29 @@ class GrpcConn final : public Conn {
                            delete call;
                            done();
                          });
+  }
+  // The sync API's ClientReader: the idiomatic way to read one server
+  // stream from one thread.
+  void ReadStream(int64_t count, size_t payload_bytes, std::chrono::microseconds pause) override {
+    grpc::ClientContext context;
+    context.set_deadline(DeadlineIn(600));
+    StreamRequest request;
+    request.set_count(count);
+    request.set_payload_bytes(static_cast<int64_t>(payload_bytes));
+    std::unique_ptr<grpc::ClientReader<StreamReply>> reader =
+        stub_->ServerStream(&context, request);
+    StreamReply reply;
+    int64_t n = 0;
+    while (reader->Read(&reply)) {
+      if (reply.seq() != n || reply.data().size() != payload_bytes) {
+        Die("grpc ServerStream: wrong message " + std::to_string(n));
+      }
+      ++n;
+      if (pause.count() > 0) std::this_thread::sleep_for(pause);
+    }
+    grpc::Status status = reader->Finish();
+    if (!status.ok()) Die("grpc ServerStream: " + status.error_message());
+    if (n != count) Die("grpc ServerStream: " + std::to_string(n) + " messages");
   }
   int pid() const override { return pid_; }
   void Close() override {

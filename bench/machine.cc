@@ -72,6 +72,8 @@ void PrintMachine(int argc, char** argv, const Plan& plan, int runs,
   std::printf("- throughput: %s calls in flight, %.2f s each (after %.2f s warm-up)\n",
               absl::StrJoin(plan.tput_in_flight, ", ").c_str(), plan.tput_seconds,
               plan.tput_warm_seconds);
+  std::printf("- server stream: %lld messages of %zu B (after a warm-up stream of a tenth)\n",
+              static_cast<long long>(plan.stream_messages), plan.stream_payload);
   std::printf("- Spin: %lld iterations per call (%.2f ms in-process)\n\n",
               static_cast<long long>(plan.spin_iterations), [&] {
                 volatile uint64_t sink = 0;

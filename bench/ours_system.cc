@@ -2,6 +2,7 @@
 // iwbench::BenchHost talking to bench_worker, default options but for
 // WorkerOptions::transport (kNative for ours*, kGrpc for ours_grpc*).
 #include <cstdio>
+#include <thread>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -56,6 +57,25 @@ class OursConn final : public Conn {
       if (!reply.ok()) Die("ours Spin: " + reply.status().ToString());
       done();
     });
+  }
+  void ReadStream(int64_t count, size_t payload_bytes, std::chrono::microseconds pause) override {
+    StreamRequest request;
+    request.set_count(count);
+    request.set_payload_bytes(static_cast<int64_t>(payload_bytes));
+    iw::ResponseStream<StreamReply> stream = host_->ServerStream(request);
+    StreamReply reply;
+    int64_t n = 0;
+    while (stream.Next(&reply)) {
+      if (reply.seq() != n || reply.data().size() != payload_bytes) {
+        Die(absl::StrCat("ours ServerStream: message ", n, " has seq ", reply.seq(), " and ",
+                         reply.data().size(), " bytes"));
+      }
+      ++n;
+      if (pause.count() > 0) std::this_thread::sleep_for(pause);
+    }
+    absl::Status status = stream.Finish();
+    if (!status.ok()) Die("ours ServerStream: " + status.ToString());
+    if (n != count) Die(absl::StrCat("ours ServerStream: ", n, " of ", count, " messages"));
   }
   int pid() const override { return host_->pid(); }
   void Close() override {

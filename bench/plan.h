@@ -35,6 +35,15 @@ struct Plan {
   std::vector<int> pool_sizes = {1, 2, 4};
   int pool_calls = 200;
   int64_t spin_iterations = 1000000;
+  // Server stream: one call streams `stream_messages` messages of
+  // `stream_payload` bytes (after one warm-up stream of a tenth of them).
+  int64_t stream_messages = 100000;
+  size_t stream_payload = 16;
+  // Bounded memory (stream_memory): a reader pausing after each message of
+  // a `memory_stream_mib` MiB stream of `memory_message_kib` KiB messages.
+  int64_t memory_stream_mib = 1024;
+  int64_t memory_message_kib = 256;
+  int memory_pause_us = 2000;
 
   // The smoke run (--quick): a small fraction of every count.
   void MakeQuick() {
@@ -51,6 +60,8 @@ struct Plan {
     multi_spawn_iters = 1;
     multi_warm_iters = 3;
     pool_calls = 24;
+    stream_messages = 10000;
+    memory_stream_mib = 64;
   }
 };
 

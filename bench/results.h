@@ -43,7 +43,7 @@ class Results {
   // Markdown tables on stdout, one column per system; rows without values
   // are left out. Print() adds, for every system but the floor, a column
   // "<system> ÷ floor" (its value ÷ the floor's, every row) and, for every
-  // system but gRPC and the floor, "<system> ÷ gRPC" (calls/s rows only).
+  // system but gRPC and the floor, "<system> ÷ gRPC" (calls/s and messages/s rows only).
   // Both are plain ratios of the values: for times and CPU, how many times
   // the reference's cost; for rates, the fraction (or multiple) of its rate.
   void Print(const std::vector<std::string>& systems) const;

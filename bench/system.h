@@ -5,6 +5,7 @@
 #ifndef IW_BENCH_SYSTEM_H_
 #define IW_BENCH_SYSTEM_H_
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -33,6 +34,11 @@ class Conn {
   virtual void Echo() = 0;
   virtual bool SupportsSpin() const { return true; }
   virtual void SpinAsync(int64_t iterations, std::function<void()> done) = 0;
+  // Server streaming: asks the worker for `count` messages of
+  // `payload_bytes` each and reads them all in order, pausing `pause` after
+  // each one (zero: as fast as they come). Dies on an error, a missing or
+  // misordered message.
+  virtual void ReadStream(int64_t count, size_t payload_bytes, std::chrono::microseconds pause) = 0;
   virtual int pid() const = 0;
   // Stops the worker and reaps it.
   virtual void Close() = 0;

@@ -6,12 +6,18 @@
 // Replies are byte-identical to requests, so the server reads whatever is
 // available, and writes back every complete frame in one write (pipelined
 // frames are answered together, as the kernel coalesces them).
+//
+// One frame is a command instead: length kStreamFrame, then COUNT and
+// PAYLOAD_BYTES (8 bytes each, host order). The server answers it with
+// COUNT frames of PAYLOAD_BYTES each, written in 64 KiB chunks as fast as
+// the socket takes them (the floor of a server stream).
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -26,6 +32,25 @@ bool WriteAll(int fd, const char* data, size_t size) {
     if (n <= 0) return false;
     data += n;
     size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Marks a stream command (see the top of the file).
+constexpr uint64_t kStreamFrame = ~uint64_t{0};
+constexpr size_t kStreamCommandBytes = 8 + 16;
+
+bool WriteStream(int fd, uint64_t count, uint64_t payload_bytes) {
+  const size_t frame = 8 + payload_bytes;
+  const uint64_t per_chunk = std::max<uint64_t>(1, (64 << 10) / frame);
+  std::vector<char> chunk(std::min(count, per_chunk) * frame, 's');
+  for (size_t at = 0; at < chunk.size(); at += frame) {
+    std::memcpy(chunk.data() + at, &payload_bytes, 8);
+  }
+  for (uint64_t left = count; left > 0;) {
+    const uint64_t n = std::min(left, per_chunk);
+    if (!WriteAll(fd, chunk.data(), n * frame)) return false;
+    left -= n;
   }
   return true;
 }
@@ -58,6 +83,20 @@ int main(int argc, char** argv) {
     while (have - end >= 8) {
       uint64_t length;
       std::memcpy(&length, buffer.data() + end, 8);
+      if (length == kStreamFrame) {
+        if (have - end < kStreamCommandBytes) break;
+        // Echo the frames before it, then stream, then go on after it.
+        if (end > 0 && !WriteAll(fd, buffer.data(), end)) return 1;
+        uint64_t count, payload_bytes;
+        std::memcpy(&count, buffer.data() + end + 8, 8);
+        std::memcpy(&payload_bytes, buffer.data() + end + 16, 8);
+        if (!WriteStream(fd, count, payload_bytes)) return 1;
+        end += kStreamCommandBytes;
+        std::memmove(buffer.data(), buffer.data() + end, have - end);
+        have -= end;
+        end = 0;
+        continue;
+      }
       if (have - end - 8 < length) {
         if (8 + length > buffer.size()) buffer.resize(end + 8 + length);
         break;

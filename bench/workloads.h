@@ -37,6 +37,16 @@ void RunMulti(System& sys, const Plan& plan, Results& r);
 void DefinePoolMetrics(Results& r, const Plan& plan);
 void RunPool(System& sys, const Plan& plan, Results& r);
 
+// stream.cc: one server stream of many small messages; messages/s, wall
+// time and CPU of host and worker per message.
+void DefineStreamMetrics(Results& r, const Plan& plan);
+void RunStream(System& sys, Conn& conn, const Plan& plan, Results& r);
+
+// stream.cc: a slow reader of a large stream; peak RSS growth of host and
+// worker (flow control keeps both flat).
+void DefineStreamMemoryMetrics(Results& r, const Plan& plan);
+void RunStreamMemory(System& sys, Conn& conn, const Plan& plan, Results& r);
+
 }  // namespace harness
 }  // namespace iwbench
 
