@@ -28,9 +28,10 @@
 // Guarantees, the same for every kind and wherever the worker runs:
 // - The method's timeout bounds the whole stream, from its start to its
 //   final status.
-// - Flow control: each end holds at most a few unread messages of the
-//   other (kStreamWindow); a writer whose reader does not read waits in
-//   Write() (bounded by the deadline), so memory stays bounded.
+// - Flow control: each end holds at most kStreamWindow unread messages of
+//   the other, and stops sending once kStreamWindowBytes are unread; a
+//   writer whose reader does not read waits in Write() (bounded by the
+//   deadline), so memory stays bounded.
 // - Cancellation (Cancel(), destroying an unfinished stream, the host
 //   going away) reaches the other end at once: the handler's Write()
 //   returns false and CallContext::IsCancelled() turns true.
@@ -64,9 +65,14 @@ class MessageLite;
 
 namespace iw {
 
-// At most this many messages of one stream are sent and not yet read by the
-// other end, in each direction.
-inline constexpr int kStreamWindow = 8;
+// Flow control, in each direction of a stream: at most kStreamWindow
+// messages are sent and not yet read by the other end, and no message is
+// sent while kStreamWindowBytes of earlier ones are unread. So at most
+// kStreamWindowBytes plus one message (of at most the size limit) wait
+// unread at either end, whatever the reader does; small messages flow 64 at
+// a time.
+inline constexpr int kStreamWindow = 64;
+inline constexpr size_t kStreamWindowBytes = 512 << 10;
 
 namespace internal {
 

@@ -8,7 +8,10 @@ namespace iw::internal {
 StreamState::Push StreamState::PushMessage(StreamMessage message) {
   absl::MutexLock lock(&mu_);
   if (ended_ || end_of_input_) return Push::kEnded;
-  if (static_cast<int>(queue_.size()) >= window_) return Push::kOverWindow;
+  if (static_cast<int>(queue_.size()) >= window_ || queued_bytes_ >= window_bytes_) {
+    return Push::kOverWindow;
+  }
+  queued_bytes_ += message.bytes.size();
   queue_.push_back(std::move(message));
   return Push::kQueued;
 }
@@ -18,7 +21,8 @@ void StreamState::PushEndOfInput() {
   end_of_input_ = true;
 }
 
-StreamState::Next StreamState::Pop(absl::Time deadline, StreamMessage* message) {
+StreamState::Next StreamState::Pop(absl::Time deadline, StreamMessage* message, Grant* grant) {
+  *grant = Grant();
   absl::MutexLock lock(&mu_);
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !queue_.empty() || end_of_input_ || ended_;
@@ -27,6 +31,14 @@ StreamState::Next StreamState::Pop(absl::Time deadline, StreamMessage* message) 
   if (!queue_.empty()) {
     *message = std::move(queue_.front());
     queue_.pop_front();
+    queued_bytes_ -= message->bytes.size();
+    ++consumed_.messages;
+    consumed_.bytes += message->bytes.size();
+    // A sender waits for credit only with a full window of messages, or
+    // with half the byte window unread: either completes a batch here.
+    if (consumed_.messages >= window_ / 2 || consumed_.bytes >= window_bytes_ / 4) {
+      *grant = std::exchange(consumed_, Grant());
+    }
     return Next::kMessage;
   }
   return ended_ ? Next::kEnded : Next::kEndOfInput;
@@ -34,17 +46,26 @@ StreamState::Next StreamState::Pop(absl::Time deadline, StreamMessage* message) 
 
 void StreamState::AddCredit(int n) {
   absl::MutexLock lock(&mu_);
-  // Never more than a window: a peer that grants more (repeating credit
-  // frames) gains nothing, and the count cannot overflow.
-  credit_ = std::min(credit_ + std::min(n, window_), window_);
+  // A peer that grants more than was sent (repeating credit frames) gains
+  // nothing.
+  for (; n > 0 && !unacknowledged_.empty(); --n) {
+    unacknowledged_bytes_ -= unacknowledged_.front();
+    unacknowledged_.pop_front();
+  }
 }
 
-StreamState::Credit StreamState::TakeCredit(absl::Time deadline) {
+StreamState::Credit StreamState::TakeCredit(absl::Time deadline, size_t size) {
   absl::MutexLock lock(&mu_);
-  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return credit_ > 0 || ended_; };
+  // Half the byte window: the reader grants every quarter of it, so a
+  // sender blocked here is always unblocked by the reader reading on.
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return ended_ || (static_cast<int>(unacknowledged_.size()) < window_ &&
+                      unacknowledged_bytes_ < window_bytes_ / 2);
+  };
   if (!mu_.AwaitWithDeadline(absl::Condition(&ready), deadline)) return Credit::kDeadline;
   if (ended_) return Credit::kEnded;
-  --credit_;
+  unacknowledged_.push_back(size);
+  unacknowledged_bytes_ += size;
   return Credit::kGranted;
 }
 
@@ -53,7 +74,10 @@ bool StreamState::End(absl::Status status, bool keep_queued) {
   if (ended_) return false;
   ended_ = true;
   status_ = std::move(status);
-  if (!keep_queued) queue_.clear();
+  if (!keep_queued) {
+    queue_.clear();
+    queued_bytes_ = 0;
+  }
   return true;
 }
 

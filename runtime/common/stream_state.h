@@ -8,12 +8,15 @@
 // (worker/worker_stream_call.h) are built on it; the carriers (the native
 // carrier, gRPC) push into it.
 //
-// Flow control is by credit, counted in messages: each end may send
-// kStreamWindow messages the other has not read; every message read gives
-// the sender one credit back (StreamState::Consumed → the carrier tells the
-// peer → the peer's AddCredit). A peer that sends beyond its credit breaks
-// the protocol (Push returns kOverWindow). So at most kStreamWindow messages
-// of a stream are buffered at either end, whatever the reader does.
+// Flow control is by credit, counted in messages: a sender may have
+// kStreamWindow messages the other end has not read, and sends none while
+// kStreamWindowBytes of them are unread (it knows their sizes: credits come
+// back in the order the messages were sent). The reader gives credits back
+// in batches (Pop() says when: half a window of messages, or a quarter of
+// the byte window, read since the last grant), so a fast stream costs one
+// credit per many messages. A peer that sends beyond that (Push returns
+// kOverWindow) breaks the protocol. So at most kStreamWindowBytes plus one
+// message are buffered unread at either end, whatever the reader does.
 
 #ifndef IW_RUNTIME_COMMON_STREAM_STATE_H_
 #define IW_RUNTIME_COMMON_STREAM_STATE_H_
@@ -51,7 +54,8 @@ struct StreamMessage {
 // Thread-safe.
 class StreamState {
  public:
-  explicit StreamState(int window = kStreamWindow) : window_(window), credit_(window) {}
+  StreamState(int window = kStreamWindow, size_t window_bytes = kStreamWindowBytes)
+      : window_(window), window_bytes_(window_bytes) {}
 
   // ---- Receiving (the carrier). ----
 
@@ -72,17 +76,26 @@ class StreamState {
     kEnded,       // the stream has ended (status())
     kDeadline,    // `deadline` passed first
   };
-  // The next message, waiting until `deadline`. The caller then tells the
-  // peer it may send one more (its carrier's "consumed").
-  Next Pop(absl::Time deadline, StreamMessage* message);
+  // What a reader gives back to the sender: messages read (and their
+  // bytes) since the last grant.
+  struct Grant {
+    int messages = 0;
+    size_t bytes = 0;
+  };
+  // The next message, waiting until `deadline`. With a message, `grant` is
+  // what to give back to the peer now (none until a batch is complete); the
+  // caller passes it on through its carrier's "consumed".
+  Next Pop(absl::Time deadline, StreamMessage* message, Grant* grant);
 
   // ---- Sending. ----
 
-  // The peer read `n` more messages. The credit never exceeds the window.
+  // The peer read `n` more of the messages sent (the oldest first). More
+  // than were sent is ignored.
   void AddCredit(int n);
   enum class Credit { kGranted, kEnded, kDeadline };
-  // Takes one credit, waiting for it until `deadline`.
-  Credit TakeCredit(absl::Time deadline);
+  // Room to send one message of `size` bytes, waiting for it until
+  // `deadline`: fewer than the window's messages and bytes are unread.
+  Credit TakeCredit(absl::Time deadline, size_t size);
 
   // ---- The end. ----
 
@@ -99,10 +112,17 @@ class StreamState {
 
  private:
   const int window_;
+  const size_t window_bytes_;
   mutable absl::Mutex mu_;
+  // Received, not yet read.
   std::deque<StreamMessage> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool end_of_input_ ABSL_GUARDED_BY(mu_) = false;
-  int credit_ ABSL_GUARDED_BY(mu_);
+  // Read since the last grant.
+  Grant consumed_ ABSL_GUARDED_BY(mu_);
+  // Sizes of the messages sent and not yet credited, oldest first.
+  std::deque<size_t> unacknowledged_ ABSL_GUARDED_BY(mu_);
+  size_t unacknowledged_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status status_ ABSL_GUARDED_BY(mu_);
 };

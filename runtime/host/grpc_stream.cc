@@ -130,10 +130,11 @@ class GrpcStreamCarrier final : public grpc::ClientBidiReactor<grpc::ByteBuffer,
     MaybeReleaseHold();
   }
 
-  void Consumed(int n) override {
+  void Consumed(int messages, size_t bytes) override {
     {
       absl::MutexLock lock(&mu_);
-      unconsumed_ -= n;
+      unconsumed_ -= messages;
+      unconsumed_bytes_ -= bytes;
     }
     MaybeRead(/*from_reaction=*/false, /*drain=*/false);
   }
@@ -159,7 +160,10 @@ class GrpcStreamCarrier final : public grpc::ClientBidiReactor<grpc::ByteBuffer,
     {
       absl::MutexLock lock(&mu_);
       deliver = !draining_;
-      if (deliver) ++unconsumed_;
+      if (deliver) {
+        ++unconsumed_;
+        unconsumed_bytes_ += bytes.size();
+      }
     }
     if (deliver) {
       std::shared_ptr<HostStream> stream = stream_.lock();
@@ -217,7 +221,8 @@ class GrpcStreamCarrier final : public grpc::ClientBidiReactor<grpc::ByteBuffer,
       absl::MutexLock lock(&mu_);
       if (drain) draining_ = true;
       if (reading_ || reads_done_ || cancelled_ || (!from_reaction && hold_released_) ||
-          (!draining_ && unconsumed_ >= kStreamWindow)) {
+          (!draining_ &&
+           (unconsumed_ >= kStreamWindow || unconsumed_bytes_ >= kStreamWindowBytes / 2))) {
         return;
       }
       reading_ = true;
@@ -257,6 +262,7 @@ class GrpcStreamCarrier final : public grpc::ClientBidiReactor<grpc::ByteBuffer,
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   // Responses delivered to the stream and not yet read by the user.
   int unconsumed_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t unconsumed_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool write_ok_ ABSL_GUARDED_BY(mu_) = false;
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;

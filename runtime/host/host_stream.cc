@@ -87,7 +87,7 @@ bool HostStream::Write(const MessageLite& message) {
     return false;
   }
   // The deadline's timer ends the stream, which ends this wait too.
-  if (state_.TakeCredit(absl::InfiniteFuture()) != StreamState::Credit::kGranted) {
+  if (state_.TakeCredit(absl::InfiniteFuture(), size) != StreamState::Credit::kGranted) {
     Conclude().IgnoreError();
     return false;
   }
@@ -105,7 +105,8 @@ void HostStream::CloseWrites() {
 
 bool HostStream::Read(MessageLite* message) {
   StreamMessage next;
-  if (state_.Pop(absl::InfiniteFuture(), &next) != StreamState::Next::kMessage) {
+  StreamState::Grant grant;
+  if (state_.Pop(absl::InfiniteFuture(), &next, &grant) != StreamState::Next::kMessage) {
     Conclude().IgnoreError();
     return false;
   }
@@ -125,7 +126,7 @@ bool HostStream::Read(MessageLite* message) {
     absl::MutexLock lock(&mu_);
     ++read_;
   }
-  if (carrier_ != nullptr) carrier_->Consumed(1);
+  if (carrier_ != nullptr && grant.messages > 0) carrier_->Consumed(grant.messages, grant.bytes);
   return true;
 }
 

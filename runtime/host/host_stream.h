@@ -59,8 +59,9 @@ class HostStream final : public ClientStream, public std::enable_shared_from_thi
     // The host ended the stream (cancelled, deadline, a bad message): tell
     // the worker to stop. Not called for an end the carrier reported.
     virtual void Cancel() = 0;
-    // The user read `n` responses: the worker may send `n` more.
-    virtual void Consumed(int n) = 0;
+    // The user read `messages` more responses (of `bytes` in all): the
+    // worker may send as many more. Comes in batches (StreamState::Pop).
+    virtual void Consumed(int messages, size_t bytes) = 0;
     // The user reads no more responses (Finish()) but waits for the final
     // status: responses may now be dropped as they arrive. (A carrier whose
     // final status cannot overtake unread responses, like gRPC's, must keep

@@ -342,9 +342,9 @@ void NativeConnection::Dispatch(std::vector<InFrame>* frames, const absl::Status
         event.message.bytes = message->payload;  // stays valid: the storage moves
         event.message.owner = std::make_shared<InFrame>(std::move(frame));
         if (!PushStreamEventUnlocked(std::move(event))) {
-          violation = absl::InvalidArgumentError(absl::StrCat("a response message of stream ",
-                                                              message->id, " beyond its credit of ",
-                                                              kStreamWindow, " messages"));
+          violation = absl::InvalidArgumentError(
+              absl::StrCat("a response message of stream ", message->id, " beyond its credit of ",
+                           kStreamWindow, " messages or ", kStreamWindowBytes, " bytes unread"));
           break;
         }
         continue;
@@ -549,9 +549,10 @@ class NativeConnection::StreamCarrier final : public HostStream::Carrier {
       connection->SendStreamFrame(id_, FrameKind::kCancel, 0);
     }
   }
-  void Consumed(int n) override {
+  void Consumed(int messages, size_t /*bytes*/) override {
+    // The worker knows the sizes of what it sent: a credit counts messages.
     if (auto connection = connection_.lock()) {
-      connection->SendStreamFrame(id_, FrameKind::kResponseCredit, n);
+      connection->SendStreamFrame(id_, FrameKind::kResponseCredit, messages);
     }
   }
 

@@ -42,14 +42,15 @@
 //     kGoAway  string reason: the worker found a protocol violation and
 //              closes the connection (the host reports the reason).
 //
-// Streams. Each end may send kStreamWindow messages of a stream that the
-// other has not read; the reader gives credit back (kResponseCredit,
-// kRequestCredit) as it reads. A stream ends with the worker's kReply, or
-// with the host's kCancel (the worker still answers with a kReply, which the
-// host ignores). Frames of a stream after its end cross that end in flight:
-// a frame naming an id that is not (or no longer) open is ignored, at both
-// ends. A message beyond the sender's credit, a kStreamOpen of a unary
-// method, a kCall of a streaming method, a stream frame naming a unary call,
+// Streams. Each end may have kStreamWindow messages of a stream that the
+// other has not read, and sends none while kStreamWindowBytes of them are
+// unread (a credit names messages; the sender knows their sizes, credits
+// come back oldest first); the reader gives credit back (kResponseCredit,
+// kRequestCredit) in batches as it reads (common/stream_state.h). A stream ends with the worker's
+// kReply, or with the host's kCancel (the worker still answers with a kReply, which the host
+// ignores). Frames of a stream after its end cross that end in flight: a frame naming an id that is
+// not (or no longer) open is ignored, at both ends. A message beyond the sender's credit, a
+// kStreamOpen of a unary method, a kCall of a streaming method, a stream frame naming a unary call,
 // a request message after kHalfClose, or a kReply to a stream carrying a
 // payload breaks the protocol.
 //

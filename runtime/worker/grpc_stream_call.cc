@@ -93,6 +93,7 @@ class GrpcStreamCall final : public grpc::ServerGenericBidiReactor,
     {
       absl::MutexLock lock(&mu_);
       ++unconsumed_;
+      unconsumed_bytes_ += bytes.size();
     }
     // Never beyond the window: we read only while the handler has room.
     io_.Deliver(StreamMessage::Own(std::move(bytes)));
@@ -159,10 +160,11 @@ class GrpcStreamCall final : public grpc::ServerGenericBidiReactor,
     return ok;
   }
 
-  void Consumed(int n) override {
+  void Consumed(int messages, size_t bytes) override {
     {
       absl::MutexLock lock(&mu_);
-      unconsumed_ -= n;
+      unconsumed_ -= messages;
+      unconsumed_bytes_ -= bytes;
     }
     MaybeRead();
   }
@@ -208,7 +210,7 @@ class GrpcStreamCall final : public grpc::ServerGenericBidiReactor,
     {
       absl::MutexLock lock(&mu_);
       if (reading_ || reads_done_ || cancelled_ || finish_.has_value() ||
-          unconsumed_ >= kStreamWindow) {
+          unconsumed_ >= kStreamWindow || unconsumed_bytes_ >= kStreamWindowBytes / 2) {
         return;
       }
       reading_ = true;
@@ -269,6 +271,7 @@ class GrpcStreamCall final : public grpc::ServerGenericBidiReactor,
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   // Requests delivered to the handler and not yet read by it.
   int unconsumed_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t unconsumed_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool write_ok_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;

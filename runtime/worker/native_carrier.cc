@@ -122,9 +122,10 @@ class Carrier final : public NativeCarrier, public WorkerStream {
       out.ShrinkIfAbove(kKeptReplyBuffer);
       return written;
     }
-    void Consumed(int n) override {
+    void Consumed(int messages, size_t /*bytes*/) override {
+      // The host knows the sizes of what it sent: a credit counts messages.
       FrameBuffer credit;
-      AppendCredit(FrameKind::kRequestCredit, id, static_cast<uint32_t>(n), &credit);
+      AppendCredit(FrameKind::kRequestCredit, id, static_cast<uint32_t>(messages), &credit);
       owner->Write(&credit);
     }
 
@@ -274,8 +275,9 @@ class Carrier final : public NativeCarrier, public WorkerStream {
         // socket, which it keeps alive.
         auto owner = std::make_shared<InFrame>(std::move(frame));
         if (!stream->io.Deliver(StreamMessage{std::move(owner), payload})) {
-          return absl::InvalidArgumentError(absl::StrCat("a request message on stream ", id,
-                                                         " beyond its credit of ", kStreamWindow));
+          return absl::InvalidArgumentError(
+              absl::StrCat("a request message on stream ", id, " beyond its credit of ",
+                           kStreamWindow, " messages or ", kStreamWindowBytes, " bytes unread"));
         }
         return absl::OkStatus();
       }

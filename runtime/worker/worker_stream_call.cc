@@ -49,7 +49,8 @@ void WorkerStreamCall::Fail(absl::Status status) {
 
 bool WorkerStreamCall::Read(MessageLite* message) {
   StreamMessage next;
-  if (state_.Pop(context_->deadline(), &next) != StreamState::Next::kMessage) return false;
+  StreamState::Grant grant;
+  if (state_.Pop(context_->deadline(), &next, &grant) != StreamState::Next::kMessage) return false;
   const bool parsed =
       message->ParseFromArray(next.bytes.data(), static_cast<int>(next.bytes.size()));
   next = StreamMessage();
@@ -58,7 +59,7 @@ bool WorkerStreamCall::Read(MessageLite* message) {
         absl::StrCat(display_name_, ": malformed request: not a valid ", message->GetTypeName())));
     return false;
   }
-  carrier_->Consumed(1);
+  if (grant.messages > 0) carrier_->Consumed(grant.messages, grant.bytes);
   return true;
 }
 
@@ -70,7 +71,9 @@ bool WorkerStreamCall::Write(const MessageLite& message) {
                          static_cast<int64_t>(max_reply_)));
     return false;
   }
-  if (state_.TakeCredit(context_->deadline()) != StreamState::Credit::kGranted) return false;
+  if (state_.TakeCredit(context_->deadline(), size) != StreamState::Credit::kGranted) {
+    return false;
+  }
   if (!carrier_->Send(message)) {
     Cancel();
     return false;

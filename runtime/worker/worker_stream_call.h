@@ -40,8 +40,9 @@ class WorkerStreamCall final : public StreamIo {
     // Sends one response (size checked, a credit taken). False if the host
     // can no longer get it (the carrier cancels the stream itself).
     virtual bool Send(const google::protobuf::MessageLite& message) = 0;
-    // The handler read `n` requests: the host may send `n` more.
-    virtual void Consumed(int n) = 0;
+    // The handler read `messages` more requests (of `bytes` in all): the
+    // host may send as many more. Comes in batches (StreamState::Pop).
+    virtual void Consumed(int messages, size_t bytes) = 0;
   };
 
   // `context` and `carrier` must outlive the call. `display_name`:

@@ -639,7 +639,8 @@ TEST_CASE("Native streams: a host breaking the stream protocol gets a GoAway",
           iw::internal::AppendStreamMessage(FrameKind::kRequestMessage, 1, line.size(), &bad),
           line.data(), line.size());
     }
-    violation = "a request message on stream 1 beyond its credit of 8";
+    violation = absl::StrCat("a request message on stream 1 beyond its credit of ",
+                             iw::kStreamWindow, " messages");
   }
   SECTION("a request after the half-close") {
     iw::internal::AppendHalfClose(1, &bad);
