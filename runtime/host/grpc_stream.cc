@@ -17,21 +17,10 @@
 #include "google/protobuf/message_lite.h"
 #include "runtime/common/middleware_chain.h"
 #include "runtime/host/grpc_failure.h"
+#include "runtime/wire/grpc_config.h"
 
 namespace iw::internal {
 namespace {
-
-// The bytes of one received message (one copy).
-std::string Flatten(const grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
-  std::string bytes;
-  if (!buffer.Dump(&slices).ok()) return bytes;
-  bytes.reserve(buffer.Length());
-  for (const grpc::Slice& slice : slices) {
-    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
-  return bytes;
-}
 
 // One stream as a gRPC bidi call. The HostStream holds it (as its carrier);
 // it holds itself until gRPC is done with it (OnDone), and the stream
@@ -154,7 +143,7 @@ class GrpcStreamCarrier final : public grpc::ClientBidiReactor<grpc::ByteBuffer,
       MaybeReleaseHold();
       return;
     }
-    std::string bytes = Flatten(read_buffer_);
+    std::string bytes = ByteBufferToString(read_buffer_);
     read_buffer_.Clear();
     bool deliver;
     {

@@ -89,13 +89,7 @@ bool CheckHealth(grpc::Channel* channel) {
       channel, *kCheck, &context, request_bytes, &response);
   if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) return true;
   if (!status.ok()) return false;
-  std::vector<grpc::Slice> slices;
-  if (!response.Dump(&slices).ok()) return false;
-  std::string bytes;
-  for (const grpc::Slice& s : slices) {
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return bytes == std::string("\x08\x01", 2);  // status = SERVING
+  return ByteBufferToString(response) == std::string("\x08\x01", 2);  // status = SERVING
 }
 
 std::string ConnectWhat(const codegen::ServiceInfo& service, absl::string_view address) {

@@ -5,6 +5,7 @@
 
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/channel_arguments.h>
 
 #include <cstdint>
@@ -56,6 +57,10 @@ grpc::ChannelArguments HostChannelArguments(const HostMessageLimits& limits);
 void ConfigureServer(const codegen::ServiceInfo& service, grpc::ServerBuilder& builder);
 
 // The value the client sent as metadata `key`, or "" if none.
+// The bytes of a received gRPC message, in one string (one copy); empty if
+// gRPC cannot give them.
+std::string ByteBufferToString(const grpc::ByteBuffer& buffer);
+
 std::string ClientMetadataValue(const grpc::GenericCallbackServerContext& context,
                                 absl::string_view key);
 

@@ -26,18 +26,6 @@
 namespace iw::internal {
 namespace {
 
-// The bytes of one received message (one copy).
-std::string Flatten(const grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
-  std::string bytes;
-  if (!buffer.Dump(&slices).ok()) return bytes;
-  bytes.reserve(buffer.Length());
-  for (const grpc::Slice& slice : slices) {
-    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
-  return bytes;
-}
-
 // One streaming call on the worker. Deletes itself once gRPC is done with it
 // (OnDone) and neither its handler nor its bound timer still uses it.
 //
@@ -88,7 +76,7 @@ class GrpcStreamCall final : public grpc::ServerGenericBidiReactor,
       FinishIfReady();
       return;
     }
-    std::string bytes = Flatten(read_buffer_);
+    std::string bytes = ByteBufferToString(read_buffer_);
     read_buffer_.Clear();
     {
       absl::MutexLock lock(&mu_);
