@@ -1,5 +1,6 @@
 // A worker started by hand serves standard gRPC: any gRPC client can call it
-// with the /package.Service/Method path and protobuf bodies.
+// with the /package.Service/Method path and protobuf bodies, its streaming
+// methods included (as ordinary gRPC streaming calls).
 #include <fcntl.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
@@ -23,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "catch2/catch.hpp"
@@ -103,6 +105,30 @@ class StandaloneWorker {
   }
 
   Subprocess& process() { return *process_; }
+
+  // iwtest.TestService's streaming methods, as grpc_cpp_plugin generates
+  // their client calls (sync API).
+  std::unique_ptr<grpc::ClientReader<iwtest::CountReply>> Count(const iwtest::CountRequest& request,
+                                                                grpc::ClientContext* context) {
+    context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    return std::unique_ptr<grpc::ClientReader<iwtest::CountReply>>(
+        grpc::internal::ClientReaderFactory<iwtest::CountReply>::Create(
+            channel_.get(),
+            grpc::internal::RpcMethod("/iwtest.TestService/Count",
+                                      grpc::internal::RpcMethod::SERVER_STREAMING),
+            context, request));
+  }
+
+  std::unique_ptr<grpc::ClientReaderWriter<iwtest::ChatLine, iwtest::ChatLine>> Chat(
+      grpc::ClientContext* context) {
+    context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    return std::unique_ptr<grpc::ClientReaderWriter<iwtest::ChatLine, iwtest::ChatLine>>(
+        grpc::internal::ClientReaderWriterFactory<iwtest::ChatLine, iwtest::ChatLine>::Create(
+            channel_.get(),
+            grpc::internal::RpcMethod("/iwtest.TestService/Chat",
+                                      grpc::internal::RpcMethod::BIDI_STREAMING),
+            context));
+  }
 
  private:
   std::string dir_;
@@ -300,6 +326,91 @@ TEST_CASE("Interop: a worker binary run with neither host nor address exits 2", 
   auto status = (*process)->Wait(absl::Now() + absl::Seconds(10));
   REQUIRE(status.has_value());
   CHECK(status->ToString() == "exit code 2");
+}
+
+TEST_CASE("Interop: a plain gRPC client reads a standalone worker's server stream",
+          "[e2e][interop][stream]") {
+  {
+    StandaloneWorker worker;
+    SECTION("every reply in order, then OK") {
+      iwtest::CountRequest request;
+      request.set_text("tick");
+      request.set_count(25);
+      grpc::ClientContext context;
+      auto reader = worker.Count(request, &context);
+      iwtest::CountReply reply;
+      int i = 0;
+      while (reader->Read(&reply)) {
+        CHECK(reply.index() == i);
+        CHECK(reply.text() == absl::StrCat("tick #", i));
+        ++i;
+      }
+      CHECK(i == 25);
+      CHECK(reader->Finish().ok());
+    }
+    SECTION("the handler's error after some replies, after them") {
+      iwtest::CountRequest request;
+      request.set_text("tick");
+      request.set_count(10);
+      request.set_fail_after(3);
+      request.set_fail_code(static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+      grpc::ClientContext context;
+      auto reader = worker.Count(request, &context);
+      iwtest::CountReply reply;
+      int read = 0;
+      while (reader->Read(&reply)) ++read;
+      CHECK(read == 3);
+      grpc::Status status = reader->Finish();
+      CHECK(status.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+      CHECK_THAT(status.error_message(), Catch::Contains("failed after 3"));
+    }
+    SECTION("a client that cancels stops the handler; the worker serves on") {
+      iwtest::CountRequest request;
+      request.set_until_cancelled(true);
+      request.set_interval_ms(1);
+      grpc::ClientContext context;
+      auto reader = worker.Count(request, &context);
+      iwtest::CountReply reply;
+      for (int i = 0; i < 3; ++i) REQUIRE(reader->Read(&reply));
+      context.TryCancel();
+      while (reader->Read(&reply)) {
+      }
+      CHECK(reader->Finish().error_code() == grpc::StatusCode::CANCELLED);
+      iwtest::CountRequest again;
+      again.set_count(2);
+      grpc::ClientContext second;
+      auto more = worker.Count(again, &second);
+      int read = 0;
+      while (more->Read(&reply)) ++read;
+      CHECK(read == 2);
+      CHECK(more->Finish().ok());
+    }
+  }
+  CHECK(iw::testing::NoChildProcesses());
+}
+
+TEST_CASE("Interop: a plain gRPC client chats with a standalone worker (bidi streaming)",
+          "[e2e][interop][stream]") {
+  {
+    StandaloneWorker worker;
+    grpc::ClientContext context;
+    auto stream = worker.Chat(&context);
+    for (int i = 0; i < 20; ++i) {
+      iwtest::ChatLine line;
+      line.set_text(absl::StrCat("line ", i));
+      line.set_seq(i);
+      REQUIRE(stream->Write(line));
+      iwtest::ChatLine reply;
+      REQUIRE(stream->Read(&reply));
+      CHECK(reply.seq() == i);
+      CHECK(reply.text() == absl::AsciiStrToUpper(line.text()));
+    }
+    REQUIRE(stream->WritesDone());
+    iwtest::ChatLine reply;
+    CHECK_FALSE(stream->Read(&reply));
+    CHECK(stream->Finish().ok());
+  }
+  CHECK(iw::testing::NoChildProcesses());
 }
 
 }  // namespace
