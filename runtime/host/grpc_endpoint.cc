@@ -424,9 +424,12 @@ absl::StatusOr<std::shared_ptr<HostStream>> GrpcEndpoint::OpenStream(
     // A worker lost mid-stream: say how far the stream got.
     std::shared_ptr<HostStream> ended = weak.lock();
     if (ended != nullptr && absl::IsUnavailable(status)) {
-      status = WithSuffix(status, MethodDisplayName(service_, method_index),
-                          absl::StrCat(" (after ", ended->messages_read(),
-                                       " responses of the stream were delivered)"));
+      const int64_t delivered = ended->messages_read();
+      status =
+          WithSuffix(status, MethodDisplayName(service_, method_index),
+                     absl::StrCat(" (after ", delivered,
+                                  delivered == 1 ? " response of the stream was delivered)"
+                                                 : " responses of the stream were delivered)"));
     }
     Release();
   });
