@@ -8,9 +8,15 @@ namespace iw::internal {
 StreamState::Push StreamState::PushMessage(StreamMessage message) {
   absl::MutexLock lock(&mu_);
   if (ended_ || end_of_input_) return Push::kEnded;
-  if (static_cast<int>(queue_.size()) >= window_ || queued_bytes_ >= window_bytes_) {
+  // What the peer sent that this end has not given credit for yet: unread,
+  // or read in a batch not granted yet. The peer's own count is at least
+  // as high (grants in flight), so beyond the sender's rule is a violation
+  // even while the reader keeps up.
+  if (ungranted_.messages >= window_ || ungranted_.bytes >= window_bytes_ / 2) {
     return Push::kOverWindow;
   }
+  ++ungranted_.messages;
+  ungranted_.bytes += message.bytes.size();
   queued_bytes_ += message.bytes.size();
   queue_.push_back(std::move(message));
   return Push::kQueued;
@@ -38,6 +44,8 @@ StreamState::Next StreamState::Pop(absl::Time deadline, StreamMessage* message, 
     // with half the byte window unread: either completes a batch here.
     if (consumed_.messages >= window_ / 2 || consumed_.bytes >= window_bytes_ / 4) {
       *grant = std::exchange(consumed_, Grant());
+      ungranted_.messages -= grant->messages;
+      ungranted_.bytes -= grant->bytes;
     }
     return Next::kMessage;
   }

@@ -15,8 +15,9 @@
 // in batches (Pop() says when: half a window of messages, or a quarter of
 // the byte window, read since the last grant), so a fast stream costs one
 // credit per many messages. A peer that sends beyond that (Push returns
-// kOverWindow) breaks the protocol. So at most kStreamWindowBytes plus one
-// message are buffered unread at either end, whatever the reader does.
+// kOverWindow) breaks the protocol, whether or not the reader kept up: the
+// receiver counts what it has not granted back, not only what is unread. So at most
+// kStreamWindowBytes plus one message are buffered unread at either end, whatever the reader does.
 
 #ifndef IW_RUNTIME_COMMON_STREAM_STATE_H_
 #define IW_RUNTIME_COMMON_STREAM_STATE_H_
@@ -120,6 +121,8 @@ class StreamState {
   bool end_of_input_ ABSL_GUARDED_BY(mu_) = false;
   // Read since the last grant.
   Grant consumed_ ABSL_GUARDED_BY(mu_);
+  // Received and not granted back (unread, or read since the last grant).
+  Grant ungranted_ ABSL_GUARDED_BY(mu_);
   // Sizes of the messages sent and not yet credited, oldest first.
   std::deque<size_t> unacknowledged_ ABSL_GUARDED_BY(mu_);
   size_t unacknowledged_bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -28,6 +28,42 @@ TEST_CASE("StreamState: a receiver refuses a message beyond the window of messag
   CHECK(state.PushMessage(Bytes(1)) == StreamState::Push::kOverWindow);
 }
 
+TEST_CASE(
+    "StreamState: a peer that sends beyond its credit is caught even while the reader keeps up",
+    "[stream_state]") {
+  StreamState state;
+  for (int i = 0; i < iw::kStreamWindow; ++i) {
+    REQUIRE(state.PushMessage(Bytes(1)) == StreamState::Push::kQueued);
+  }
+  // Read fewer than a batch: no credit has gone back yet.
+  for (int i = 0; i < iw::kStreamWindow / 4; ++i) {
+    StreamMessage message;
+    StreamState::Grant grant;
+    REQUIRE(state.Pop(Soon(), &message, &grant) == StreamState::Next::kMessage);
+    REQUIRE(grant.messages == 0);
+  }
+  CHECK(state.PushMessage(Bytes(1)) == StreamState::Push::kOverWindow);
+}
+
+TEST_CASE("StreamState: credit given back makes room for as many messages again",
+          "[stream_state]") {
+  StreamState state;
+  for (int i = 0; i < iw::kStreamWindow; ++i) {
+    REQUIRE(state.PushMessage(Bytes(1)) == StreamState::Push::kQueued);
+  }
+  int granted = 0;
+  while (granted == 0) {
+    StreamMessage message;
+    StreamState::Grant grant;
+    REQUIRE(state.Pop(Soon(), &message, &grant) == StreamState::Next::kMessage);
+    granted = grant.messages;
+  }
+  for (int i = 0; i < granted; ++i) {
+    REQUIRE(state.PushMessage(Bytes(1)) == StreamState::Push::kQueued);
+  }
+  CHECK(state.PushMessage(Bytes(1)) == StreamState::Push::kOverWindow);
+}
+
 TEST_CASE("StreamState: a receiver refuses a message once the window's bytes are unread",
           "[stream_state]") {
   StreamState state;
