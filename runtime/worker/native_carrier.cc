@@ -428,13 +428,32 @@ class Carrier final : public NativeCarrier, public WorkerStream {
 
   // Answers call `id` with `status` (in the next write of the reader).
   void Refuse(uint64_t id, const absl::Status& status) {
+    AppendStatusReply(id, status, nullptr, &refusals_);
+  }
+
+  // A reply frame with `status` (not OK, or the OK end of a stream) and no
+  // payload: how a refusal, a failed call and every stream ends.
+  static void AppendStatusReply(uint64_t id, const absl::Status& status, const Metadata* metadata,
+                                FrameBuffer* out) {
     const std::string details = StatusDetails(status);
     ReplyFields reply;
     reply.id = id;
     reply.code = static_cast<uint32_t>(status.code());
     reply.message = status.message();
     reply.details = details;
-    AppendReply(reply, 0, &refusals_);
+    reply.metadata = metadata;
+    AppendReply(reply, 0, out);
+  }
+
+  // Writes `out` (the call's last frame) and retires `call`.
+  void Retire(Call* call, FrameBuffer& out) {
+    Write(&out);
+    out.ShrinkIfAbove(kKeptReplyBuffer);
+    absl::MutexLock lock(&mu_);
+    active_.erase(call->id);  // deletes `call`
+    // Under the lock: once the last call is gone the reader may end and the
+    // carrier be destroyed (its eventfd closed, the number reused).
+    if (active_.empty() && (!reading_ || shutting_down_ || broken_)) Wake();
   }
 
   // Runs `call` on this thread and writes its reply.
@@ -468,23 +487,8 @@ class Carrier final : public NativeCarrier, public WorkerStream {
           return absl::OkStatus();
         },
         &metadata);
-    if (!status.ok()) {
-      const std::string details = StatusDetails(status);
-      ReplyFields reply;
-      reply.id = call->id;
-      reply.code = static_cast<uint32_t>(status.code());
-      reply.message = status.message();
-      reply.details = details;
-      reply.metadata = &metadata;
-      AppendReply(reply, 0, &out);
-    }
-    Write(&out);
-    out.ShrinkIfAbove(kKeptReplyBuffer);
-    absl::MutexLock lock(&mu_);
-    active_.erase(call->id);  // deletes `call`
-    // Under the lock: once the last call is gone the reader may end and the
-    // carrier be destroyed (its eventfd closed, the number reused).
-    if (active_.empty() && (!reading_ || shutting_down_ || broken_)) Wake();
+    if (!status.ok()) AppendStatusReply(call->id, status, &metadata, &out);
+    Retire(call, out);
   }
 
   // Runs the handler of stream `call` on this thread, then writes its end.
@@ -500,19 +504,8 @@ class Carrier final : public NativeCarrier, public WorkerStream {
                        ": cancelled (the host cancelled the stream or closed the connection)"));
     }
     FrameBuffer& out = ThreadReplyBuffer();
-    const std::string details = StatusDetails(status);
-    ReplyFields reply;
-    reply.id = call->id;
-    reply.code = static_cast<uint32_t>(status.code());
-    reply.message = status.message();
-    reply.details = details;
-    reply.metadata = &metadata;
-    AppendReply(reply, 0, &out);
-    Write(&out);
-    out.ShrinkIfAbove(kKeptReplyBuffer);
-    absl::MutexLock lock(&mu_);
-    active_.erase(call->id);  // deletes `call`
-    if (active_.empty() && (!reading_ || shutting_down_ || broken_)) Wake();
+    AppendStatusReply(call->id, status, &metadata, &out);
+    Retire(call, out);
   }
 
   // The stream `id` names, for a frame of `kind`: null if it is not (or no
