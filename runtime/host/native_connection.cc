@@ -19,6 +19,18 @@
 namespace iw::internal {
 namespace {
 
+// What a reply frame (of a call or the end of a stream) says: the worker's
+// status, as far as the host trusts it, and its user metadata (to
+// `*metadata`).
+absl::Status StatusOfReply(const ReplyView& reply, Metadata* metadata) {
+  for (const auto& [key, value] : reply.metadata) {
+    metadata->emplace(std::string(key), std::string(value));
+  }
+  if (reply.code == 0) return absl::OkStatus();
+  return TrustedFromWorker(
+      FromStatusFields(static_cast<int>(reply.code), reply.message, std::string(reply.details)));
+}
+
 // A caller thread keeps a frame buffer of up to this size between calls
 // (larger ones go back to the pool, see FrameBuffer).
 constexpr size_t kKeptCallBuffer = 64 << 10;
@@ -392,26 +404,14 @@ void NativeConnection::Dispatch(std::vector<InFrame>* frames, const absl::Status
         streams_.erase(open);
         if (event.stream == nullptr) continue;
         event.kind = FrameKind::kReply;
-        if (reply->code != 0) {
-          event.status = TrustedFromWorker(FromStatusFields(
-              static_cast<int>(reply->code), reply->message, std::string(reply->details)));
-        }
-        for (const auto& [key, value] : reply->metadata) {
-          event.metadata.emplace(std::string(key), std::string(value));
-        }
+        event.status = StatusOfReply(*reply, &event.metadata);
         PushStreamEventUnlocked(std::move(event));
         continue;
       }
       auto it = pending_.find(reply->id);
       if (it == pending_.end()) continue;  // abandoned (deadline, cancel)
       Reply result;
-      if (reply->code != 0) {
-        result.status = TrustedFromWorker(FromStatusFields(
-            static_cast<int>(reply->code), reply->message, std::string(reply->details)));
-      }
-      for (const auto& [key, value] : reply->metadata) {
-        result.metadata.emplace(std::string(key), std::string(value));
-      }
+      result.status = StatusOfReply(*reply, &result.metadata);
       result.payload = reply->payload;  // stays valid: the storage moves, not the bytes
       result.frame = std::move(frame);
       Pending pending = std::move(it->second);
