@@ -54,4 +54,6 @@ void TuneWorkerProcess() {
   ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
+void WarmUpForkServer() { absl::base_internal::NominalCPUFrequency(); }
+
 }  // namespace iw::internal

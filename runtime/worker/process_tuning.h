@@ -9,6 +9,11 @@ namespace iw::internal {
 // Applies the settings; call once, before serving.
 void TuneWorkerProcess();
 
+// Run once in a fork server before it forks its first worker: work whose
+// result every worker inherits instead of redoing (Abseil's TSC calibration,
+// >= 3 ms here, see CalibrateTsc()). Starts no thread.
+void WarmUpForkServer();
+
 }  // namespace iw::internal
 
 #endif  // IW_RUNTIME_WORKER_PROCESS_TUNING_H_

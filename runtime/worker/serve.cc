@@ -35,6 +35,7 @@
 #include "absl/time/clock.h"
 #include "runtime/codegen_support/handler_adapter.h"
 #include "runtime/logging.h"
+#include "runtime/process/fork_server_loop.h"
 #include "runtime/process/unique_fd.h"
 #include "runtime/transport/fd_transport.h"
 #include "runtime/transport/network_address.h"
@@ -243,6 +244,18 @@ int ServeNative(std::unique_ptr<Dispatcher> dispatcher, int call_fd, int control
 // drains.
 int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
           const WorkerConfig& config) {
+  // Started as a fork server (WorkerOptions::start_mode)? Then this returns
+  // only in a forked worker, with the environment and descriptors its host
+  // asked for: from here on it is the worker an exec would have started.
+  ServeForkRequestsIfAsked(WarmUpForkServer);
+  if (config.on_start) {
+    if (absl::Status started = config.on_start(); !started.ok()) {
+      std::fprintf(stderr, "%s: WorkerConfig::on_start failed: %s\n", argv[0],
+                   started.ToString().c_str());
+      std::fflush(stderr);
+      return 3;
+    }
+  }
   const codegen::ServiceInfo& service = *binding.service;
   Args args;
   for (int i = 1; i < argc; ++i) {
