@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -97,6 +99,13 @@ class LogCapture {
     absl::MutexLock lock(&mu_);
     for (const iw::LogRecord& record : records_) {
       if (record.level == level && absl::StrContains(record.message, text)) return true;
+    }
+    return false;
+  }
+  bool ContainsAtAnyLevel(const std::string& text) {
+    absl::MutexLock lock(&mu_);
+    for (const iw::LogRecord& record : records_) {
+      if (absl::StrContains(record.message, text)) return true;
     }
     return false;
   }
@@ -245,6 +254,59 @@ TEST_CASE("Fork server: idle servers are closed on request and no process is lef
   }
   CHECK(iw::internal::CloseIdleForkServers() == 1);
   CHECK_FALSE(ProcessAlive(server));
+  CHECK(NoChildProcesses());
+}
+
+}  // namespace
+
+namespace {
+
+TEST_CASE(
+    "Fork server: workers spawned and closed in parallel are gone when Close() returns, "
+    "having drained without their exit watchdog",
+    "[e2e][fork_server]") {
+  LogCapture logs;
+  constexpr int kWorkers = 15;
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::unique_ptr<iwtest::TestServiceHost>> hosts(kWorkers);
+    {
+      std::vector<std::thread> threads;
+      for (int i = 0; i < kWorkers; ++i) {
+        threads.emplace_back([&, i] {
+          iw::WorkerOptions options = ForkServerOptions();
+          // Its lines reach the log sink ("stderr: ...").
+          options.stderr_mode = iw::OutputMode::kCapture;
+          auto host = iwtest::TestServiceHost::Spawn(options);
+          if (host.ok()) hosts[i] = std::move(*host);
+        });
+      }
+      for (std::thread& t : threads) t.join();
+    }
+    std::vector<int> pids;
+    for (auto& host : hosts) {
+      REQUIRE(host != nullptr);
+      CHECK_THAT(host->Echo(iwtest::EchoRequest()).status(), IsOk());
+      pids.push_back(host->pid());
+    }
+    std::vector<absl::Duration> took(kWorkers);
+    {
+      std::vector<std::thread> threads;
+      for (int i = 0; i < kWorkers; ++i) {
+        threads.emplace_back([&, i] {
+          const absl::Time start = absl::Now();
+          CHECK_THAT(hosts[i]->Close(), IsOk());
+          took[i] = absl::Now() - start;
+        });
+      }
+      for (std::thread& t : threads) t.join();
+    }
+    for (int i = 0; i < kWorkers; ++i) {
+      INFO("worker " << pids[i] << " closed in " << absl::FormatDuration(took[i]));
+      CHECK_FALSE(ProcessAlive(pids[i]));
+      CHECK(took[i] < absl::Seconds(4));
+    }
+  }
+  CHECK_FALSE(logs.ContainsAtAnyLevel("handlers still running"));
   CHECK(NoChildProcesses());
 }
 
