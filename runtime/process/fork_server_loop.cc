@@ -34,19 +34,19 @@ void OnSigchld(int /*signal*/) {
   errno = saved;
 }
 
-// Threads of this process that are not ours to worry about: ThreadSanitizer
-// runs a background thread of its own, and its fork() interceptor makes the
-// fork safe with it.
-int RuntimeThreads() {
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-  return 1;
-#endif
-#endif
+// Whether `threads` running threads allow a fork server. ThreadSanitizer
+// may run a background thread of its own (its fork() interceptor makes the
+// fork safe with it), so under it one more is allowed.
+bool SingleThreaded(int threads) {
+  if (threads == 1) return true;
 #if defined(__SANITIZE_THREAD__)
-  return 1;
+  return threads == 2;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+  return threads == 2;
 #endif
-  return 0;
+#endif
+  return false;
 }
 
 int CountThreads() {
@@ -184,7 +184,7 @@ void ServeForkRequestsIfAsked(const std::function<void()>& prepare) {
   ::fcntl(socket, F_SETFD, FD_CLOEXEC);
 
   const int threads = CountThreads();
-  if (threads != 1 + RuntimeThreads()) {
+  if (!SingleThreaded(threads)) {
     Refuse(socket, absl::StrCat(threads,
                                 " threads were running when the worker reached "
                                 "RunWorker() (a fork server must be single-threaded: "

@@ -289,12 +289,14 @@ TEST_CASE(
       pids.push_back(host->pid());
     }
     std::vector<absl::Duration> took(kWorkers);
+    std::vector<absl::Status> closed(kWorkers);
     {
+      // (Catch2 is not thread-safe: the threads only record.)
       std::vector<std::thread> threads;
       for (int i = 0; i < kWorkers; ++i) {
         threads.emplace_back([&, i] {
           const absl::Time start = absl::Now();
-          CHECK_THAT(hosts[i]->Close(), IsOk());
+          closed[i] = hosts[i]->Close();
           took[i] = absl::Now() - start;
         });
       }
@@ -302,8 +304,9 @@ TEST_CASE(
     }
     for (int i = 0; i < kWorkers; ++i) {
       INFO("worker " << pids[i] << " closed in " << absl::FormatDuration(took[i]));
+      CHECK_THAT(closed[i], IsOk());
       CHECK_FALSE(ProcessAlive(pids[i]));
-      CHECK(took[i] < absl::Seconds(4));
+      CHECK(took[i] < absl::Seconds(4) * iw::testing::kSanitizerSlowdown);
     }
   }
   CHECK_FALSE(logs.ContainsAtAnyLevel("handlers still running"));
