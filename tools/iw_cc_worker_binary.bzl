@@ -38,23 +38,25 @@ configuration (the objects a cc_binary would link: nothing is rebuilt), and
 `<name>` is an extra link step (cc_common.link) that takes the same object
 files and archives but replaces @system's `-lgrpc++ -labsl_* ...` by the
 `.a` archives of @system//:static_system_libs (the list that
-`--config=static_system_libs` uses) plus `-static-libstdc++`. glibc, libm,
-libgcc_s and libatomic stay dynamic. Cost: one link of an ~18 MB executable
-(a few seconds), no compilation.
+`--config=static_system_libs` uses). glibc, libstdc++, libm, libgcc_s and
+libatomic stay shared (the toolchain's own `-lstdc++` comes last on the link
+line, so `-static-libstdc++` has no effect): 6 DT_NEEDED entries instead of
+~60. Cost: one link of a 17-21 MB executable (a few seconds), no compilation.
 
 Why not a configuration transition to `--config=static_system_libs`
-(`--define=iw_system_libs=static --dynamic_mode=off` on this one target)? It
-works in Bazel 4.2 but builds the whole dependency graph a second time in the
-new configuration (runtime, generated code, the protoc plugin in the derived
-exec configuration): minutes of compilation on 2 cores for the same object
-files; the define only changes link flags.
+(`--define=iw_system_libs=static --dynamic_mode=off` on this one target)? A
+transition makes a new configuration, so the whole dependency graph would be
+compiled a second time (runtime, generated code, and the protoc plugin in the
+exec configuration derived from it): minutes on 2 cores for object files
+that the define does not change, since it only changes link flags. (Not
+built here; the link-only rule made it unnecessary.)
 
 Arguments:
   name: the executable's name.
   srcs, deps, data, copts, defines, local_defines, includes, linkopts,
     testonly, visibility, tags: as for cc_binary.
   static_system_libs: True (default): link gRPC, protobuf, Abseil, OpenSSL,
-    c-ares, re2, upb, zlib and libstdc++ statically. False: a plain
+    c-ares, re2, upb and zlib statically. False: a plain
     cc_binary, linked with `-Wl,--as-needed` (DT_NEEDED only for the
     libraries the worker uses: the loader reaches libstdc++/libc sooner,
     ~3.5 ms of ~24 ms, docs/startup-notes.md).
