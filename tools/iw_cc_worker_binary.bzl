@@ -62,6 +62,11 @@ Arguments:
     ~3.5 ms of ~24 ms, docs/startup-notes.md).
   **kwargs: other cc_binary attributes (static_system_libs = False only).
 
+Under --config=tsan the worker links the system libraries dynamically, as a
+cc_binary would: the TSan build interposes the shared Abseil's
+synchronisation functions (runtime/common/tsan_support.cc), which static
+Abseil would define a second time.
+
 Requirements: Debian's static archives (libgrpc++-dev, libgrpc-dev,
 libprotobuf-dev, libabsl-dev, libssl-dev, libc-ares-dev, libre2-dev,
 zlib1g-dev ship them), and an @system repository with the
@@ -84,6 +89,10 @@ def _is_system(linker_input):
     owner = linker_input.owner
     return owner != None and owner.workspace_name == "system"
 
+def _thread_sanitizer(ctx):
+    cpp = ctx.fragments.cpp
+    return "-fsanitize=thread" in cpp.copts + cpp.linkopts
+
 def _static_worker_link_impl(ctx):
     cc_toolchain = find_cpp_toolchain(ctx)
     feature_configuration = cc_common.configure_features(
@@ -93,24 +102,31 @@ def _static_worker_link_impl(ctx):
         unsupported_features = ctx.disabled_features,
     )
 
-    # Every library and flag of the dependencies, in link order, except
-    # @system's shared-library flags; then the static archives.
-    kept = []
-    for dep in ctx.attr.deps:
-        for linker_input in dep[CcInfo].linking_context.linker_inputs.to_list():
-            if not _is_system(linker_input):
-                kept.append(linker_input)
-    static_inputs = ctx.attr._static_system_libs[CcInfo].linking_context.linker_inputs.to_list()
-    linking_context = cc_common.create_linking_context(
-        linker_inputs = depset(kept + static_inputs, order = "topological"),
-    )
+    if _thread_sanitizer(ctx):
+        # --config=tsan: runtime/common/tsan_support.cc interposes the shared
+        # libabsl_synchronization's entry points (and forwards to them with
+        # dlsym(RTLD_NEXT)); with Abseil's archives linked in they would be
+        # defined twice. Link as a cc_binary would.
+        linking_contexts = [dep[CcInfo].linking_context for dep in ctx.attr.deps]
+    else:
+        # Every library and flag of the dependencies, in link order, except
+        # @system's shared-library flags; then the static archives.
+        kept = []
+        for dep in ctx.attr.deps:
+            for linker_input in dep[CcInfo].linking_context.linker_inputs.to_list():
+                if not _is_system(linker_input):
+                    kept.append(linker_input)
+        static_inputs = ctx.attr._static_system_libs[CcInfo].linking_context.linker_inputs.to_list()
+        linking_contexts = [cc_common.create_linking_context(
+            linker_inputs = depset(kept + static_inputs, order = "topological"),
+        )]
 
     linking_outputs = cc_common.link(
         name = ctx.label.name,
         actions = ctx.actions,
         feature_configuration = feature_configuration,
         cc_toolchain = cc_toolchain,
-        linking_contexts = [linking_context],
+        linking_contexts = linking_contexts,
         output_type = "executable",
         link_deps_statically = True,
     )
