@@ -39,11 +39,29 @@ set_target_properties(iw_test_worker PROPERTIES
   OUTPUT_NAME test_worker
   RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests/workers")
 
+# The same worker with gRPC, protobuf and Abseil linked statically
+# (IwStaticWorker.cmake), for e2e_static_worker_test.
+add_executable(iw_static_test_worker tests/workers/test_worker.cc)
+target_link_libraries(iw_static_test_worker PRIVATE iw_test_service)
+set_target_properties(iw_static_test_worker PROPERTIES
+  OUTPUT_NAME static_test_worker
+  RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests/workers")
+iw_link_system_libraries_statically(iw_static_test_worker)
+
 # End to end: real worker processes over real sockets.
 add_executable(iw_spine_test tests/e2e/spine_test.cc)
 target_link_libraries(iw_spine_test PRIVATE iw_test_service iw_test_support)
 add_dependencies(iw_spine_test iw_test_worker)
 add_test(NAME e2e_spine_test COMMAND iw_spine_test)
 set_tests_properties(e2e_spine_test PROPERTIES
+  ENVIRONMENT "IW_TEST_DATA_DIR=${PROJECT_BINARY_DIR}"
+  TIMEOUT 300)
+
+# The static worker under a dynamic host, and its DT_NEEDED entries.
+add_executable(iw_static_worker_test tests/e2e/static_worker_test.cc)
+target_link_libraries(iw_static_worker_test PRIVATE iw_test_service iw_test_support)
+add_dependencies(iw_static_worker_test iw_test_worker iw_static_test_worker)
+add_test(NAME e2e_static_worker_test COMMAND iw_static_worker_test)
+set_tests_properties(e2e_static_worker_test PROPERTIES
   ENVIRONMENT "IW_TEST_DATA_DIR=${PROJECT_BINARY_DIR}"
   TIMEOUT 300)

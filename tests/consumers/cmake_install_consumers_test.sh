@@ -3,7 +3,8 @@
 # //:source_tree: configure, build, CTest, `cmake --install` into a temporary
 # prefix; then, against that prefix,
 #  - examples/consumer_cmake (find_package(IsolatedWorkers); also checks that
-#    iw_generate() regenerates when an import or the plugin changes) and
+#    iw_generate() regenerates when an import or the plugin changes, and that
+#    its worker is linked statically) and
 #  - examples/consumer_make (a Makefile: protoc + g++ + pkg-config only),
 # each built with -Wall -Wextra -Wpedantic -Werror, run and checked against
 # its expected_output.txt. The commands are those of docs/build.md.
@@ -25,6 +26,13 @@ iw_step "consumer_cmake: configure" \
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$PREFIX"
 iw_step "consumer_cmake: build" cmake --build build -j"$JOBS"
 iw_step "consumer_cmake: run" iw_run_host build/textstats_host expected_output.txt
+# iw_link_system_libraries_statically(textstats_worker), from the installed
+# package: no gRPC, protobuf or Abseil shared library left to load.
+iw_step "consumer_cmake: static worker" eval '
+  if readelf -d build/textstats_worker | grep -E "NEEDED.*(libgrpc|libgpr|libprotobuf|libabsl)"; then
+    echo "FAILED: textstats_worker still needs the shared libraries above"
+    exit 1
+  fi'
 # iw_generate()'s dependencies: what textstats.proto imports (ours, and one of
 # its IMPORT_DIRS) and the plugin.
 iw_step "consumer_cmake: dependencies" eval '
