@@ -25,6 +25,10 @@ namespace {
 // How long the destructor waits for a server to exit by itself once its
 // connection is closed, before SIGKILL.
 constexpr absl::Duration kServerExitWait = absl::Seconds(1);
+// How long a child known to be dead (its pidfd is readable) may wait for its
+// server's report of its exit status (the server must be scheduled, reap it
+// and write; milliseconds, unless the machine is overloaded).
+constexpr absl::Duration kExitReportGrace = absl::Seconds(2);
 
 int PidfdSendSignal(int pidfd, int signal) {
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
@@ -108,16 +112,20 @@ class ForkServer::Child final : public ChildProcess {
       if (auto status = TryReap()) return status;
       if (absl::Now() >= deadline) return std::nullopt;
       if (!Readable(pidfd_.get(), PollTimeout(deadline))) continue;
-      // Exited: its status is on its way from the server.
+      // Exited: its status is on its way from the server, which must first
+      // be scheduled to reap it. A caller that waits at all gets it, even
+      // past its deadline (by at most kExitReportGrace): "still running"
+      // about a process known to be dead would lose the crash's cause.
+      const absl::Time report_deadline = std::max(deadline, absl::Now() + kExitReportGrace);
       {
         absl::MutexLock lock(&server_->mu_);
         auto known = [this]() ABSL_SHARED_LOCKS_REQUIRED(server_->mu_) {
           return server_->dead_ || server_->exits_.count(pid_) > 0;
         };
-        server_->mu_.AwaitWithDeadline(absl::Condition(&known), deadline);
+        server_->mu_.AwaitWithDeadline(absl::Condition(&known), report_deadline);
       }
       if (auto status = TryReap()) return status;
-      if (absl::Now() >= deadline) return std::nullopt;
+      if (absl::Now() >= report_deadline) return std::nullopt;
     }
   }
 
@@ -305,7 +313,11 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ForkServer::Fork(const ForkRequest
   }
   if (absl::Status sent = SendForkMessage(socket_.get(), message.data(), message.size(), fds);
       !sent.ok()) {
-    return sent;
+    // EPIPE / ECONNRESET: the server is gone even if our reader has not
+    // seen the end of the connection yet.
+    absl::MutexLock lock(&mu_);
+    dead_ = true;
+    return absl::UnavailableError(absl::StrCat("fork server: it has ended (", sent.message(), ")"));
   }
   absl::MutexLock lock(&mu_);
   auto answered = [this, sequence]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -346,6 +358,12 @@ class ForkServers {
   int CloseIdle(absl::Time idle_since);
 
  private:
+  // The live server for `key`, started (or restarted after a death) as
+  // needed; nullptr if none can be used (exec instead).
+  std::shared_ptr<ForkServer> Acquire(const std::string& key, const SpawnSpec& spec,
+                                      const SpawnSpec& server_spec,
+                                      const std::vector<int>& reserved, absl::Time deadline);
+
   struct Entry {
     std::shared_ptr<ForkServer> server;
     // Set once no server can be used for this configuration: exec instead.
@@ -399,12 +417,35 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ForkServers::Start(
       absl::StrJoin(server_spec.env, "\x1f"), "\n", spec.working_directory, "\n",
       absl::StrJoin(reserved, ","), "\n", spec.new_process_group, spec.limits.allow_core_dumps);
 
+  // Twice at most: a server that turns out dead at the fork (killed since
+  // its last use, before our reader saw it) is replaced once.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::shared_ptr<ForkServer> server = Acquire(key, spec, server_spec, reserved, deadline);
+    if (server == nullptr) break;
+    ForkRequest request;
+    request.env = spec.env;
+    request.fds = spec.fds;
+    request.stdout_fd = spec.stdout_fd;
+    request.stderr_fd = spec.stderr_fd;
+    request.new_process_group = spec.new_process_group;
+    request.limits = spec.limits;
+    absl::StatusOr<std::unique_ptr<ChildProcess>> child = server->Fork(request, deadline);
+    if (child.ok()) return child;
+    if (server->alive()) break;  // fork() failed there: exec tells why
+  }
+  return Subprocess::Start(spec);
+}
+
+std::shared_ptr<ForkServer> ForkServers::Acquire(const std::string& key, const SpawnSpec& spec,
+                                                 const SpawnSpec& server_spec,
+                                                 const std::vector<int>& reserved,
+                                                 absl::Time deadline) {
   std::shared_ptr<ForkServer> server;
   std::shared_ptr<ForkServer> dead;
   {
     absl::MutexLock lock(&mu_);
     Entry& entry = entries_[key];
-    if (entry.unusable) return Subprocess::Start(spec);
+    if (entry.unusable) return nullptr;
     if (entry.server != nullptr && !entry.server->alive()) {
       dead = std::move(entry.server);
       entry.server = nullptr;
@@ -439,20 +480,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ForkServers::Start(
     }
   }
   dead.reset();  // reaped outside the lock
-  if (server == nullptr) return Subprocess::Start(spec);
-
-  ForkRequest request;
-  request.env = spec.env;
-  request.fds = spec.fds;
-  request.stdout_fd = spec.stdout_fd;
-  request.stderr_fd = spec.stderr_fd;
-  request.new_process_group = spec.new_process_group;
-  request.limits = spec.limits;
-  absl::StatusOr<std::unique_ptr<ChildProcess>> child = server->Fork(request, deadline);
-  if (child.ok()) return child;
-  // The server died under us, or fork() failed there: exec reports the
-  // real reason if there is one, and a dead server is restarted next time.
-  return Subprocess::Start(spec);
+  return server;
 }
 
 int ForkServers::CloseIdle(absl::Time idle_since) {

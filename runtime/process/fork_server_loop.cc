@@ -25,6 +25,8 @@ namespace iw::internal {
 namespace {
 
 int g_sigchld_write = -1;
+// A forked child's environment strings (putenv() keeps pointers into them).
+std::vector<std::string>* g_child_env = nullptr;
 
 void OnSigchld(int /*signal*/) {
   int saved = errno;
@@ -234,9 +236,10 @@ void ServeForkRequestsIfAsked(const std::function<void()>& prepare) {
     const pid_t pid = ::fork();
     if (pid == 0) {
       // The strings putenv() points into must outlive this frame: moved
-      // before use (a move would relocate short strings).
-      auto* kept_env = new std::vector<std::string>(std::move(env));
-      BecomeChild(socket, sigchld_pipe[0], header, message->fds, *kept_env);
+      // before use (a move would relocate short strings), and kept
+      // reachable from a global (not a leak to LeakSanitizer).
+      g_child_env = new std::vector<std::string>(std::move(env));
+      BecomeChild(socket, sigchld_pipe[0], header, message->fds, *g_child_env);
       return;
     }
     message->fds.clear();  // our copies: the child has its own

@@ -306,10 +306,11 @@ TEST_CASE(
       INFO("worker " << pids[i] << " closed in " << absl::FormatDuration(took[i]));
       CHECK_THAT(closed[i], IsOk());
       CHECK_FALSE(ProcessAlive(pids[i]));
-      CHECK(took[i] < absl::Seconds(4) * iw::testing::kSanitizerSlowdown);
     }
   }
   CHECK_FALSE(logs.ContainsAtAnyLevel("handlers still running"));
+  // Each drained and exited on its own, within its grace period.
+  CHECK_FALSE(logs.ContainsAtAnyLevel("sending SIGTERM"));
   CHECK(NoChildProcesses());
 }
 
