@@ -9,6 +9,12 @@ namespace iw::internal {
 // Applies the settings; call once, before serving.
 void TuneWorkerProcess();
 
+// Calibrates Abseil's TSC frequency on a detached helper thread (see
+// process_tuning.cc). A spawned gRPC-carrier worker does this from a static
+// initializer; a native-carrier worker calls this once it is ready, so that
+// no thread of its startup is spent on it. Best effort; call once.
+void StartTscCalibration();
+
 }  // namespace iw::internal
 
 #endif  // IW_RUNTIME_WORKER_PROCESS_TUNING_H_
