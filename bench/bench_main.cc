@@ -40,6 +40,7 @@
 #include "bench/system.h"
 #include "bench/workloads.h"
 #include "runtime/options.h"
+#include "runtime/process/fork_server.h"
 
 namespace iwbench {
 namespace harness {
@@ -152,20 +153,21 @@ int Main(int argc, char** argv) {
         Die("bad --stream_memory_pause_us");
       }
     } else {
-      std::fprintf(stderr,
-                   "usage: bench [--runs=N] [--quick] [--only=startup,latency,throughput,"
-                   "echo,stream,multi,pool,stream_memory]\n"
-                   "             [--systems=ours,ours_grpc,ours_inline,ours_grpc_inline,grpc,"
-                   "floor]\n"
-                   "             [--ours_worker=PATH] [--grpc_server=PATH] "
-                   "[--floor_server=PATH]\n"
-                   "             [--in_flight=N,...] [--tput_seconds=S] [--echo_sizes=BYTES,...]\n"
-                   "             [--spin_iterations=N] [--stream_messages=N] "
-                   "[--stream_payload=BYTES]\n"
-                   "             [--stream_memory_mib=N] [--stream_memory_message_kib=N] "
-                   "[--stream_memory_pause_us=N]\n"
-                   "             [--verbose] [--no_spread]\n"
-                   "             [--keep_grpc_initialized] [--no_call_stream]\n");
+      std::fprintf(
+          stderr,
+          "usage: bench [--runs=N] [--quick] [--only=startup,latency,throughput,"
+          "echo,stream,multi,pool,stream_memory]\n"
+          "             [--systems=ours,ours_fork,ours_grpc,ours_inline,ours_grpc_inline,grpc,"
+          "floor]\n"
+          "             [--ours_worker=PATH] [--grpc_server=PATH] "
+          "[--floor_server=PATH]\n"
+          "             [--in_flight=N,...] [--tput_seconds=S] [--echo_sizes=BYTES,...]\n"
+          "             [--spin_iterations=N] [--stream_messages=N] "
+          "[--stream_payload=BYTES]\n"
+          "             [--stream_memory_mib=N] [--stream_memory_message_kib=N] "
+          "[--stream_memory_pause_us=N]\n"
+          "             [--verbose] [--no_spread]\n"
+          "             [--keep_grpc_initialized] [--no_call_stream]\n");
       return 2;
     }
   }
@@ -209,6 +211,9 @@ int Main(int argc, char** argv) {
           s.rfind("ours_grpc", 0) == 0 ? iw::WorkerTransport::kGrpc : iw::WorkerTransport::kNative;
       const bool inline_ping = absl::EndsWith(s, "_inline");
       all.push_back(MakeOursSystem(ours_worker, transport, inline_ping, ours_call_stream));
+    } else if (s == "ours_fork") {
+      all.push_back(MakeOursSystem(ours_worker, iw::WorkerTransport::kNative, false,
+                                   ours_call_stream, iw::StartMode::kForkServer));
     } else if (s == "grpc") {
       all.push_back(MakeGrpcSystem(grpc_server, temp));
     } else if (s == "floor") {
@@ -273,6 +278,8 @@ int Main(int argc, char** argv) {
                 CloseErrors());
   }
   ::rmdir(temp);
+  // Fork servers ("ours_fork") linger after their last worker by design.
+  iw::internal::CloseIdleForkServers();
   // Every system must have stopped and reaped its workers by now.
   std::vector<int> left = ChildProcesses();
   if (!left.empty()) {

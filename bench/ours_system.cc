@@ -1,6 +1,7 @@
 // "ours", "ours_grpc", "ours_inline" and "ours_grpc_inline": the generated
 // iwbench::BenchHost talking to bench_worker, default options but for
-// WorkerOptions::transport (kNative for ours*, kGrpc for ours_grpc*).
+// WorkerOptions::transport (kNative for ours*, kGrpc for ours_grpc*);
+// "ours_fork": native, workers forked by a fork server (StartMode).
 #include <cstdio>
 #include <thread>
 #include <utility>
@@ -95,12 +96,15 @@ class OursConn final : public Conn {
 
 class OursSystem final : public System {
  public:
-  OursSystem(std::string worker, iw::WorkerTransport transport, bool inline_ping, bool call_stream)
+  OursSystem(std::string worker, iw::WorkerTransport transport, bool inline_ping, bool call_stream,
+             iw::StartMode start_mode)
       : worker_(std::move(worker)),
         transport_(transport),
         inline_ping_(inline_ping),
-        call_stream_(call_stream) {}
+        call_stream_(call_stream),
+        start_mode_(start_mode) {}
   const char* name() const override {
+    if (start_mode_ == iw::StartMode::kForkServer) return "ours_fork";
     if (transport_ == iw::WorkerTransport::kGrpc) {
       return inline_ping_ ? "ours_grpc_inline" : "ours_grpc";
     }
@@ -127,6 +131,7 @@ class OursSystem final : public System {
     options.executable = worker_;
     options.transport = transport_;
     options.call_stream = call_stream_;
+    options.start_mode = start_mode_;
     return options;
   }
 
@@ -134,13 +139,16 @@ class OursSystem final : public System {
   iw::WorkerTransport transport_;
   bool inline_ping_;
   bool call_stream_;
+  iw::StartMode start_mode_;
 };
 
 }  // namespace
 
 std::unique_ptr<System> MakeOursSystem(std::string worker, iw::WorkerTransport transport,
-                                       bool inline_ping, bool call_stream) {
-  return std::make_unique<OursSystem>(std::move(worker), transport, inline_ping, call_stream);
+                                       bool inline_ping, bool call_stream,
+                                       iw::StartMode start_mode) {
+  return std::make_unique<OursSystem>(std::move(worker), transport, inline_ping, call_stream,
+                                      start_mode);
 }
 
 }  // namespace harness

@@ -48,6 +48,7 @@ std::string FmtRatio(double r) {
 std::string SystemTitle(const std::string& s) {
   if (s == "ours") return "ours (native)";
   if (s == "ours_grpc") return "ours (gRPC carrier)";
+  if (s == "ours_fork") return "ours (native), fork server";
   if (s == "ours_inline") return "ours (native), inline handler";
   if (s == "ours_grpc_inline") return "ours (gRPC carrier), inline handler";
   if (s == "grpc") return "raw gRPC";

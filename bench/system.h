@@ -63,9 +63,11 @@ class System {
 // `inline_ping`, "ours_inline" / "ours_grpc_inline": pings call PingInline
 // (an (iw.method).inline_handler method) instead of Ping, and only the ping
 // workloads run. `call_stream` is WorkerOptions::call_stream
-// (--no_call_stream).
+// (--no_call_stream). With StartMode::kForkServer (native carrier only):
+// "ours_fork", workers forked by a fork server.
 std::unique_ptr<System> MakeOursSystem(std::string worker, iw::WorkerTransport transport,
-                                       bool inline_ping, bool call_stream);
+                                       bool inline_ping, bool call_stream,
+                                       iw::StartMode start_mode = iw::StartMode::kExec);
 // "grpc": `server` is grpc_baseline_server; sockets go to `socket_dir`.
 std::unique_ptr<System> MakeGrpcSystem(std::string server, std::string socket_dir);
 // "floor": `server` is uds_floor_server; sockets go to `socket_dir`.

@@ -63,6 +63,16 @@ set(IW_RUNTIME_SOURCES
   runtime/logging.cc
   runtime/metadata.cc
   runtime/paths.cc
+  runtime/process/child_process.cc
+  runtime/process/child_process.h
+  runtime/process/child_rlimits.cc
+  runtime/process/child_rlimits.h
+  runtime/process/fork_server.cc
+  runtime/process/fork_server.h
+  runtime/process/fork_server_loop.cc
+  runtime/process/fork_server_loop.h
+  runtime/process/fork_server_protocol.cc
+  runtime/process/fork_server_protocol.h
   runtime/process/subprocess.cc
   runtime/process/subprocess.h
   runtime/process/unique_fd.h

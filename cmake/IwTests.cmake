@@ -12,7 +12,7 @@ target_compile_features(iw_catch_main PUBLIC cxx_std_17)
 
 add_library(iw_test_support STATIC tests/testing/process_hygiene.cc)
 target_include_directories(iw_test_support PUBLIC "${PROJECT_SOURCE_DIR}")
-target_link_libraries(iw_test_support PUBLIC iw_catch_main absl::strings absl::time)
+target_link_libraries(iw_test_support PUBLIC iw_catch_main iw_runtime absl::strings absl::time)
 
 # Codegen goldens: the generator in-process on tests/codegen/testdata, byte
 # for byte against the goldens (reads its data relative to the source root).

@@ -107,6 +107,28 @@ enum class WorkerTransport {
   kGrpc,
 };
 
+// How a spawned worker process is started (see `WorkerOptions::start_mode`,
+// docs/startup.md).
+enum class StartMode {
+  // fork + exec of the worker executable for every worker: each one loads
+  // and initialises its libraries itself (~20 ms with Debian's shared gRPC
+  // libraries, see docs/benchmarks.md), and shares nothing with any other.
+  kExec,
+  // A fork server: the executable is exec'd once per host process and
+  // exec-time configuration (executable file, args, environment, working
+  // directory), stops single-threaded at the top of RunWorker(), and forks
+  // each worker from there (~1-2 ms). Each worker still has its own pid,
+  // process group, descriptors, environment, resource limits and lifeline.
+  // Trade-offs: workers share the server's address-space layout (ASLR),
+  // stack-protector canary and whatever its main() did before RunWorker()
+  // (objects built, files opened, random seeds drawn: done once, inherited by
+  // every worker). An executable that has started a thread by then, or was
+  // built without fork-server support, is detected and started with exec.
+  // The server is closed 30 s after its last worker ends, and never outlives
+  // its host.
+  kForkServer,
+};
+
 // Which of the host's environment variables a worker inherits (see
 // `WorkerOptions::environment_mode`).
 enum class EnvironmentMode {
@@ -188,6 +210,8 @@ struct WorkerOptions {
   bool call_stream = true;
   // Which workers are accepted as serving this host's service.
   SchemaCheck schema_check = SchemaCheck::kExact;
+  // How worker processes are started (see StartMode).
+  StartMode start_mode = StartMode::kExec;
   // In-process mode only (Start<Service>InProcess): worker middleware run
   // around the in-process handler, as WorkerConfig::middleware does in a
   // worker process. Ignored for spawned workers (their main() sets it).

@@ -11,9 +11,11 @@
 // First: a clear message when the compiler is not in C++17 mode.
 #include "runtime/requirements.h"
 
+#include <functional>
 #include <memory>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "runtime/middleware.h"
 
 namespace iw {
@@ -23,6 +25,14 @@ namespace iw {
 struct WorkerConfig {
   // Runs around every handler, in order (see the top of this file).
   std::vector<std::shared_ptr<WorkerMiddleware>> middleware;
+  // Runs once in each worker process, before it serves or tells its host it
+  // is ready. With StartMode::kForkServer, main() up to RunWorker() runs
+  // once, in the fork server, and every worker is a fork of that state:
+  // per-process setup (threads, seeding a random generator, files or
+  // connections of its own) belongs here. A non-OK status ends the worker
+  // with exit code 3 and the status on stderr (its host reports a spawn
+  // failure with that stderr line).
+  std::function<absl::Status()> on_start;
 };
 
 }  // namespace iw

@@ -22,6 +22,7 @@
 #include "runtime/host/crash_details.h"
 #include "runtime/host/spawn_environment.h"
 #include "runtime/logging.h"
+#include "runtime/process/fork_server.h"
 #include "runtime/transport/fd_transport.h"
 #include "runtime/transport/peer_credentials.h"
 #include "runtime/wire/call_failure.h"
@@ -125,7 +126,11 @@ absl::Status WorkerProcess::Start(const WorkerOptions& options, const ResolvedTi
     spec.stdout_fd = stdout_->child_fd();
   }
 
-  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(spec);
+  // What differs from worker to worker: a fork server starts without these.
+  std::vector<std::string> per_worker_env;
+  for (const auto& [name, value] : framework_env) per_worker_env.push_back(name);
+  absl::StatusOr<std::unique_ptr<ChildProcess>> process = StartChildProcess(
+      spec, per_worker_env, options.start_mode == StartMode::kForkServer, startup_deadline);
   if (!process.ok()) {
     WorkerCrash crash;
     crash.set_cause(WorkerCrash::SPAWN_FAILURE);

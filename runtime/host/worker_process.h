@@ -14,7 +14,7 @@
 #include "runtime/common/close_once.h"
 #include "runtime/host/grpc_endpoint.h"
 #include "runtime/host/output_capture.h"
-#include "runtime/process/subprocess.h"
+#include "runtime/process/child_process.h"
 #include "runtime/process/unique_fd.h"
 
 namespace iw::internal {
@@ -75,7 +75,7 @@ class WorkerProcess final : public GrpcEndpoint {
   std::string StderrTail();
 
   const std::string executable_;
-  std::unique_ptr<Subprocess> process_;
+  std::unique_ptr<ChildProcess> process_;
   std::unique_ptr<OutputCapture> stderr_;
   std::unique_ptr<OutputCapture> stdout_;  // only in OutputMode::kCapture
   UniqueFd control_;                       // reset under mu_ (NoteExitLocked reads it)

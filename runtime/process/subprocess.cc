@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/process/child_rlimits.h"
 
 namespace iw::internal {
 namespace {
@@ -26,54 +27,6 @@ enum ChildStage : int32_t {
   kStageExec = 3,
   kStageRlimit = 4,
 };
-
-// One setrlimit() to make in the child, computed before fork.
-struct ChildRlimit {
-  int resource;
-  struct rlimit value;
-};
-inline constexpr int kMaxChildRlimits = 4;
-
-struct ChildRlimits {
-  ChildRlimit items[kMaxChildRlimits];
-  int count = 0;
-  // Highest descriptor number + 1 that can be open (for the close fallback).
-  int max_fd = 1024;
-};
-
-rlim_t Clamp(rlim_t wanted, rlim_t hard) {
-  return hard == RLIM_INFINITY ? wanted : std::min(wanted, hard);
-}
-
-// The setrlimit() calls `limits` asks for, clamped to our own hard limits.
-ChildRlimits ComputeRlimits(const ResourceLimits& limits) {
-  ChildRlimits out;
-  auto add = [&out](int resource, rlim_t soft, rlim_t hard) {
-    struct rlimit current;
-    if (::getrlimit(resource, &current) != 0) return;
-    ChildRlimit& item = out.items[out.count++];
-    item.resource = resource;
-    item.value.rlim_max = Clamp(hard, current.rlim_max);
-    item.value.rlim_cur = std::min(Clamp(soft, current.rlim_max), item.value.rlim_max);
-  };
-  if (limits.address_space_bytes) {
-    add(RLIMIT_AS, *limits.address_space_bytes, *limits.address_space_bytes);
-  }
-  if (limits.cpu_time) {
-    // SIGXCPU at the soft limit; SIGKILL one second later (at the hard
-    // limit). Equal limits would make the kernel send SIGKILL first.
-    rlim_t seconds = static_cast<rlim_t>(
-        std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(*limits.cpu_time, absl::Seconds(1)))));
-    add(RLIMIT_CPU, seconds, seconds + 1);
-  }
-  if (limits.open_files) add(RLIMIT_NOFILE, *limits.open_files, *limits.open_files);
-  if (!limits.allow_core_dumps) add(RLIMIT_CORE, 0, 0);
-  struct rlimit nofile;
-  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
-    out.max_fd = static_cast<int>(std::min<rlim_t>(nofile.rlim_cur, 1 << 20));
-  }
-  return out;
-}
 
 struct ChildError {
   int32_t stage;
@@ -149,11 +102,7 @@ int PidfdSendSignal(int pidfd, int signal) {
   }
   // Resource limits last: a small open-files limit must not break the
   // descriptor shuffling above.
-  for (int i = 0; i < rlimits.count; ++i) {
-    if (::setrlimit(rlimits.items[i].resource, &rlimits.items[i].value) != 0) {
-      fail(kStageRlimit);
-    }
-  }
+  if (!ApplyRlimits(rlimits)) fail(kStageRlimit);
 
   if (!spec.working_directory.empty() && ::chdir(spec.working_directory.c_str()) != 0) {
     fail(kStageChdir);
@@ -164,52 +113,6 @@ int PidfdSendSignal(int pidfd, int signal) {
 }
 
 }  // namespace
-
-std::string SignalName(int signal) {
-  const char* abbrev = ::sigabbrev_np(signal);
-  if (abbrev == nullptr) return absl::StrCat("signal ", signal);
-  return absl::StrCat("SIG", abbrev);
-}
-
-std::string ExitStatus::ToString() const {
-  if (!signaled) return absl::StrCat("exit code ", code);
-  const std::string core = core_dumped ? ", core dumped" : "";
-  if (code == SIGXCPU) {
-    // The kernel sends SIGXCPU only at the RLIMIT_CPU soft limit.
-    return absl::StrCat(
-        "exceeded its CPU time limit",
-        limits.cpu_time ? absl::StrCat(" of ", absl::FormatDuration(*limits.cpu_time)) : "",
-        " (SIGXCPU)", core);
-  }
-  const char* description = ::sigdescr_np(code);
-  std::string result = absl::StrCat("killed by signal ", SignalName(code),
-                                    description ? absl::StrCat(" (", description, ")") : "", core);
-  const bool memory_death = code == SIGKILL || code == SIGABRT || code == SIGSEGV || code == SIGBUS;
-  if (memory_death && limits.address_space_bytes) {
-    absl::StrAppend(&result, "; it had an address-space limit of ",
-                    *limits.address_space_bytes >> 20,
-                    " MiB (ResourceLimits::address_space_bytes) and probably ran out "
-                    "of memory");
-  }
-  if (code == SIGKILL && limits.cpu_time) {
-    absl::StrAppend(&result, "; it had a CPU time limit of ",
-                    absl::FormatDuration(*limits.cpu_time),
-                    " (SIGKILL is sent one CPU second after SIGXCPU)");
-  }
-  return result;
-}
-
-ExitStatus ExitStatus::FromWaitStatus(int wait_status) {
-  ExitStatus status;
-  if (WIFSIGNALED(wait_status)) {
-    status.signaled = true;
-    status.code = WTERMSIG(wait_status);
-    status.core_dumped = WCOREDUMP(wait_status);
-  } else {
-    status.code = WEXITSTATUS(wait_status);
-  }
-  return status;
-}
 
 absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(const SpawnSpec& spec) {
   if (spec.executable.empty()) {

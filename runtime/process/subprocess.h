@@ -29,34 +29,11 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "runtime/process/child_process.h"
 #include "runtime/process/unique_fd.h"
 #include "runtime/resource_limits.h"
 
 namespace iw::internal {
-
-// How a process ended.
-struct ExitStatus {
-  bool signaled = false;  // killed by a signal
-  int code = 0;           // exit code, or the signal number when `signaled`
-  bool core_dumped = false;
-
-  // The resource limits the process ran under (SpawnSpec::limits), so that
-  // ToString() can explain a death caused by one.
-  ResourceLimits limits;
-
-  bool success() const { return !signaled && code == 0; }
-  // "exit code 3", "killed by signal SIGSEGV (Segmentation fault)";
-  // "exceeded its CPU time limit of 1s (SIGXCPU)". A SIGKILL, SIGABRT,
-  // SIGSEGV or SIGBUS of a process with an address-space limit adds that it
-  // probably ran out of memory (allocation failures under RLIMIT_AS surface
-  // as std::bad_alloc → abort, a NULL-check abort, or a fault in a stack or
-  // mmap that could not grow).
-  std::string ToString() const;
-  static ExitStatus FromWaitStatus(int wait_status);
-};
-
-// "SIGSEGV" for SIGSEGV; "signal 42" for unknown numbers.
-std::string SignalName(int signal);
 
 // What to start.
 struct SpawnSpec {
@@ -92,7 +69,7 @@ struct SpawnSpec {
 //   waitpid(-1)); signals go through a pidfd, so a recycled pid is never hit.
 // - The destructor kills (SIGKILL) and reaps a child still running: no zombie
 //   is ever left behind.
-class Subprocess {
+class Subprocess final : public ChildProcess {
  public:
   // Starts the child with fork+execve. Between fork and exec the child only
   // makes async-signal-safe calls (nothing allocates, locks or logs), so this
@@ -103,24 +80,24 @@ class Subprocess {
 
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;
-  ~Subprocess();
+  ~Subprocess() override;
 
   // The pid; stays valid for logging after reaping.
-  pid_t pid() const { return pid_; }
+  pid_t pid() const override { return pid_; }
   // A pidfd: becomes readable when the child exits. Owned by this object.
-  int pidfd() const { return pidfd_.get(); }
+  int pidfd() const override { return pidfd_.get(); }
 
   // Sends `signal` to the child (to its whole process group when
   // `group`). Does nothing once the child is reaped.
-  void Signal(int signal, bool group = false);
+  void Signal(int signal, bool group = false) override;
 
   // Reaps the child if it has exited. Returns the exit status once known.
-  std::optional<ExitStatus> TryReap();
+  std::optional<ExitStatus> TryReap() override;
   // Waits until the child exits or `deadline` passes; returns the exit status
   // if it exited.
-  std::optional<ExitStatus> Wait(absl::Time deadline);
+  std::optional<ExitStatus> Wait(absl::Time deadline) override;
   // The exit status, if already reaped.
-  std::optional<ExitStatus> exit_status() const;
+  std::optional<ExitStatus> exit_status() const override;
 
  private:
   Subprocess(pid_t pid, UniqueFd pidfd, const ResourceLimits& limits)

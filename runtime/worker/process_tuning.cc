@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <pthread.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -33,8 +34,13 @@ namespace {
 // contend, on the carrier's lock), so it calibrates only once it has sent
 // its ready byte (ServeNative), keeping the helper thread and its wake-ups
 // out of spawn -> ready (docs/startup-notes.md, 2026-12-02).
+// Set once the calibration is done in this process, or in the fork server
+// it was forked from (the flag is inherited with the memory).
+std::atomic<bool> g_tsc_calibrated{false};
+
 void* CalibrateTsc(void*) {
   absl::base_internal::NominalCPUFrequency();
+  g_tsc_calibrated.store(true, std::memory_order_relaxed);
   return nullptr;
 }
 
@@ -48,6 +54,8 @@ __attribute__((constructor(101))) void StartTscCalibrationInSpawnedWorker() {
 }  // namespace
 
 void StartTscCalibration() {
+  // A worker forked by a warmed-up fork server has it already.
+  if (g_tsc_calibrated.load(std::memory_order_relaxed)) return;
   pthread_attr_t attr;
   if (::pthread_attr_init(&attr) != 0) return;
   ::pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -66,5 +74,7 @@ void TuneWorkerProcess() {
   ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
+
+void WarmUpForkServer() { CalibrateTsc(nullptr); }
 
 }  // namespace iw::internal

@@ -17,6 +17,7 @@
 #include <grpcpp/server_builder.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +36,7 @@
 #include "absl/time/clock.h"
 #include "runtime/codegen_support/handler_adapter.h"
 #include "runtime/logging.h"
+#include "runtime/process/fork_server_loop.h"
 #include "runtime/process/unique_fd.h"
 #include "runtime/transport/fd_transport.h"
 #include "runtime/transport/network_address.h"
@@ -192,11 +194,20 @@ StopReason WaitForStop(int control_fd, int signal_fd, const NativeCarrier* carri
 // Server::Shutdown() cancels the calls at its deadline and then waits for
 // every handler to return: one that ignores cancellation would keep the worker
 // alive (an orphan whose host was SIGKILLed, or one its host is closing) for
-// as long as it runs, forever if it never returns. Detached: the process
-// exits before it fires if the drain goes well.
+// as long as it runs, forever if it never returns. Detached; disarmed
+// (DisarmExitWatchdog) once every handler has returned: what exit() does then
+// (static destructors, the user's atexit handlers) may take its time, the
+// host waits for it within its own close escalation. (A worker forked by a
+// fork server took ~100 ms in exit() under load, and was cut short here with
+// a false "handlers still running".)
+std::atomic<bool> g_exit_watchdog_disarmed{false};
+
+void DisarmExitWatchdog() { g_exit_watchdog_disarmed.store(true); }
+
 void StartExitWatchdog(absl::Time at, std::string worker_id) {
   std::thread([at, worker_id = std::move(worker_id)] {
     absl::SleepFor(at - absl::Now());
+    if (g_exit_watchdog_disarmed.load()) return;
     Log(LogLevel::kWarning, worker_id,
         "handlers still running after the drain period; exiting without them");
     std::fflush(nullptr);
@@ -234,6 +245,7 @@ int ServeNative(std::unique_ptr<Dispatcher> dispatcher, int call_fd, int control
     std::fflush(nullptr);
     std::_Exit(0);
   }
+  DisarmExitWatchdog();
   carrier.reset();
   dispatcher.reset();
   std::fflush(nullptr);
@@ -246,6 +258,18 @@ int ServeNative(std::unique_ptr<Dispatcher> dispatcher, int call_fd, int control
 // drains.
 int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
           const WorkerConfig& config) {
+  // Started as a fork server (WorkerOptions::start_mode)? Then this returns
+  // only in a forked worker, with the environment and descriptors its host
+  // asked for: from here on it is the worker an exec would have started.
+  ServeForkRequestsIfAsked(WarmUpForkServer);
+  if (config.on_start) {
+    if (absl::Status started = config.on_start(); !started.ok()) {
+      std::fprintf(stderr, "%s: WorkerConfig::on_start failed: %s\n", argv[0],
+                   started.ToString().c_str());
+      std::fflush(stderr);
+      return 3;
+    }
+  }
   const codegen::ServiceInfo& service = *binding.service;
   Args args;
   for (int i = 1; i < argc; ++i) {
@@ -422,6 +446,7 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
     std::_Exit(0);
   }
   server->Wait();
+  DisarmExitWatchdog();
   // Deliberately not destroyed: ~Server() runs grpc_shutdown(), which in
   // gRPC 1.51 can block for ~10 s joining an executor thread stuck in a poll
   // (seen after large messages), long enough for the host to escalate to

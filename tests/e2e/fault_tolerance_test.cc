@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -77,13 +78,14 @@ bool WaitUntil(F condition, absl::Duration timeout) {
   return true;
 }
 
-// The pids of this process's live children (the pool's worker processes),
-// from /proc/<pid>/stat.
+// The pids of this process's live worker processes, from /proc/<pid>/stat:
+// its children, and the children of its children (workers forked by a fork
+// server, StartMode::kForkServer; the server itself serves no call, so the
+// tests' "served a reply" filter leaves it out).
 std::set<int> LiveChildren() {
-  std::set<int> children;
-  const int self = ::getpid();
+  std::map<int, int> parent_of;  // live processes only
   DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return children;
+  if (proc == nullptr) return {};
   while (struct dirent* entry = ::readdir(proc)) {
     int pid = 0;
     if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
@@ -96,10 +98,19 @@ std::set<int> LiveChildren() {
     std::vector<std::string> fields = absl::StrSplit(line.substr(close + 2), ' ');
     int ppid = 0;
     if (fields.size() < 2 || !absl::SimpleAtoi(fields[1], &ppid)) continue;
-    if (ppid == self && fields[0] != "Z") children.insert(pid);
+    if (fields[0] != "Z") parent_of[pid] = ppid;
   }
   ::closedir(proc);
-  return children;
+  const int self = ::getpid();
+  std::set<int> children;
+  for (const auto& [pid, ppid] : parent_of) {
+    if (ppid == self) children.insert(pid);
+  }
+  std::set<int> descendants = children;
+  for (const auto& [pid, ppid] : parent_of) {
+    if (children.count(ppid)) descendants.insert(pid);
+  }
+  return descendants;
 }
 
 // A fresh empty directory in the test's temp dir.

@@ -1,4 +1,5 @@
 // Lifecycle, crashes and shutdown through real worker processes.
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -263,9 +265,25 @@ TEST_CASE("Lifecycle: captured worker output reaches the log sink, tagged with t
   CHECK(NoChildProcesses());
 }
 
+// The pids of our children (from /proc/self/task/*/children).
+std::vector<pid_t> ChildPids() {
+  std::vector<pid_t> pids;
+  DIR* tasks = ::opendir("/proc/self/task");
+  if (tasks == nullptr) return pids;
+  while (struct dirent* task = ::readdir(tasks)) {
+    if (task->d_name[0] == '.') continue;
+    std::ifstream children(absl::StrCat("/proc/self/task/", task->d_name, "/children"));
+    pid_t pid;
+    while (children >> pid) pids.push_back(pid);
+  }
+  ::closedir(tasks);
+  return pids;
+}
+
 // Starts tests/workers/orphan_host with `extra` arguments, SIGKILLs it once it
-// has printed its worker's pid, and returns whether the worker was gone
-// (reaped by us) within 1 s. Leaves no process behind either way.
+// has printed its worker's pid, and returns whether the worker — and every
+// other process of the host, such as its fork server — was gone (reaped by
+// us) within 1 s. Leaves no process behind either way.
 bool WorkerGoneAfterHostKilled(const std::vector<std::string>& extra) {
   // Orphans are re-parented to us, so we can check on (and reap) the worker.
   REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
@@ -307,6 +325,23 @@ bool WorkerGoneAfterHostKilled(const std::vector<std::string>& extra) {
   if (!gone) {
     ::kill(worker_pid, SIGKILL);
     ::waitpid(worker_pid, nullptr, 0);
+  }
+  // Every other orphan of the host too (its fork server, with
+  // StartMode::kForkServer), by the same deadline.
+  while (true) {
+    pid_t other = ::waitpid(-1, nullptr, WNOHANG);
+    if (other < 0) break;  // ECHILD: none left
+    if (other > 0) continue;
+    if (absl::Now() >= deadline) {
+      gone = false;
+      for (pid_t child : ChildPids()) {
+        UNSCOPED_INFO("process " << child << " of the killed host outlived it");
+        ::kill(child, SIGKILL);
+      }
+      ::waitpid(-1, nullptr, 0);
+      continue;
+    }
+    absl::SleepFor(absl::Milliseconds(5));
   }
   host->reset();
   return gone;

@@ -1,5 +1,6 @@
-// The carrier of spawned workers under test (WorkerOptions::transport),
-// chosen by the environment variable IW_TEST_TRANSPORT: "native" or unset
+// The carrier of spawned workers under test (WorkerOptions::transport) and
+// how they start (WorkerOptions::start_mode). The carrier is chosen by the
+// environment variable IW_TEST_TRANSPORT: "native" or unset
 // gives WorkerTransport::kNative (the default), "grpc" gives kGrpc. Any other
 // value stops the test binary at once, naming it: a typo must not silently
 // test the default carrier twice.
@@ -37,11 +38,26 @@ inline const char* TestTransportName() {
   return TestTransport() == WorkerTransport::kGrpc ? "grpc" : "native";
 }
 
-// Default WorkerOptions but for the carrier under test: the starting point
-// of every spawned worker's options in the tests.
+inline constexpr char kTestStartModeVariable[] = "IW_TEST_START_MODE";
+
+// How spawned workers start (WorkerOptions::start_mode), named by
+// $IW_TEST_START_MODE: "exec" or unset gives StartMode::kExec,
+// "fork_server" gives kForkServer; aborts on an unknown name.
+inline StartMode TestStartMode() {
+  const char* name = std::getenv(kTestStartModeVariable);
+  if (name == nullptr || std::strcmp(name, "exec") == 0) return StartMode::kExec;
+  if (std::strcmp(name, "fork_server") == 0) return StartMode::kForkServer;
+  std::fprintf(stderr, "%s=\"%s\" names no start mode: use \"exec\" or \"fork_server\"\n",
+               kTestStartModeVariable, name);
+  std::abort();
+}
+
+// Default WorkerOptions but for the carrier and start mode under test: the
+// starting point of every spawned worker's options in the tests.
 inline WorkerOptions CarrierOptions() {
   WorkerOptions options;
   options.transport = TestTransport();
+  options.start_mode = TestStartMode();
   return options;
 }
 

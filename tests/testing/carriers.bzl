@@ -14,6 +14,9 @@ run twice:
 defines
   `spine_test`               IW_TEST_TRANSPORT=native (WorkerTransport::kNative)
   `spine_test_grpc_carrier`  IW_TEST_TRANSPORT=grpc   (WorkerTransport::kGrpc)
+  `spine_test_fork_server`   IW_TEST_TRANSPORT=native and
+                             IW_TEST_START_MODE=fork_server (workers forked by
+                             a fork server, StartMode::kForkServer)
 
 The test reads the variable through tests/testing/carrier.h (CarrierOptions()
 or TestTransport()), which must build every spawned worker's options. The
@@ -27,10 +30,11 @@ Catch2's self-registering test cases stay), which both tests link.
 # Attributes that describe how to compile: they go to the shared library.
 _LIBRARY_ATTRS = ["srcs", "deps", "copts", "defines", "local_defines", "includes", "linkopts"]
 
-# Carrier name (the value of IW_TEST_TRANSPORT) → suffix of the test's name.
-_CARRIERS = [
-    ("native", ""),
-    ("grpc", "_grpc_carrier"),
+# (IW_TEST_TRANSPORT, IW_TEST_START_MODE, suffix of the test's name, tag).
+_VARIANTS = [
+    ("native", "exec", "", "native_carrier"),
+    ("grpc", "exec", "_grpc_carrier", "grpc_carrier"),
+    ("native", "fork_server", "_fork_server", "fork_server"),
 ]
 
 def iw_carrier_test(name, env = {}, tags = [], visibility = None, **kwargs):
@@ -42,13 +46,14 @@ def iw_carrier_test(name, env = {}, tags = [], visibility = None, **kwargs):
         visibility = ["//visibility:private"],
         **library
     )
-    for carrier, suffix in _CARRIERS:
+    for carrier, start_mode, suffix, tag in _VARIANTS:
         carrier_env = dict(env)
         carrier_env["IW_TEST_TRANSPORT"] = carrier
+        carrier_env["IW_TEST_START_MODE"] = start_mode
         native.cc_test(
             name = name + suffix,
             env = carrier_env,
-            tags = tags + [carrier + "_carrier"],
+            tags = tags + [tag],
             visibility = visibility,
             deps = [":" + name + "_lib"],
             **kwargs

@@ -12,10 +12,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/process/fork_server.h"
 
 namespace iw::testing {
 
 bool NoChildProcesses(absl::Duration grace) {
+  // A fork server with no worker left lingers by design (StartMode):
+  // close it, as a host that wants no idle process would.
+  iw::internal::CloseIdleForkServers();
   absl::Time deadline = absl::Now() + grace;
   while (true) {
     siginfo_t info = {};
@@ -27,6 +31,7 @@ bool NoChildProcesses(absl::Duration grace) {
 }
 
 int OpenFdCount() {
+  iw::internal::CloseIdleForkServers();
   int count = 0;
   DIR* dir = ::opendir("/proc/self/fd");
   if (dir == nullptr) return -1;
@@ -38,6 +43,7 @@ int OpenFdCount() {
 }
 
 int BaselineFdCount(absl::Duration window) {
+  iw::internal::CloseIdleForkServers();
   const absl::Time end = absl::Now() + window;
   int lowest = OpenFdCount();
   while (absl::Now() < end) {
@@ -48,6 +54,7 @@ int BaselineFdCount(absl::Duration window) {
 }
 
 int WaitForFdCount(int expected, absl::Duration deadline) {
+  iw::internal::CloseIdleForkServers();  // its connection is a descriptor
   const absl::Time end = absl::Now() + deadline;
   int count = OpenFdCount();
   while (count != expected && absl::Now() < end) {

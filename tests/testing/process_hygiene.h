@@ -21,7 +21,8 @@ inline constexpr int kSanitizerSlowdown = 1;
 
 // True if this process has no child at all (waitpid(-1, WNOHANG) gives
 // ECHILD). Waits up to `grace` for children that are exiting. Never reaps a
-// live child: it only looks (WNOWAIT).
+// live child: it only looks (WNOWAIT). Fork servers without workers
+// (StartMode::kForkServer) are closed first: they linger by design.
 bool NoChildProcesses(absl::Duration grace = absl::Seconds(2));
 
 // Number of open descriptors of this process.
@@ -32,7 +33,8 @@ int OpenFdCount();
 // open and close on their own for a moment.
 int BaselineFdCount(absl::Duration window = absl::Milliseconds(200));
 
-// Waits up to `deadline` for OpenFdCount() to come back to `expected`: a
+// Waits up to `deadline` for OpenFdCount() to come back to `expected` (after
+// closing fork servers without workers, as NoChildProcesses() does): a
 // descriptor a destroyed host still had is closed by a background thread
 // shortly after. Returns the last count (== expected on success), so that a
 // real leak fails with the number.

@@ -1,7 +1,8 @@
 // Serves iwtest.TestService like test_worker, except that a start fails on
 // purpose while the directory named by $IW_TEST_FAIL_START_DIR holds a file:
 // each start removes one (the removal is atomic, so concurrent starts never
-// claim the same one) and exits with code 3 before it is ready. A test makes
+// claim the same one) and exits with code 3 before it is ready (its
+// WorkerConfig::on_start fails). A test makes
 // exactly N replacements fail by creating N files.
 #include <dirent.h>
 #include <unistd.h>
@@ -34,11 +35,16 @@ bool ClaimFailure(const char* dir_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (const char* dir = std::getenv("IW_TEST_FAIL_START_DIR"); dir && ClaimFailure(dir)) {
-    std::fprintf(stderr, "flaky_start_worker: failing this start on purpose\n");
-    std::fflush(stderr);
-    ::_exit(3);
-  }
+  iw::WorkerConfig config;
+  // In on_start, so that every start claims (a fork server runs main() up
+  // to RunWorker() only once).
+  config.on_start = []() -> absl::Status {
+    const char* dir = std::getenv("IW_TEST_FAIL_START_DIR");
+    if (dir != nullptr && ClaimFailure(dir)) {
+      return absl::UnavailableError("flaky_start_worker: failing this start on purpose");
+    }
+    return absl::OkStatus();
+  };
   iwtest::TestHandler handler;
-  return iwtest::RunTestServiceWorker(argc, argv, handler);
+  return iwtest::RunTestServiceWorker(argc, argv, handler, config);
 }
