@@ -115,6 +115,8 @@ set(IW_RUNTIME_SOURCES
   runtime/worker/overrun_watchdog.h
   runtime/worker/process_tuning.cc
   runtime/worker/process_tuning.h
+  runtime/worker/ready_hook.cc
+  runtime/worker/ready_hook.h
   runtime/worker/serve.cc
   runtime/worker/service.cc
   runtime/worker/service.h

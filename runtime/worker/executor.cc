@@ -1,13 +1,12 @@
 #include "runtime/worker/executor.h"
 
+#include <pthread.h>
+
 #include <utility>
 
 namespace iw::internal {
 
-Executor::Executor(int threads) {
-  threads_.reserve(threads);
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
-}
+Executor::Executor(int threads) : max_threads_(threads > 0 ? threads : 1) {}
 
 Executor::~Executor() {
   {
@@ -15,6 +14,8 @@ Executor::~Executor() {
     stopping_ = true;
     WakeLocked(idle_threads_.size());
   }
+  // No thread starts once stopping_ is set (a task submitted by a running
+  // task is run by the threads already there), so threads_ is ours now.
   for (std::thread& thread : threads_) thread.join();
 }
 
@@ -26,6 +27,11 @@ void Executor::WakeLocked(size_t n) {
     // Under the lock: the thread cannot see `woken`, run, exit and destroy
     // its IdleThread before this returns.
     thread->wake.notify_one();
+  }
+  // Under the lock too (rare: at most max_threads_ times in the executor's
+  // life): the new thread takes the lock before it looks at the queue.
+  for (; n > 0 && !stopping_ && threads_.size() < max_threads_; --n) {
+    threads_.emplace_back([this] { Loop(); });
   }
 }
 
@@ -53,7 +59,15 @@ bool Executor::WaitIdle(absl::Time deadline) {
   return idle_.wait_until(lock, absl::ToChronoTime(deadline), idle);
 }
 
+int Executor::started_threads() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(threads_.size());
+}
+
 void Executor::Loop() {
+  // Named: a thread started on demand would otherwise inherit the name of
+  // the thread that submitted the task (the native carrier's reader, say).
+  ::pthread_setname_np(::pthread_self(), "iw-handler");
   IdleThread self;
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {

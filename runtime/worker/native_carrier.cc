@@ -72,6 +72,10 @@ class Carrier final : public NativeCarrier, public WorkerStream {
       registered_ = true;
     }
     thread_ = std::thread([this] { Loop(); });
+    // Named: (iw.method).inline_handler methods run there. Named from here,
+    // so the name is there before the ready byte whenever the thread first
+    // runs (tests/e2e/native_carrier_test.cc looks at it).
+    ::pthread_setname_np(thread_.native_handle(), "iw-native-read");
   }
 
   bool WaitDone(absl::Time deadline) override {
@@ -157,8 +161,6 @@ class Carrier final : public NativeCarrier, public WorkerStream {
 
   // The reader thread.
   void Loop() {
-    // Named: (iw.method).inline_handler methods run here.
-    ::pthread_setname_np(::pthread_self(), "iw-native-read");
     std::vector<InFrame> frames;
     while (true) {
       bool reading;

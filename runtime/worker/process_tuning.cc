@@ -3,7 +3,9 @@
 #include <malloc.h>
 #include <pthread.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <cstring>
 
 // The one Abseil-internal header the runtime includes (pinned to Debian's
 // Abseil 20220623): nothing public triggers the TSC calibration early. See
@@ -26,13 +28,34 @@ namespace {
 // spawn -> first reply). Started here, on a helper thread before the other
 // static initializers (priority 101), only in processes a host spawned as
 // workers, it is done before the first call arrives.
+//
+// A worker on the native carrier has no gRPC threads: nothing of its
+// startup or of a lone call blocks on an absl::Mutex (only concurrent calls
+// contend, on the carrier's lock), so it calibrates only once it has sent
+// its ready byte (ServeNative), keeping the helper thread and its wake-ups
+// out of spawn -> ready (docs/startup-notes.md, 2026-12-02).
+// Set once the calibration is done in this process, or in the fork server
+// it was forked from (the flag is inherited with the memory).
+std::atomic<bool> g_tsc_calibrated{false};
+
 void* CalibrateTsc(void*) {
   absl::base_internal::NominalCPUFrequency();
+  g_tsc_calibrated.store(true, std::memory_order_relaxed);
   return nullptr;
 }
 
 __attribute__((constructor(101))) void StartTscCalibrationInSpawnedWorker() {
   if (std::getenv(kControlFdEnv) == nullptr) return;
+  const char* carrier = std::getenv(kCarrierEnv);
+  if (carrier != nullptr && std::strcmp(carrier, kCarrierNative) == 0) return;
+  StartTscCalibration();
+}
+
+}  // namespace
+
+void StartTscCalibration() {
+  // A worker forked by a warmed-up fork server has it already.
+  if (g_tsc_calibrated.load(std::memory_order_relaxed)) return;
   pthread_attr_t attr;
   if (::pthread_attr_init(&attr) != 0) return;
   ::pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -40,8 +63,6 @@ __attribute__((constructor(101))) void StartTscCalibrationInSpawnedWorker() {
   ::pthread_create(&thread, &attr, CalibrateTsc, nullptr);  // best effort
   ::pthread_attr_destroy(&attr);
 }
-
-}  // namespace
 
 // Process-wide settings that pay off in a worker (we own the process).
 void TuneWorkerProcess() {
@@ -54,6 +75,6 @@ void TuneWorkerProcess() {
   ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
-void WarmUpForkServer() { absl::base_internal::NominalCPUFrequency(); }
+void WarmUpForkServer() { CalibrateTsc(nullptr); }
 
 }  // namespace iw::internal

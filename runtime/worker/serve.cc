@@ -48,6 +48,7 @@
 #include "runtime/worker/dispatcher.h"
 #include "runtime/worker/native_carrier.h"
 #include "runtime/worker/process_tuning.h"
+#include "runtime/worker/ready_hook.h"
 #include "runtime/worker/service.h"
 
 namespace iw::internal {
@@ -220,12 +221,14 @@ int ServeNative(std::unique_ptr<Dispatcher> dispatcher, int call_fd, int control
                 int signal_fd) {
   const std::string& worker_id = dispatcher->worker_id();
   std::unique_ptr<NativeCarrier> carrier = StartNativeCarrier(dispatcher.get(), UniqueFd(call_fd));
+  RunBeforeReadyHook();
   // As on gRPC, with 'N': the host knows to speak frames.
   if (!SendReady(control_fd, EncodeSchema(SchemaOf(*dispatcher->binding().service)),
                  /*native=*/true)
            .ok()) {
     return 1;  // the host is gone already
   }
+  StartTscCalibration();  // only now: see process_tuning.cc
   StopReason stop = WaitForStop(control_fd, signal_fd, carrier.get());
   Log(stop.failed ? LogLevel::kError : LogLevel::kInfo, worker_id,
       absl::StrCat("stopping: ", stop.why));
@@ -409,6 +412,7 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
     }
     // The ready byte carries our kernel-verified pid/uid (SCM_CREDENTIALS):
     // the host accepts it only from the process it spawned.
+    RunBeforeReadyHook();
     if (!SendReady(*control_fd, EncodeSchema(SchemaOf(service))).ok()) {
       // The host is gone already.
       server->Shutdown(absl::ToChronoTime(absl::Now()));

@@ -6,9 +6,11 @@
 // suite runs on the native carrier too, since it is the default.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -196,6 +199,88 @@ TEST_CASE("Native carrier: the default for spawned workers; kGrpc turns it off",
     }
     CHECK(NoChildProcesses());
   }
+}
+
+// What the test worker wrote at ready ($IW_TEST_READY_REPORT, see
+// tests/workers/test_worker.cc): its threads' names, and whether gRPC was
+// initialised.
+struct ReadyReport {
+  std::vector<std::string> threads;
+  bool grpc_initialized = true;
+  bool complete = false;
+};
+
+ReadyReport ReadReadyReport(const std::string& path) {
+  ReadyReport report;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    absl::string_view rest = line;
+    if (absl::ConsumePrefix(&rest, "thread ")) report.threads.emplace_back(rest);
+    if (absl::ConsumePrefix(&rest, "grpc_initialized ")) {
+      report.grpc_initialized = rest != "0";
+      report.complete = true;  // the last line
+    }
+  }
+  return report;
+}
+
+TEST_CASE(
+    "Native carrier: a spawned worker has initialised no gRPC and started only its frame "
+    "reader when it says it is ready; its handler threads start with the calls",
+    "[e2e][native]") {
+  const std::string report_path = TempPath("ready_report");
+  iw::WorkerOptions options = TestWorkerOptions();
+  options.transport = iw::WorkerTransport::kNative;
+  options.env["IW_TEST_READY_REPORT"] = report_path;
+  {
+    auto host = SpawnOrDie(options);
+    // Written before the ready byte, so whole now.
+    ReadyReport report = ReadReadyReport(report_path);
+    REQUIRE(report.complete);
+    CHECK_FALSE(report.grpc_initialized);
+    // The main thread (named after the executable) and the native
+    // carrier's reader; ThreadSanitizer adds its background thread (also
+    // named after the executable) at the first pthread_create.
+    std::vector<std::string> expected = {"iw-native-read", "test_worker"};
+#if defined(__SANITIZE_THREAD__)
+    expected.push_back("test_worker");
+#endif
+    std::sort(report.threads.begin(), report.threads.end());
+    CHECK(report.threads == expected);
+
+    // Handler threads start with the calls: three calls still run at
+    // once (each waits for a file the test creates once all three run).
+    constexpr int kAtOnce = 3;
+    const std::string release = TempPath("release");
+    std::vector<std::string> started;
+    AsyncResults<iwtest::SleepReply> sleeps(kAtOnce);
+    iw::CallOptions long_call;
+    long_call.timeout = LongWait();
+    for (int i = 0; i < kAtOnce; ++i) {
+      started.push_back(TempPath(absl::StrCat("started_", i)));
+      iwtest::SleepRequest sleep;
+      sleep.set_ms(absl::ToInt64Milliseconds(LongWait()));
+      sleep.set_started_marker(started.back());
+      sleep.set_until_exists(release);
+      host->SleepAsync(sleep, sleeps.Slot(i), long_call);
+    }
+    const absl::Time give_up = absl::Now() + LongWait();
+    auto all_started = [&] {
+      return std::all_of(started.begin(), started.end(),
+                         [](const std::string& path) { return ::access(path.c_str(), F_OK) == 0; });
+    };
+    while (!all_started() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(2));
+    CHECK(all_started());
+    std::ofstream(release).put('x');
+    REQUIRE(sleeps.Wait(LongWait()));
+    for (int i = 0; i < kAtOnce; ++i) CHECK_THAT(sleeps[i].status(), IsOk());
+    for (const std::string& path : started) ::unlink(path.c_str());
+    ::unlink(release.c_str());
+    CHECK_THAT(host->Close(), IsOk());
+  }
+  ::unlink(report_path.c_str());
+  CHECK(NoChildProcesses());
 }
 
 TEST_CASE("Native carrier: 16 MiB both ways, blocking and asynchronous", "[e2e][native]") {

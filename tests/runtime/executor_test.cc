@@ -1,5 +1,5 @@
-// Executor: a fixed pool of threads running tasks in FIFO order; its
-// destructor runs what was submitted before joining.
+// Executor: a bounded pool of threads, started on demand, running tasks in
+// FIFO order; its destructor runs what was submitted before joining.
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -64,6 +64,44 @@ TEST_CASE("Executor: as many tasks run at once as there are threads", "[runtime]
   INFO((as_batch ? "SubmitAll" : "Submit"));
   CHECK(RunAtOnce(executor, kThreads, as_batch));
   CHECK(RunAtOnce(executor, kThreads, as_batch));
+}
+
+TEST_CASE(
+    "Executor: starts no thread before the first task, then only as many as ran at once, up to "
+    "its bound",
+    "[runtime][executor]") {
+  Executor executor(3);
+  CHECK(executor.started_threads() == 0);
+  // One task at a time: the thread of the first runs them all.
+  for (int i = 0; i < 5; ++i) {
+    executor.Submit([] {});
+    REQUIRE(executor.WaitIdle(Soon()));
+  }
+  CHECK(executor.started_threads() == 1);
+  // Two at once: one more thread.
+  absl::Notification release;
+  Countdown running(2);
+  for (int i = 0; i < 2; ++i) {
+    executor.Submit([&] {
+      running.Decrement();
+      (void)release.WaitForNotificationWithTimeout(kLongWait);
+    });
+  }
+  REQUIRE(running.WaitFor(kLongWait));
+  release.Notify();
+  REQUIRE(executor.WaitIdle(Soon()));
+  CHECK(executor.started_threads() == 2);
+  // Five at once: never more than the bound.
+  absl::Notification release_all;
+  std::vector<std::function<void()>> batch;
+  for (int i = 0; i < 5; ++i) {
+    batch.push_back([&] { (void)release_all.WaitForNotificationWithTimeout(kLongWait); });
+  }
+  executor.SubmitAll(&batch);
+  CHECK(executor.started_threads() == 3);
+  release_all.Notify();
+  REQUIRE(executor.WaitIdle(Soon()));
+  CHECK(executor.started_threads() == 3);
 }
 
 TEST_CASE("Executor: tasks beyond the number of threads wait for a free one",
