@@ -56,6 +56,17 @@ struct PoolStats {
   // list, or what the DNS name resolves to now, re-resolved every 5 s);
   // `workers` of them are ready. 0 for spawned workers.
   int workers_configured = 0;
+  // Warm spares (PoolOptions::warm_spares): started, ready and idle, not in
+  // rotation and not counted in `workers`, `workers_idle` or
+  // `workers_spawned` until promoted. Spares being started count in
+  // `workers_starting`.
+  int spare_workers = 0;
+  // Spares promoted into rotation, ever: each replaced a dead, drained or
+  // recycled worker, or grew the pool, without a spawn while calls waited.
+  int64_t spares_promoted = 0;
+  // Spares that died while idle, ever. They were replaced; they served no
+  // call, so they do not count in `workers_crashed`.
+  int64_t spares_died = 0;
 };
 
 }  // namespace iw
