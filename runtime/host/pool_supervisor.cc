@@ -225,6 +225,7 @@ void Supervisor::MarkDeadLocked(Slot& slot, FailureDescription description, Late
       [id = slot.id, text = description.ToString()] { Log(LogLevel::kError, id, text); });
   last_death_ = std::move(description);
   ++counters_.workers_crashed;
+  const int freed = slot.seat;
   if (slot.seat >= 0) {
     Seat& seat = seats_[slot.seat];
     seat.occupied = false;
@@ -240,7 +241,18 @@ void Supervisor::MarkDeadLocked(Slot& slot, FailureDescription description, Late
   }
   if (options_.respawn == RespawnPolicy::kNever) spawning_disabled_ = true;
   if (!closing_) SetStateLocked(WorkerState::kCrashed, slot.id, later);
+  if (freed >= 0) PromoteSpareLocked(freed, later);
   wake_ = true;
+}
+
+void Supervisor::PromoteSpareLocked(int seat, Later* later) {
+  if (closing_ || spawning_disabled_ || LiveLocked() >= pool_.min_workers) return;
+  std::vector<std::shared_ptr<Slot>> dead;
+  std::shared_ptr<Slot> spare = spares_.TakeLocked(&dead);
+  for (auto& slot : dead) CloseLaterLocked(std::move(slot));
+  if (spare == nullptr) return;
+  later->push_back([id = spare->id] { Log(LogLevel::kInfo, id, "warm spare promoted"); });
+  AdoptLocked(spare, seat, later);
 }
 
 void Supervisor::DrainLocked(Slot& slot, const std::string& reason) {

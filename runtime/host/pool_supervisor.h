@@ -189,6 +189,10 @@ class Supervisor {
   // `seat`: a worker being recycled leaves, the queue is dispatched.
   void AdoptLocked(const std::shared_ptr<Slot>& slot, int seat, Later* later)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Right where a death frees seat `seat` (no hop to the supervisor
+  // thread): a ready spare takes it if the pool is below min_workers; the
+  // supervisor starts a new spare.
+  void PromoteSpareLocked(int seat, Later* later) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Closes a worker out of every list on a task thread.
   void CloseLaterLocked(std::shared_ptr<Slot> slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Supervise();
