@@ -26,7 +26,8 @@ void SpareSet::StartedLocked(std::shared_ptr<PoolSlot> slot, absl::Time now) {
   ready_.push_back(std::move(slot));
 }
 
-std::shared_ptr<PoolSlot> SpareSet::TakeLocked(std::vector<std::shared_ptr<PoolSlot>>* dead) {
+std::shared_ptr<PoolSlot> SpareSet::TakeLocked(absl::Time now,
+                                               std::vector<std::shared_ptr<PoolSlot>>* dead) {
   while (!ready_.empty()) {
     std::shared_ptr<PoolSlot> slot = std::move(ready_.front());
     ready_.pop_front();
@@ -39,7 +40,7 @@ std::shared_ptr<PoolSlot> SpareSet::TakeLocked(std::vector<std::shared_ptr<PoolS
     slot->spare = false;
     // It served nobody, but it is a ready worker: the backoff is over.
     failures_ = 0;
-    not_before_ = absl::InfinitePast();
+    not_before_ = now + refill_delay_;
     ++promoted_;
     return slot;
   }

@@ -32,9 +32,16 @@ class SpareSet {
   using Backoff = std::function<absl::Time(int failures, absl::Time now)>;
 
   // `target`: PoolOptions::warm_spares. A spare that dies idle less than
-  // `young_death` after it was ready counts as a failed start.
-  SpareSet(int target, absl::Duration young_death, Backoff backoff)
-      : target_(target), young_death_(young_death), backoff_(std::move(backoff)) {}
+  // `young_death` after it was ready counts as a failed start. A spare
+  // taken is replaced `refill_delay` later, not at once: a worker's startup
+  // (tens of ms of CPU, most of it the dynamic loader) would compete for the
+  // CPU with the first calls on the spare just promoted, which is what the
+  // spare is for (docs/pools.md, "Warm spares").
+  SpareSet(int target, absl::Duration young_death, absl::Duration refill_delay, Backoff backoff)
+      : target_(target),
+        young_death_(young_death),
+        refill_delay_(refill_delay),
+        backoff_(std::move(backoff)) {}
 
   SpareSet(const SpareSet&) = delete;
   SpareSet& operator=(const SpareSet&) = delete;
@@ -54,7 +61,8 @@ class SpareSet {
   // The oldest ready spare, out of the set and no longer marked a spare;
   // null if none is ready. Spares found dead on the way (their death not
   // reported yet) leave the set into `dead`, for the caller to close.
-  std::shared_ptr<PoolSlot> TakeLocked(std::vector<std::shared_ptr<PoolSlot>>* dead);
+  std::shared_ptr<PoolSlot> TakeLocked(absl::Time now,
+                                       std::vector<std::shared_ptr<PoolSlot>>* dead);
   // `slot` died while a spare: takes it out of the set (the caller closes
   // it). Returns false if it was not in the set (promoted, found dead by
   // TakeLocked(), or closed already).
@@ -70,10 +78,12 @@ class SpareSet {
 
   const int target_;
   const absl::Duration young_death_;
+  const absl::Duration refill_delay_;
   const Backoff backoff_;
   std::deque<std::shared_ptr<PoolSlot>> ready_;
   int starting_ = 0;
   int failures_ = 0;  // failed starts and young idle deaths, in a row
+  // No start before: a failure's backoff, or the refill delay.
   absl::Time not_before_ = absl::InfinitePast();
   int64_t promoted_ = 0;
   int64_t died_ = 0;

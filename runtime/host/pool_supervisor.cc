@@ -48,7 +48,7 @@ Supervisor::Supervisor(const codegen::ServiceInfo& service, const WorkerOptions&
       per_worker_limit_(per_worker_limit),
       factory_(std::move(factory)),
       tuning_(tuning),
-      spares_(pool.warm_spares, tuning.young_death,
+      spares_(pool.warm_spares, tuning.young_death, tuning.spare_refill_delay,
               [tuning](int failures, absl::Time now) { return NotBefore(failures, now, tuning); }) {
   current_id_ = service.full_name;
   spares_active_ = !pool.lazy_start;
@@ -248,7 +248,7 @@ void Supervisor::MarkDeadLocked(Slot& slot, FailureDescription description, Late
 void Supervisor::PromoteSpareLocked(int seat, Later* later) {
   if (closing_ || spawning_disabled_ || LiveLocked() >= pool_.min_workers) return;
   std::vector<std::shared_ptr<Slot>> dead;
-  std::shared_ptr<Slot> spare = spares_.TakeLocked(&dead);
+  std::shared_ptr<Slot> spare = spares_.TakeLocked(absl::Now(), &dead);
   for (auto& slot : dead) CloseLaterLocked(std::move(slot));
   if (spare == nullptr) return;
   later->push_back([id = spare->id] { Log(LogLevel::kInfo, id, "warm spare promoted"); });
@@ -533,7 +533,7 @@ void Supervisor::Supervise() {
         }
         spares_active_ = true;
         std::vector<std::shared_ptr<Slot>> dead;
-        std::shared_ptr<Slot> spare = spares_.TakeLocked(&dead);
+        std::shared_ptr<Slot> spare = spares_.TakeLocked(absl::Now(), &dead);
         for (auto& slot : dead) CloseLaterLocked(std::move(slot));
         if (spare != nullptr) {
           // Ready now: no call waits for a spawn.

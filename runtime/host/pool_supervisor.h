@@ -77,6 +77,9 @@ class Supervisor {
     // How often the supervisor reads the workers' resident memory
     // (PoolOptions::recycle_above_rss_bytes).
     absl::Duration rss_check_interval = absl::Milliseconds(500);
+    // How long after a warm spare is promoted its replacement starts (see
+    // SpareSet).
+    absl::Duration spare_refill_delay = absl::Milliseconds(50);
   };
 
   // One worker in the pool (pool_slot.h).
