@@ -47,7 +47,8 @@ struct PoolStats {
   int calls_queued = 0;
   int64_t calls_completed = 0;  // finished with OK
   int64_t calls_failed = 0;     // finished with an error (any code)
-  int64_t workers_spawned = 0;  // started successfully, ever
+  // Started successfully, ever (a warm spare counts once promoted).
+  int64_t workers_spawned = 0;
   int64_t workers_crashed = 0;  // died on their own, ever
   // Replaced gracefully, ever: PoolOptions::recycle_* bounds and
   // CallContext::RequestRecycle(). Not counted as crashes.
