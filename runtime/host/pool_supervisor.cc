@@ -118,11 +118,16 @@ std::shared_ptr<Supervisor::Slot> Supervisor::NewSlotLocked(
   auto slot = std::make_shared<Slot>();
   slot->id = worker->id();
   slot->born = slot->idle_since = absl::Now();
-  worker->SetDeathCallback([this, weak = std::weak_ptr<Slot>(slot)] { OnDeath(weak); });
-  worker->SetRecycleCallback([this, weak = std::weak_ptr<Slot>(slot)](const std::string& why) {
+  // The callbacks may run at once, on the worker's own thread, and read the
+  // slot without the pool's lock: setting them last (under the endpoint's
+  // lock) publishes the slot to that thread. A spare gets no call that
+  // would publish it otherwise.
+  WorkerEndpoint& endpoint = *worker;
+  slot->worker = std::move(worker);
+  endpoint.SetDeathCallback([this, weak = std::weak_ptr<Slot>(slot)] { OnDeath(weak); });
+  endpoint.SetRecycleCallback([this, weak = std::weak_ptr<Slot>(slot)](const std::string& why) {
     OnRecycleRequest(weak, why);
   });
-  slot->worker = std::move(worker);
   return slot;
 }
 
