@@ -156,7 +156,7 @@ int Main(int argc, char** argv) {
       std::fprintf(
           stderr,
           "usage: bench [--runs=N] [--quick] [--only=startup,latency,throughput,"
-          "echo,stream,multi,pool,stream_memory]\n"
+          "echo,stream,multi,pool,failover,stream_memory]\n"
           "             [--systems=ours,ours_fork,ours_grpc,ours_inline,ours_grpc_inline,grpc,"
           "floor]\n"
           "             [--ours_worker=PATH] [--grpc_server=PATH] "
@@ -185,8 +185,9 @@ int Main(int argc, char** argv) {
   if (stream_messages > 0) plan.stream_messages = stream_messages;
   if (memory_stream_mib > 0) plan.memory_stream_mib = memory_stream_mib;
   for (const std::string& w : only) {
-    static const std::set<std::string> known = {
-        "startup", "latency", "throughput", "echo", "stream", "multi", "pool", "stream_memory"};
+    static const std::set<std::string> known = {"startup", "latency",  "throughput",
+                                                "echo",    "stream",   "multi",
+                                                "pool",    "failover", "stream_memory"};
     if (!known.count(w)) Die("unknown workload " + w);
   }
   // stream_memory is a check rather than a measurement (minutes at its
@@ -234,6 +235,7 @@ int Main(int argc, char** argv) {
   DefineStreamMemoryMetrics(results, plan);
   DefineMultiMetrics(results, plan);
   DefinePoolMetrics(results, plan);
+  DefineFailoverMetrics(results, plan);
   Clock::time_point start = Clock::now();
   for (int run = 1; run <= runs; ++run) {
     for (auto& sys : all) {
@@ -257,6 +259,7 @@ int Main(int argc, char** argv) {
       }
       if (want("multi") && !pings_only) RunMulti(*sys, plan, results);
       if (want("pool") && !pings_only) RunPool(*sys, plan, results);
+      if (want("failover") && !pings_only) RunFailover(*sys, plan, results);
       Progress("run %d/%d: %s done in %.1f s\n", run, runs, sys->name(),
                Ms(Clock::now() - t0) / 1e3);
     }

@@ -79,6 +79,13 @@ class OursConn final : public Conn {
     if (n != count) Die(absl::StrCat("ours ServerStream: ", n, " of ", count, " messages"));
   }
   int pid() const override { return host_->pid(); }
+  bool TryPing() override {
+    PingRequest request;
+    request.set_t(1);
+    return host_->Ping(request).ok();
+  }
+  int64_t WorkersCrashed() const override { return host_->stats().workers_crashed; }
+  int SpareWorkers() const override { return host_->stats().spare_workers; }
   void Close() override {
     absl::Status closed = host_->Close();
     if (!closed.ok()) {
@@ -120,6 +127,14 @@ class OursSystem final : public System {
     iw::PoolOptions pool;
     pool.min_workers = pool.max_workers = n;
     pool.max_calls_per_worker = 1;  // CPU-bound: one call per process
+    absl::StatusOr<std::unique_ptr<BenchHost>> host = BenchHost::SpawnPool(Options(), pool);
+    if (!host.ok()) Die(absl::StrCat(name(), " SpawnPool: ", host.status().ToString()));
+    return std::make_unique<OursConn>(*std::move(host));
+  }
+  std::unique_ptr<Conn> StartSparedPool(int n, int spares) override {
+    iw::PoolOptions pool;
+    pool.min_workers = pool.max_workers = n;
+    pool.warm_spares = spares;
     absl::StatusOr<std::unique_ptr<BenchHost>> host = BenchHost::SpawnPool(Options(), pool);
     if (!host.ok()) Die(absl::StrCat(name(), " SpawnPool: ", host.status().ToString()));
     return std::make_unique<OursConn>(*std::move(host));

@@ -35,6 +35,8 @@ struct Plan {
   std::vector<int> pool_sizes = {1, 2, 4};
   int pool_calls = 200;
   int64_t spin_iterations = 1000000;
+  // Failover: warm-up + timed kills per variant (warm_spares 0 and 1).
+  int failover_warm = 1, failover_iters = 15;
   // Server stream: one call streams `stream_messages` messages of
   // `stream_payload` bytes (after one warm-up stream of a tenth of them).
   int64_t stream_messages = 100000;
@@ -60,6 +62,7 @@ struct Plan {
     multi_spawn_iters = 1;
     multi_warm_iters = 3;
     pool_calls = 24;
+    failover_iters = 2;
     stream_messages = 10000;
     memory_stream_mib = 64;
   }

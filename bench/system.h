@@ -40,6 +40,15 @@ class Conn {
   // misordered message.
   virtual void ReadStream(int64_t count, size_t payload_bytes, std::chrono::microseconds pause) = 0;
   virtual int pid() const = 0;
+  // Pools (StartSparedPool()): one small synchronous round trip that may
+  // fail (a worker dies); the pool's PoolStats::workers_crashed and
+  // spare_workers.
+  virtual bool TryPing() {
+    Ping();
+    return true;
+  }
+  virtual int64_t WorkersCrashed() const { return 0; }
+  virtual int SpareWorkers() const { return 0; }
   // Stops the worker and reaps it.
   virtual void Close() = 0;
 };
@@ -56,6 +65,9 @@ class System {
   // A real pool of `n` workers behind one connection, if the system has
   // pools (ours); nullptr otherwise (the bench then emulates one).
   virtual std::unique_ptr<Conn> StartPool(int /*n*/) { return nullptr; }
+  // A pool of `n` workers with PoolOptions::warm_spares = `spares`, if the
+  // system has pools; nullptr otherwise.
+  virtual std::unique_ptr<Conn> StartSparedPool(int /*n*/, int /*spares*/) { return nullptr; }
 };
 
 // "ours" with `worker` (bench_worker) and WorkerOptions::transport =

@@ -37,6 +37,11 @@ void RunMulti(System& sys, const Plan& plan, Results& r);
 void DefinePoolMetrics(Results& r, const Plan& plan);
 void RunPool(System& sys, const Plan& plan, Results& r);
 
+// failover.cc: a 1-worker pool under load, its worker SIGKILLed: the first
+// call after the death, without and with a warm spare.
+void DefineFailoverMetrics(Results& r, const Plan& plan);
+void RunFailover(System& sys, const Plan& plan, Results& r);
+
 // stream.cc: one server stream of many small messages; messages/s, wall
 // time and CPU of host and worker per message.
 void DefineStreamMetrics(Results& r, const Plan& plan);

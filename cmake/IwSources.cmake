@@ -45,6 +45,9 @@ set(IW_RUNTIME_SOURCES
   runtime/host/output_capture.h
   runtime/host/pool_admission.cc
   runtime/host/pool_admission.h
+  runtime/host/pool_slot.h
+  runtime/host/pool_spares.cc
+  runtime/host/pool_spares.h
   runtime/host/pool_stream.cc
   runtime/host/pool_stream.h
   runtime/host/pool_supervisor.cc

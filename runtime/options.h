@@ -237,6 +237,25 @@ struct PoolOptions {
   absl::Duration idle_timeout = absl::Seconds(30);
   // Start no worker until the first call.
   bool lazy_start = false;
+  // Warm spares: worker processes the pool keeps started, ready and idle
+  // beyond its serving workers, out of rotation (they get no call). When a
+  // worker dies, is drained (a DEADLINE_REPLACE_WORKER overrun) or recycled,
+  // or the pool grows towards max_workers, a spare is promoted at once
+  // instead of a spawn while calls wait, and a new spare starts in the
+  // background. Cost: this many more processes, each with a worker's
+  // resident memory, for the pool's whole life (spares are never retired
+  // for idleness), and their startup CPU whenever one is replaced.
+  //
+  // Spares start in the background once the pool's first worker is
+  // requested: right after SpawnPool() (which does not wait for them), or
+  // with `lazy_start` at the first call. A spare that dies idle is replaced
+  // (with the crash-loop backoff of a seat if it keeps dying young), logged
+  // at WARNING, counted in PoolStats::spares_died, not as a crash, and not
+  // reported through on_state_change (a promoted spare is reported kReady
+  // under its own id, like any new worker). Close() closes them with the
+  // pool. Spawned pools only (in-process and remote hosts take no
+  // PoolOptions). Must be >= 0; > 0 needs RespawnPolicy::kAlways.
+  int warm_spares = 0;
 
   // Recycling: a worker is replaced gracefully once it has served this many
   // calls, once its resident memory (read from /proc/<pid>/statm every

@@ -47,7 +47,8 @@ struct PoolStats {
   int calls_queued = 0;
   int64_t calls_completed = 0;  // finished with OK
   int64_t calls_failed = 0;     // finished with an error (any code)
-  int64_t workers_spawned = 0;  // started successfully, ever
+  // Started successfully, ever (a warm spare counts once promoted).
+  int64_t workers_spawned = 0;
   int64_t workers_crashed = 0;  // died on their own, ever
   // Replaced gracefully, ever: PoolOptions::recycle_* bounds and
   // CallContext::RequestRecycle(). Not counted as crashes.
@@ -56,6 +57,17 @@ struct PoolStats {
   // list, or what the DNS name resolves to now, re-resolved every 5 s);
   // `workers` of them are ready. 0 for spawned workers.
   int workers_configured = 0;
+  // Warm spares (PoolOptions::warm_spares): started, ready and idle, not in
+  // rotation and not counted in `workers`, `workers_idle` or
+  // `workers_spawned` until promoted. Spares being started count in
+  // `workers_starting`.
+  int spare_workers = 0;
+  // Spares promoted into rotation, ever: each replaced a dead, drained or
+  // recycled worker, or grew the pool, without a spawn while calls waited.
+  int64_t spares_promoted = 0;
+  // Spares that died while idle, ever. They were replaced; they served no
+  // call, so they do not count in `workers_crashed`.
+  int64_t spares_died = 0;
 };
 
 }  // namespace iw

@@ -47,8 +47,11 @@ Supervisor::Supervisor(const codegen::ServiceInfo& service, const WorkerOptions&
       pool_(pool),
       per_worker_limit_(per_worker_limit),
       factory_(std::move(factory)),
-      tuning_(tuning) {
+      tuning_(tuning),
+      spares_(pool.warm_spares, tuning.young_death, tuning.spare_refill_delay,
+              [tuning](int failures, absl::Time now) { return NotBefore(failures, now, tuning); }) {
   current_id_ = service.full_name;
+  spares_active_ = !pool.lazy_start;
   seats_.resize(static_cast<size_t>(std::max(pool.max_workers, 1)));
 }
 
@@ -64,8 +67,7 @@ absl::Status Supervisor::Start() {
       absl::StatusOr<std::unique_ptr<WorkerEndpoint>> worker = factory_();
       if (!worker.ok()) return worker.status();  // started ones close in ~WorkerPool
       absl::MutexLock lock(&mu_);
-      seats_[i].occupied = true;
-      AddSlotLocked(*std::move(worker), i);
+      AddSlotLocked(NewSlotLocked(*std::move(worker)), i);
     }
   }
   Later later;
@@ -111,20 +113,54 @@ int Supervisor::LiveLocked() const {
   return live;
 }
 
-std::shared_ptr<Supervisor::Slot> Supervisor::AddSlotLocked(std::unique_ptr<WorkerEndpoint> worker,
-                                                            int seat) {
+std::shared_ptr<Supervisor::Slot> Supervisor::NewSlotLocked(
+    std::unique_ptr<WorkerEndpoint> worker) {
   auto slot = std::make_shared<Slot>();
   slot->id = worker->id();
-  slot->seat = seat;
   slot->born = slot->idle_since = absl::Now();
-  worker->SetDeathCallback([this, weak = std::weak_ptr<Slot>(slot)] { OnDeath(weak); });
-  worker->SetRecycleCallback([this, weak = std::weak_ptr<Slot>(slot)](const std::string& why) {
+  // The callbacks may run at once, on the worker's own thread, and read the
+  // slot without the pool's lock: setting them last (under the endpoint's
+  // lock) publishes the slot to that thread. A spare gets no call that
+  // would publish it otherwise.
+  WorkerEndpoint& endpoint = *worker;
+  slot->worker = std::move(worker);
+  endpoint.SetDeathCallback([this, weak = std::weak_ptr<Slot>(slot)] { OnDeath(weak); });
+  endpoint.SetRecycleCallback([this, weak = std::weak_ptr<Slot>(slot)](const std::string& why) {
     OnRecycleRequest(weak, why);
   });
-  slot->worker = std::move(worker);
+  return slot;
+}
+
+void Supervisor::AddSlotLocked(const std::shared_ptr<Slot>& slot, int seat) {
+  slot->seat = seat;
+  seats_[seat].occupied = true;
+  slot->idle_since = absl::Now();  // a promoted spare starts its idle time now
   slots_.push_back(slot);
   ++counters_.workers_spawned;
-  return slot;
+}
+
+void Supervisor::AdoptLocked(const std::shared_ptr<Slot>& slot, int seat, Later* later) {
+  failed_starts_ = 0;
+  last_spawn_error_ = absl::OkStatus();
+  const bool replacing = counters_.workers_crashed > 0 && LiveLocked() < pool_.min_workers;
+  const std::string replaced = current_id_;
+  AddSlotLocked(slot, seat);
+  if (replacing) {
+    Log(LogLevel::kInfo, slot->id, absl::StrCat("replacing crashed worker ", replaced));
+  }
+  // A worker being recycled leaves now that its replacement is ready.
+  std::shared_ptr<Slot> oldest;
+  for (const auto& other : slots_) {
+    if (other->recycling && (!oldest || other->born < oldest->born)) oldest = other;
+  }
+  if (oldest) DrainLocked(*oldest, absl::StrCat("recycled; replaced by ", slot->id));
+  current_id_ = slot->id;
+  SetStateLocked(WorkerState::kReady, slot->id, later);
+  queue_->DispatchLocked(later);
+}
+
+void Supervisor::CloseLaterLocked(std::shared_ptr<Slot> slot) {
+  RunTaskLocked([slot = std::move(slot)] { slot->worker->Close(CloseOptions()).IgnoreError(); });
 }
 
 bool Supervisor::ReleaseLocked(Slot& slot, const absl::Status& status, const CallTiming& timing,
@@ -194,6 +230,7 @@ void Supervisor::MarkDeadLocked(Slot& slot, FailureDescription description, Late
       [id = slot.id, text = description.ToString()] { Log(LogLevel::kError, id, text); });
   last_death_ = std::move(description);
   ++counters_.workers_crashed;
+  const int freed = slot.seat;
   if (slot.seat >= 0) {
     Seat& seat = seats_[slot.seat];
     seat.occupied = false;
@@ -209,7 +246,18 @@ void Supervisor::MarkDeadLocked(Slot& slot, FailureDescription description, Late
   }
   if (options_.respawn == RespawnPolicy::kNever) spawning_disabled_ = true;
   if (!closing_) SetStateLocked(WorkerState::kCrashed, slot.id, later);
+  if (freed >= 0) PromoteSpareLocked(freed, later);
   wake_ = true;
+}
+
+void Supervisor::PromoteSpareLocked(int seat, Later* later) {
+  if (closing_ || spawning_disabled_ || LiveLocked() >= pool_.min_workers) return;
+  std::vector<std::shared_ptr<Slot>> dead;
+  std::shared_ptr<Slot> spare = spares_.TakeLocked(absl::Now(), &dead);
+  for (auto& slot : dead) CloseLaterLocked(std::move(slot));
+  if (spare == nullptr) return;
+  later->push_back([id = spare->id] { Log(LogLevel::kInfo, id, "warm spare promoted"); });
+  AdoptLocked(spare, seat, later);
 }
 
 void Supervisor::DrainLocked(Slot& slot, const std::string& reason) {
@@ -243,12 +291,24 @@ void Supervisor::OnDeath(const std::weak_ptr<Slot>& weak) {
   Later later;
   {
     absl::MutexLock lock(&mu_);
-    if (!slot->dead) {
-      MarkDeadLocked(*slot, description, &later);
+    if (slot->spare) {
+      // It served no call: no caller saw it, so it is no crash of the pool.
+      if (spares_.RemoveDeadLocked(*slot, absl::Now())) {
+        later.push_back([id = slot->id, text = description.ToString()] {
+          Log(LogLevel::kWarning, id,
+              absl::StrCat("warm spare died while idle; starting another: ", text));
+        });
+        CloseLaterLocked(slot);
+        wake_ = true;
+      }
     } else {
-      last_death_ = description;  // the fuller story (stderr tail)
+      if (!slot->dead) {
+        MarkDeadLocked(*slot, description, &later);
+      } else {
+        last_death_ = description;  // the fuller story (stderr tail)
+      }
+      last_crash_ = slot->worker->CrashDetails();
     }
-    last_crash_ = slot->worker->CrashDetails();
   }
   RunAll(later);
 }
@@ -324,27 +384,34 @@ void Supervisor::SpawnInto(int seat_index) {
       seat.occupied = false;
       discard = std::move(*worker);
     } else {
-      failed_starts_ = 0;
-      last_spawn_error_ = absl::OkStatus();
-      const bool replacing = counters_.workers_crashed > 0 && LiveLocked() < pool_.min_workers;
-      const std::string replaced = current_id_;
-      std::shared_ptr<Slot> slot = AddSlotLocked(*std::move(worker), seat_index);
-      if (replacing) {
-        Log(LogLevel::kInfo, slot->id, absl::StrCat("replacing crashed worker ", replaced));
-      }
-      // A worker being recycled leaves now that its replacement is ready.
-      std::shared_ptr<Slot> oldest;
-      for (const auto& other : slots_) {
-        if (other->recycling && (!oldest || other->born < oldest->born)) oldest = other;
-      }
-      if (oldest) DrainLocked(*oldest, absl::StrCat("recycled; replaced by ", slot->id));
-      current_id_ = slot->id;
-      SetStateLocked(WorkerState::kReady, slot->id, &later);
-      queue_->DispatchLocked(&later);
+      AdoptLocked(NewSlotLocked(*std::move(worker)), seat_index, &later);
     }
     wake_ = true;  // look again: more may be needed
   }
   RunAll(later);
+  if (discard) discard->Close(CloseOptions()).IgnoreError();
+}
+
+void Supervisor::SpawnSpare() {
+  absl::StatusOr<std::unique_ptr<WorkerEndpoint>> worker = factory_();
+  std::unique_ptr<WorkerEndpoint> discard;
+  std::string ready_id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!worker.ok()) {
+      spares_.StartedLocked(nullptr, absl::Now());
+      Log(LogLevel::kError, service_.full_name,
+          absl::StrCat("could not start a warm spare: ", worker.status().message()));
+    } else if (closing_) {
+      spares_.StartCancelledLocked();
+      discard = *std::move(worker);
+    } else {
+      ready_id = (*worker)->id();
+      spares_.StartedLocked(NewSlotLocked(*std::move(worker)), absl::Now());
+    }
+    wake_ = true;  // a failed start may be due again later
+  }
+  if (!ready_id.empty()) Log(LogLevel::kInfo, ready_id, "warm spare ready");
   if (discard) discard->Close(CloseOptions()).IgnoreError();
 }
 
@@ -378,6 +445,10 @@ void Supervisor::Supervise() {
         }
       }
       if (pool_.recycle_above_rss_bytes > 0) wake_at = std::min(wake_at, next_rss_check_);
+      // Spares to start: now, or once their backoff is over.
+      if (spares_active_ && !spawning_disabled_) {
+        wake_at = std::min(wake_at, spares_.NextStartLocked());
+      }
       auto woken = [this]()
                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stop_supervisor_; };
       // A start deferred by a backoff that ran out since the last pass (so
@@ -465,10 +536,28 @@ void Supervisor::Supervise() {
           }
           break;
         }
+        spares_active_ = true;
+        std::vector<std::shared_ptr<Slot>> dead;
+        std::shared_ptr<Slot> spare = spares_.TakeLocked(absl::Now(), &dead);
+        for (auto& slot : dead) CloseLaterLocked(std::move(slot));
+        if (spare != nullptr) {
+          // Ready now: no call waits for a spawn.
+          later.push_back([id = spare->id] { Log(LogLevel::kInfo, id, "warm spare promoted"); });
+          AdoptLocked(spare, best, &later);
+          ++live;
+          continue;
+        }
         seats_[best].occupied = true;
         ++starting_;
         if (live == 0) SetStateLocked(WorkerState::kStarting, service_.full_name, &later);
         RunTaskLocked([this, best] { SpawnInto(best); });
+      }
+      // Warm spares, in the background (one taken above is replaced here).
+      if (spares_active_ && !closing_ && !spawning_disabled_) {
+        for (int missing = spares_.MissingLocked(now); missing > 0; --missing) {
+          spares_.NoteStartingLocked();
+          RunTaskLocked([this] { SpawnSpare(); });
+        }
       }
       if (spawning_disabled_ && slots_.empty()) {
         queue_->FailAllLocked(NeverRespawnedLocked(), &later);
@@ -510,6 +599,9 @@ absl::Status Supervisor::Close(const CloseOptions& options,
   {
     absl::MutexLock lock(&mu_);
     slots = slots_;
+    // Spares close with the workers (a spare still starting was closed by
+    // its task when the supervisor joined it).
+    for (auto& spare : spares_.TakeAllLocked()) slots.push_back(std::move(spare));
   }
   // Close every worker at once: the grace periods run in parallel.
   std::vector<absl::Status> results(slots.size());
@@ -521,7 +613,9 @@ absl::Status Supervisor::Close(const CloseOptions& options,
   absl::Status result = absl::OkStatus();
   for (size_t i = 0; i < slots.size(); ++i) {
     // A crash was reported through the calls and the state already.
-    if (!results[i].ok() && !slots[i]->dead && result.ok()) result = results[i];
+    // A spare that died idle was reported as such (not a crash either).
+    const bool died = slots[i]->dead || (slots[i]->spare && slots[i]->worker->crashed());
+    if (!results[i].ok() && !died && result.ok()) result = results[i];
   }
   wait_for_calls();
   // Destroy the endpoints outside the lock (their threads may call back).
@@ -578,6 +672,7 @@ void Supervisor::StatsLocked(PoolStats* stats_out) const {
     stats.calls_in_flight += slot->in_flight;
   }
   stats.workers_starting = starting_;
+  spares_.StatsLocked(&stats);
 }
 
 }  // namespace iw::internal

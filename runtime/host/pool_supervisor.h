@@ -14,6 +14,9 @@
 //   recycle_above_rss_bytes, or when a handler called
 //   CallContext::RequestRecycle().
 // - Workers above min_workers retire after idle_timeout.
+// - With PoolOptions::warm_spares, ready idle workers wait out of rotation
+//   (pool_spares.h); a seat to fill takes one before it spawns, and the
+//   supervisor starts new spares in the background.
 //
 // The calls themselves (admission, the queue, retries) are the pool's
 // admission's (pool_admission.h); the supervisor sees the queue through
@@ -35,6 +38,8 @@
 #include "absl/time/time.h"
 #include "runtime/codegen_support/service_info.h"
 #include "runtime/host/endpoint.h"
+#include "runtime/host/pool_slot.h"
+#include "runtime/host/pool_spares.h"
 #include "runtime/wire/call_failure.h"
 
 namespace iw::internal {
@@ -72,21 +77,13 @@ class Supervisor {
     // How often the supervisor reads the workers' resident memory
     // (PoolOptions::recycle_above_rss_bytes).
     absl::Duration rss_check_interval = absl::Milliseconds(500);
+    // How long after a warm spare is promoted its replacement starts (see
+    // SpareSet).
+    absl::Duration spare_refill_delay = absl::Milliseconds(50);
   };
 
-  // One worker in the pool.
-  struct Slot {
-    std::unique_ptr<WorkerEndpoint> worker;
-    std::string id;
-    int seat = -1;  // -1 once it gave its seat up (dead, draining, recycling)
-    int in_flight = 0;
-    int64_t calls_done = 0;  // finished without the worker dying
-    absl::Time born;
-    absl::Time idle_since;
-    bool dead = false;       // died or killed; leaves once idle
-    bool draining = false;   // gets no new call; closes once idle
-    bool recycling = false;  // serves until its replacement is ready, then drains
-  };
+  // One worker in the pool (pool_slot.h).
+  using Slot = PoolSlot;
 
   // One place in the pool: at most one worker (starting or up), and the
   // crash-loop history of the workers that held it.
@@ -184,13 +181,28 @@ class Supervisor {
     bool done = false;  // guarded by mu_
   };
 
-  // A new worker in rotation in seat `seat`, wired to OnDeath and
-  // OnRecycleRequest.
-  std::shared_ptr<Slot> AddSlotLocked(std::unique_ptr<WorkerEndpoint> worker, int seat)
+  // A slot for a started worker, wired to OnDeath and OnRecycleRequest; in
+  // no list yet.
+  std::shared_ptr<Slot> NewSlotLocked(std::unique_ptr<WorkerEndpoint> worker)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `slot` in rotation in seat `seat` (counted as spawned).
+  void AddSlotLocked(const std::shared_ptr<Slot>& slot, int seat)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A ready worker (new, or a promoted spare) joins the rotation in seat
+  // `seat`: a worker being recycled leaves, the queue is dispatched.
+  void AdoptLocked(const std::shared_ptr<Slot>& slot, int seat, Later* later)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Right where a death frees seat `seat` (no hop to the supervisor
+  // thread): a ready spare takes it if the pool is below min_workers; the
+  // supervisor starts a new spare.
+  void PromoteSpareLocked(int seat, Later* later) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Closes a worker out of every list on a task thread.
+  void CloseLaterLocked(std::shared_ptr<Slot> slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Supervise();
   // Starts a worker into seat `seat`, on a task thread of the supervisor.
   void SpawnInto(int seat);
+  // Starts a warm spare, on a task thread of the supervisor.
+  void SpawnSpare();
   // Runs `work` on a thread the supervisor joins before it stops.
   void RunTaskLocked(std::function<void()> work) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Joins the finished task threads (all of them if `all`).
@@ -247,6 +259,9 @@ class Supervisor {
   std::string current_id_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Status> close_result_ ABSL_GUARDED_BY(mu_);
   PoolStats counters_ ABSL_GUARDED_BY(mu_);  // workers_spawned/crashed/recycled
+  SpareSet spares_ ABSL_GUARDED_BY(mu_);
+  // Spares start once the pool's first worker is requested (lazy_start).
+  bool spares_active_ ABSL_GUARDED_BY(mu_) = false;
   std::thread supervisor_;
 };
 

@@ -63,6 +63,16 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Start(
                      ": PoolOptions needs recycle_after_calls >= 0, recycle_above_rss_bytes >= 0 "
                      "and recycle_after_age > 0"));
   }
+  if (pool.warm_spares < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": PoolOptions::warm_spares must be >= 0, got ", pool.warm_spares));
+  }
+  if (pool.warm_spares > 0 && options.respawn == RespawnPolicy::kNever) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what,
+                     ": PoolOptions::warm_spares > 0 needs RespawnPolicy::kAlways (a spare "
+                     "replaces a worker, which RespawnPolicy::kNever forbids)"));
+  }
   std::unique_ptr<WorkerPool> result(new WorkerPool(
       service, std::move(options), std::move(method_overrides), pool, std::move(factory), tuning));
   absl::Status started = result->supervisor_.Start();

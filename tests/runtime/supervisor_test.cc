@@ -386,4 +386,96 @@ TEST_CASE(
   CHECK(stats.workers_recycled == 0);
 }
 
+TEST_CASE(
+    "Supervisor: a death below min_workers promotes the ready spare at once, and its "
+    "replacement starts after the refill delay",
+    "[runtime][supervisor][spares]") {
+  Supervisor::Tuning tuning;
+  tuning.spare_refill_delay = absl::Milliseconds(100);
+  iw::PoolOptions pool = Pool(1, 1);
+  pool.warm_spares = 1;
+  Harness h(pool, {}, tuning);
+  REQUIRE_THAT(h.supervisor.Start(), IsOk());
+  REQUIRE(Eventually([&] { return h.Stats().spare_workers == 1; }));
+  CHECK(h.workers.starts() == 2);
+  const std::string serving = h.workers.worker(0)->id();
+  const std::string spare = h.workers.worker(1)->id();
+  CHECK(h.Picked() == serving);  // the spare gets no call
+  CHECK(h.Stats().workers == 1);
+
+  const absl::Time death = absl::Now();
+  h.workers.worker(0)->Crash();
+  REQUIRE(Eventually([&] { return h.Stats().workers_crashed == 1; }));
+  // Promoted where the death was handled: no start was needed for it.
+  CHECK(h.Picked() == spare);
+  iw::PoolStats stats = h.Stats();
+  CHECK(stats.spares_promoted == 1);
+  CHECK(stats.workers == 1);
+  REQUIRE(h.workers.WaitForStarts(3));
+  CHECK(h.workers.start_time(2) - death >= absl::Milliseconds(100));
+  REQUIRE(Eventually([&] { return h.Stats().spare_workers == 1; }));
+  CHECK(h.Picked() == spare);
+}
+
+TEST_CASE(
+    "Supervisor: spares that cannot start back off, doubling their delay, and fail no "
+    "call",
+    "[runtime][supervisor][spares]") {
+  Supervisor::Tuning tuning;
+  tuning.first_backoff = absl::Milliseconds(50);
+  iw::PoolOptions pool = Pool(0, 1);  // no worker to start: only the spare
+  pool.warm_spares = 1;
+  Harness h(pool, {}, tuning);
+  h.workers.FailStarts(absl::UnavailableError("no such binary"));
+  REQUIRE_THAT(h.supervisor.Start(), IsOk());
+  REQUIRE(h.workers.WaitForStarts(4));
+  // The first failure is retried at once, then after 50 ms, 100 ms, ...
+  CHECK(h.workers.start_time(2) - h.workers.start_time(1) >= absl::Milliseconds(50));
+  CHECK(h.workers.start_time(3) - h.workers.start_time(2) >= absl::Milliseconds(100));
+  iw::PoolStats stats = h.Stats();
+  CHECK(stats.spare_workers == 0);
+  CHECK(stats.workers_crashed == 0);
+  CHECK(h.supervisor.state() == iw::WorkerState::kReady);
+  absl::MutexLock lock(&h.supervisor.mu());
+  CHECK(h.queue.failures.empty());
+}
+
+TEST_CASE("Supervisor: a spare that dies idle is replaced and counts as no crash",
+          "[runtime][supervisor][spares]") {
+  iw::PoolOptions pool = Pool(1, 1);
+  pool.warm_spares = 1;
+  Harness h(pool);
+  REQUIRE_THAT(h.supervisor.Start(), IsOk());
+  REQUIRE(Eventually([&] { return h.Stats().spare_workers == 1; }));
+  h.workers.worker(1)->Crash();
+  REQUIRE(h.workers.WaitForCloses(1));
+  CHECK(h.workers.worker(1)->closed());
+  REQUIRE(h.workers.WaitForStarts(3));
+  REQUIRE(Eventually([&] { return h.Stats().spare_workers == 1; }));
+  iw::PoolStats stats = h.Stats();
+  CHECK(stats.spares_died == 1);
+  CHECK(stats.workers_crashed == 0);
+  CHECK(stats.spares_promoted == 0);
+  CHECK(h.supervisor.state() == iw::WorkerState::kReady);
+  CHECK(h.Picked() == h.workers.worker(0)->id());
+}
+
+TEST_CASE("Supervisor: Close closes the spares with the workers", "[runtime][supervisor][spares]") {
+  iw::PoolOptions pool = Pool(2, 2);
+  pool.warm_spares = 2;
+  Harness h(pool);
+  REQUIRE_THAT(h.supervisor.Start(), IsOk());
+  REQUIRE(Eventually([&] { return h.Stats().spare_workers == 2; }));
+  Later later;
+  {
+    absl::MutexLock lock(&h.supervisor.mu());
+    h.supervisor.BeginCloseLocked(&later);
+  }
+  RunAll(later);
+  CHECK_THAT(h.supervisor.Close(iw::CloseOptions(), [] {}), IsOk());
+  CHECK(h.workers.workers() == 4);
+  for (int i = 0; i < 4; ++i) CHECK(h.workers.worker(i)->closed());
+  CHECK(h.Stats().spare_workers == 0);
+}
+
 }  // namespace
