@@ -169,14 +169,10 @@ StopReason WaitForStop(int control_fd, int signal_fd, const NativeCarrier* carri
       return {absl::StrCat("poll failed: ", ::strerror(errno)), kSignalDrain};
     }
     if (fds[0].revents != 0) return {"termination signal", kSignalDrain};
-    if (fds[2].revents != 0) {
-      // The host closed the connection (it does after asking us to stop,
-      // or as it dies) or broke the protocol: nothing more will come.
-      const absl::Status why = carrier->status();
-      if (why.ok()) return {"host closed the call connection", kOrphanDrain};
-      return {absl::StrCat("call connection ended: ", why.message()), kOrphanDrain, false,
-              /*failed=*/true};
-    }
+    // The control socket before the connection: a host that asked us to
+    // stop and then closed the connection (its calls were answered) has
+    // both pending, and its request carries the grace period. Seen the
+    // other way round, it was taken for a host gone (100 ms to drain).
     if (control_fd >= 0 && fds[1].revents != 0) {
       ShutdownRequest request;
       ssize_t n = ::read(control_fd, &request, sizeof(request));
@@ -186,6 +182,14 @@ StopReason WaitForStop(int control_fd, int signal_fd, const NativeCarrier* carri
                 /*host_requested=*/true};
       }
       return {"host went away (control channel closed)", kOrphanDrain};
+    }
+    if (fds[2].revents != 0) {
+      // The host closed the connection (it does after asking us to stop,
+      // or as it dies) or broke the protocol: nothing more will come.
+      const absl::Status why = carrier->status();
+      if (why.ok()) return {"host closed the call connection", kOrphanDrain};
+      return {absl::StrCat("call connection ended: ", why.message()), kOrphanDrain, false,
+              /*failed=*/true};
     }
   }
 }
