@@ -2,9 +2,15 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace iw::internal {
 
@@ -53,6 +59,25 @@ ExitStatus ExitStatus::FromWaitStatus(int wait_status) {
     status.code = WEXITSTATUS(wait_status);
   }
   return status;
+}
+
+int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+int PidfdSendSignal(int pidfd, int signal) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
+}
+
+void SignalUnreaped(pid_t pid, int pidfd, int signal, bool group) {
+  if (group) ::kill(-pid, signal);
+  PidfdSendSignal(pidfd, signal);
+}
+
+int PollTimeoutMs(absl::Time deadline) {
+  if (deadline == absl::InfiniteFuture()) return -1;
+  const absl::Duration left = deadline - absl::Now();
+  if (left <= absl::ZeroDuration()) return 0;
+  return static_cast<int>(std::min<int64_t>(
+      absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 1 << 30));
 }
 
 }  // namespace iw::internal

@@ -73,6 +73,19 @@ class ChildProcess {
   virtual std::optional<ExitStatus> exit_status() const = 0;
 };
 
+// The system calls and waits both kinds of child are built on.
+// pidfd_open(2): a descriptor of process `pid` (-1 with errno on failure).
+int PidfdOpen(pid_t pid);
+// pidfd_send_signal(2); never reaches a recycled pid.
+int PidfdSendSignal(int pidfd, int signal);
+// Sends `signal` through `pidfd`, and first to the process group `pid` leads
+// when `group`. Only while the process is known not to be reaped (else the
+// group id may have been recycled): callers check under their lock.
+void SignalUnreaped(pid_t pid, int pidfd, int signal, bool group);
+// A poll(2) timeout for `deadline`: -1 for InfiniteFuture, else the
+// milliseconds left, rounded up, at least 0.
+int PollTimeoutMs(absl::Time deadline);
+
 }  // namespace iw::internal
 
 #endif  // IW_RUNTIME_PROCESS_CHILD_PROCESS_H_

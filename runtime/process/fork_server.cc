@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,10 +29,6 @@ constexpr absl::Duration kServerExitWait = absl::Seconds(1);
 // and write; milliseconds, unless the machine is overloaded).
 constexpr absl::Duration kExitReportGrace = absl::Seconds(2);
 
-int PidfdSendSignal(int pidfd, int signal) {
-  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
-}
-
 bool Readable(int fd, int timeout_ms) {
   struct pollfd pfd = {fd, POLLIN, 0};
   int n;
@@ -41,14 +36,6 @@ bool Readable(int fd, int timeout_ms) {
     n = ::poll(&pfd, 1, timeout_ms);
   } while (n < 0 && errno == EINTR);
   return n > 0;
-}
-
-int PollTimeout(absl::Time deadline) {
-  if (deadline == absl::InfiniteFuture()) return -1;
-  absl::Duration left = deadline - absl::Now();
-  if (left <= absl::ZeroDuration()) return 0;
-  return static_cast<int>(std::min<int64_t>(
-      absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 1 << 30));
 }
 
 }  // namespace
@@ -82,8 +69,7 @@ class ForkServer::Child final : public ChildProcess {
     // recycled (the server reports right after reaping; a group kill in
     // that microsecond window is the one residual race, as with any
     // supervisor that is not the parent).
-    if (group) ::kill(-pid_, signal);
-    PidfdSendSignal(pidfd_.get(), signal);
+    SignalUnreaped(pid_, pidfd_.get(), signal, group);
   }
 
   std::optional<ExitStatus> TryReap() override {
@@ -111,7 +97,7 @@ class ForkServer::Child final : public ChildProcess {
     while (true) {
       if (auto status = TryReap()) return status;
       if (absl::Now() >= deadline) return std::nullopt;
-      if (!Readable(pidfd_.get(), PollTimeout(deadline))) continue;
+      if (!Readable(pidfd_.get(), PollTimeoutMs(deadline))) continue;
       // Exited: its status is on its way from the server, which must first
       // be scheduled to reap it. A caller that waits at all gets it, even
       // past its deadline (by at most kExitReportGrace): "still running"
@@ -176,7 +162,7 @@ absl::StatusOr<std::shared_ptr<ForkServer>> ForkServer::Start(SpawnSpec spec,
   const std::string what = absl::StrCat("fork server ", spec.executable);
   while (true) {
     struct pollfd fds[2] = {{ours.get(), POLLIN, 0}, {server->pidfd(), POLLIN, 0}};
-    int n = ::poll(fds, 2, PollTimeout(deadline));
+    int n = ::poll(fds, 2, PollTimeoutMs(deadline));
     if (n < 0 && errno == EINTR) continue;
     if (n == 0) {
       give_up();

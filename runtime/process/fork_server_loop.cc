@@ -5,7 +5,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/process/child_process.h"
 #include "runtime/process/child_rlimits.h"
 #include "runtime/process/fork_server_protocol.h"
 
@@ -248,7 +248,7 @@ void ServeForkRequestsIfAsked(const std::function<void()>& prepare) {
       reply.error = errno;
     } else {
       reply.pid = pid;
-      pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+      pidfd.reset(PidfdOpen(pid));
       if (!pidfd.valid()) {
         reply.error = errno;
         ::kill(pid, SIGKILL);  // reaped and reported like any child

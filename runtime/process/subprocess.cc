@@ -33,12 +33,6 @@ struct ChildError {
   int32_t error;
 };
 
-int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-int PidfdSendSignal(int pidfd, int signal) {
-  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
-}
-
 // Runs in the child after fork: async-signal-safe calls only.
 [[noreturn]] void ChildAfterFork(const SpawnSpec& spec, const ChildRlimits& rlimits,
                                  char* const* argv, char* const* envp, int error_fd) {
@@ -186,10 +180,7 @@ void Subprocess::Signal(int signal, bool group) {
   if (exit_status_.has_value()) return;
   // Not reaped yet, so the pid (and the process group it leads) cannot have
   // been recycled.
-  if (group) {
-    ::kill(-pid_, signal);
-  }
-  PidfdSendSignal(pidfd_.get(), signal);
+  SignalUnreaped(pid_, pidfd_.get(), signal, group);
 }
 
 std::optional<ExitStatus> Subprocess::TryReap() {
@@ -210,15 +201,9 @@ std::optional<ExitStatus> Subprocess::TryReap() {
 std::optional<ExitStatus> Subprocess::Wait(absl::Time deadline) {
   while (true) {
     if (auto status = TryReap()) return status;
-    absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) return std::nullopt;
-    int timeout_ms =
-        deadline == absl::InfiniteFuture()
-            ? -1
-            : static_cast<int>(std::min<int64_t>(
-                  absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 1 << 30));
+    if (deadline - absl::Now() <= absl::ZeroDuration()) return std::nullopt;
     struct pollfd pfd = {pidfd_.get(), POLLIN, 0};
-    ::poll(&pfd, 1, timeout_ms);
+    ::poll(&pfd, 1, PollTimeoutMs(deadline));
   }
 }
 
