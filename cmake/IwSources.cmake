@@ -65,6 +65,7 @@ set(IW_RUNTIME_SOURCES
   runtime/host/worker_process.h
   runtime/logging.cc
   runtime/metadata.cc
+  runtime/metrics.cc
   runtime/paths.cc
   runtime/process/child_process.cc
   runtime/process/child_process.h
@@ -144,6 +145,7 @@ set(IW_RUNTIME_PUBLIC_HEADERS
   runtime/in_process.h
   runtime/logging.h
   runtime/metadata.h
+  runtime/metrics.h
   runtime/middleware.h
   runtime/options.h
   runtime/paths.h
