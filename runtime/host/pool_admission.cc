@@ -237,8 +237,8 @@ absl::StatusOr<std::shared_ptr<CallAdmission::Slot>> CallAdmission::AcquireForSt
 }
 
 void CallAdmission::CountFinished(const absl::Status& status, const CallTiming& timing,
-                                  absl::StatusCode code, absl::Time started, bool leaving) {
-  if (timing.metrics != nullptr) timing.metrics->Finished(code, absl::Now() - started);
+                                  absl::StatusCode code, absl::Duration call_time, bool leaving) {
+  if (timing.metrics != nullptr) timing.metrics->Finished(code, call_time);
   absl::MutexLock lock(&mu_);
   if (status.ok()) {
     ++calls_completed_;
@@ -277,20 +277,22 @@ absl::Status CallAdmission::Call(int method_index, const MessageLite& request,
   while (true) {
     absl::StatusOr<std::shared_ptr<Slot>> slot = Acquire(method_index, timing);
     if (!slot.ok()) {
-      CountFinished(slot.status(), timing, slot.status().code(), started);
+      CountFinished(slot.status(), timing, slot.status().code(), absl::Now() - started);
       return slot.status();
     }
     const absl::Time issued = absl::Now();
     if (metrics != nullptr) metrics->QueueWait(issued - asked);
     absl::Status status = (*slot)->worker->Call(method_index, request, response, timing);
-    if (metrics != nullptr) metrics->Ran(absl::Now() - issued);
+    // One clock read for the attempt's end and, usually, the call's.
+    const absl::Time ended = absl::Now();
+    if (metrics != nullptr) metrics->Ran(ended - issued);
     const bool died = Release(*slot, status, timing);
     if (policy_.NextAttempt(ladder, died, /*may_retry=*/true, (*slot)->id, response, &status)) {
       if (metrics != nullptr) metrics->Retried();
       asked = absl::Now();
       continue;
     }
-    CountFinished(status, timing, status.code(), started);
+    CountFinished(status, timing, status.code(), ended - started);
     return status;
   }
 }
@@ -374,7 +376,7 @@ void CallAdmission::FinishAsync(const std::shared_ptr<AsyncOp>& op, absl::Status
   // Counted before the callback (whoever saw the result sees it counted),
   // but it leaves only after: Close() waits for that, so no callback runs
   // after the host is gone.
-  CountFinished(status, op->timing, status.code(), op->started, /*leaving=*/false);
+  CountFinished(status, op->timing, status.code(), absl::Now() - op->started, /*leaving=*/false);
   done(std::move(status));
   absl::MutexLock lock(&mu_);
   --calls_in_flight_;

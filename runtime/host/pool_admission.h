@@ -72,7 +72,7 @@ class CallAdmission final : public Supervisor::Queue {
   // middleware's OnResponse), opened at `started`.
   void EndStream(const absl::Status& status, absl::StatusCode code, const CallTiming& timing,
                  absl::Time started) {
-    CountFinished(status, timing, code, started);
+    CountFinished(status, timing, code, absl::Now() - started);
   }
 
   // Waits up to `timeout` until every admitted call has finished (and its
@@ -111,9 +111,9 @@ class CallAdmission final : public Supervisor::Queue {
   void IssueAsync(const std::shared_ptr<AsyncOp>& op, std::shared_ptr<Slot> slot);
   void FinishAsync(const std::shared_ptr<AsyncOp>& op, absl::Status status);
   // Counts a finished call (PoolStats, and its method's metrics with `code`
-  // and the time since `started`); `leaving`: it also stops being in flight.
+  // and its `call_time`); `leaving`: it also stops being in flight.
   void CountFinished(const absl::Status& status, const CallTiming& timing, absl::StatusCode code,
-                     absl::Time started, bool leaving = true);
+                     absl::Duration call_time, bool leaving = true);
 
   const RetryPolicy& policy_;
   const int max_queued_calls_;
