@@ -311,8 +311,9 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
         "  %s --iw_listen=unix:/path/to/socket   (or 127.0.0.1:PORT, or any\n"
         "      address with --iw_tls_cert=FILE --iw_tls_key=FILE [--iw_tls_client_ca=FILE])\n"
         "  --iw_health=false       no grpc.health.v1.Health service (default: served)\n"
-        "  --iw_reflection=false   no gRPC server reflection (default: served; it tells\n"
-        "                          any client that can connect the service's schema)\n",
+        "  --iw_reflection=false   no gRPC server reflection (default: served; it shows\n"
+        "                          the service's schema to any client that can connect)\n"
+        "See docs/remote.md, \"Health and reflection\".\n",
         argv[0], service.full_name, argv[0]);
     return 2;
   }

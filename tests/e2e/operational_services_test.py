@@ -278,6 +278,13 @@ class SwitchedOffTest(WorkerTestCase):
         self.assertNotIn("grpc.health.v1.Health", names)
         self.assertIn(SERVICE, names)
 
+    def test_the_usage_text_names_both_switches(self):
+        result = subprocess.run([WORKER], stdin=subprocess.DEVNULL, capture_output=True,
+                                timeout=EXIT_TIMEOUT)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn(b"--iw_health=false", result.stderr)
+        self.assertIn(b"--iw_reflection=false", result.stderr)
+
     def test_a_flag_value_that_is_not_a_boolean_stops_the_worker_with_exit_2(self):
         directory = tempfile.mkdtemp(prefix="iw-ops-", dir="/tmp")
         try:
