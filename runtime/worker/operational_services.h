@@ -26,7 +26,9 @@
 // and from gRPC's own health/reflection protos embedded as data
 // (grpc_operational_protos.h): no health.pb.cc or reflection.pb.cc is
 // linked, so a program that links gRPC's copies too does not abort with
-// "File already exists in database".
+// "File already exists in database". (A program that turns gRPC's plugin on
+// with InitProtoReflectionServerBuilderPlugin() registers the v1alpha method
+// twice: its server does not start; it needs --iw_reflection=false.)
 #ifndef IW_RUNTIME_WORKER_OPERATIONAL_SERVICES_H_
 #define IW_RUNTIME_WORKER_OPERATIONAL_SERVICES_H_
 
