@@ -79,13 +79,29 @@ class Worker:
         return self.process.wait(timeout=timeout)
 
     def close(self):
-        if self.channel is not None:
-            self.channel.close()
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=EXIT_TIMEOUT)
-        self.stderr.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Stops the worker as an operator would (SIGTERM), SIGKILL if it is
+        still there after EXIT_TIMEOUT; fails unless it exited 0 (under
+        --config=tsan a race report makes it exit 66)."""
+        try:
+            if self.channel is not None:
+                self.channel.close()  # a connected client holds the drain
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                code = self.process.wait(timeout=EXIT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=EXIT_TIMEOUT)
+                raise AssertionError("worker still running %d s after SIGTERM: %s" %
+                                     (EXIT_TIMEOUT, self.stderr_text()))
+            if code != 0:
+                raise AssertionError("worker exited with %d: %s" % (code, self.stderr_text()))
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(timeout=EXIT_TIMEOUT)
+            self.stderr.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- gRPC health -----------------------------------------------------
 
