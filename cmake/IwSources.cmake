@@ -115,10 +115,14 @@ set(IW_RUNTIME_SOURCES
   runtime/worker/dispatcher.h
   runtime/worker/executor.cc
   runtime/worker/executor.h
+  runtime/worker/grpc_operational_protos.cc
+  runtime/worker/grpc_operational_protos.h
   runtime/worker/grpc_stream_call.cc
   runtime/worker/grpc_stream_call.h
   runtime/worker/native_carrier.cc
   runtime/worker/native_carrier.h
+  runtime/worker/operational_services.cc
+  runtime/worker/operational_services.h
   runtime/worker/overrun_watchdog.cc
   runtime/worker/overrun_watchdog.h
   runtime/worker/process_tuning.cc

@@ -47,6 +47,7 @@
 #include "runtime/wire/schema.h"
 #include "runtime/worker/dispatcher.h"
 #include "runtime/worker/native_carrier.h"
+#include "runtime/worker/operational_services.h"
 #include "runtime/worker/process_tuning.h"
 #include "runtime/worker/ready_hook.h"
 #include "runtime/worker/service.h"
@@ -69,6 +70,7 @@ constexpr absl::Duration kNotServingGrace = absl::Milliseconds(500);
 // The server and dispatcher of a finished worker: deliberately never
 // destroyed (see the end of RunWorker), kept reachable for leak checkers.
 grpc::Server* g_finished_server = nullptr;
+ServerReflection* g_finished_reflection = nullptr;
 Dispatcher* g_finished_dispatcher = nullptr;
 WorkerService* g_finished_service = nullptr;
 
@@ -97,6 +99,8 @@ struct Args {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
+  // --iw_health / --iw_reflection (listening workers only).
+  OperationalServicesConfig operational;
 };
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -282,6 +286,12 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
     if (absl::ConsumePrefix(&arg, "--iw_tls_cert=")) args.tls_cert = std::string(arg);
     if (absl::ConsumePrefix(&arg, "--iw_tls_key=")) args.tls_key = std::string(arg);
     if (absl::ConsumePrefix(&arg, "--iw_tls_client_ca=")) args.tls_client_ca = std::string(arg);
+    absl::StatusOr<bool> operational = ParseOperationalServicesFlag(argv[i], &args.operational);
+    if (!operational.ok()) {
+      std::fprintf(stderr, "%s: %s\n", argv[0],
+                   std::string(operational.status().message()).c_str());
+      return 2;
+    }
   }
   std::optional<int> grpc_fd = FdFromEnv(kGrpcFdEnv);
   std::optional<int> control_fd = FdFromEnv(kControlFdEnv);
@@ -299,7 +309,11 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
         "%s: this is an isolated-workers worker for %s.\n"
         "It is normally spawned by its host. To serve by hand:\n"
         "  %s --iw_listen=unix:/path/to/socket   (or 127.0.0.1:PORT, or any\n"
-        "      address with --iw_tls_cert=FILE --iw_tls_key=FILE [--iw_tls_client_ca=FILE])\n",
+        "      address with --iw_tls_cert=FILE --iw_tls_key=FILE [--iw_tls_client_ca=FILE])\n"
+        "  --iw_health=false       no grpc.health.v1.Health service (default: served)\n"
+        "  --iw_reflection=false   no gRPC server reflection (default: served; it shows\n"
+        "                          the service's schema to any client that can connect)\n"
+        "See docs/remote.md, \"Health and reflection\".\n",
         argv[0], service.full_name, argv[0]);
     return 2;
   }
@@ -365,9 +379,9 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
   }
   if (!args.listen.empty()) {
     // Remote hosts (and Kubernetes probes) check grpc.health.v1.Health:
-    // SERVING for this service while calls are welcome, NOT_SERVING once
-    // draining. Must be set before the builder is made.
-    grpc::EnableDefaultHealthCheckService(true);
+    // SERVING for "" and this service while calls are welcome, NOT_SERVING
+    // once draining (unless --iw_health=false). Set before the builder.
+    EnableHealthService(args.operational);
   }
   grpc::ServerBuilder builder;
   ConfigureServer(service, builder);
@@ -379,6 +393,24 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
   }
   auto service_routes = std::make_unique<WorkerService>(dispatcher.get());
   builder.RegisterCallbackGenericService(service_routes.get());
+  // grpcurl, grpc_cli and Postman discover the service by reflection
+  // (unless --iw_reflection=false).
+  std::unique_ptr<ServerReflection> reflection;
+  if (!args.listen.empty()) {
+    absl::StatusOr<std::unique_ptr<ServerReflection>> added =
+        AddServerReflection(service, args.operational, builder);
+    if (!added.ok()) {
+      Log(LogLevel::kError, worker_id,
+          absl::StrCat("cannot serve gRPC reflection: ", added.status().message()));
+      return 1;
+    }
+    reflection = *std::move(added);
+    if (reflection != nullptr && !HasServiceDescriptor(service.full_name)) {
+      Log(LogLevel::kWarning, worker_id,
+          absl::StrCat("reflection lists ", service.full_name,
+                       " but cannot describe it: its .proto has no descriptors (lite runtime?)"));
+    }
+  }
   int selected_port = 0;
   if (!args.listen.empty()) {
     absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ListenCredentials(args);
@@ -402,7 +434,9 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
     return 1;
   }
   if (!args.listen.empty()) {
-    server->GetHealthCheckService()->SetServingStatus(service.full_name, true);
+    if (grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService()) {
+      health->SetServingStatus(service.full_name, true);
+    }
     // Console output too: the banner docs/remote.md describes (scripts wait
     // for it), whatever the log sink.
     std::fprintf(stderr, "iw worker: serving %s on %s (port %d%s)\n", service.full_name,
@@ -459,6 +493,7 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
   g_finished_server = server.release();
   g_finished_dispatcher = dispatcher.release();
   g_finished_service = service_routes.release();
+  g_finished_reflection = reflection.release();
   std::fflush(nullptr);
   return 0;
 }
