@@ -25,6 +25,8 @@ set(IW_RUNTIME_SOURCES
   runtime/common/timeouts.h
   runtime/common/tsan_support.cc
   runtime/host.cc
+  runtime/host/call_metrics.cc
+  runtime/host/call_metrics.h
   runtime/host/call_stream.cc
   runtime/host/call_stream.h
   runtime/host/crash_details.h
@@ -77,6 +79,8 @@ set(IW_RUNTIME_SOURCES
   runtime/process/fork_server_loop.h
   runtime/process/fork_server_protocol.cc
   runtime/process/fork_server_protocol.h
+  runtime/process/process_usage.cc
+  runtime/process/process_usage.h
   runtime/process/subprocess.cc
   runtime/process/subprocess.h
   runtime/process/unique_fd.h
