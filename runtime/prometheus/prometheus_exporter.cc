@@ -375,6 +375,11 @@ absl::StatusOr<PrometheusExporter::Registration> PrometheusExporter::Add(
   return Registration(state_, id);
 }
 
+absl::StatusOr<PrometheusExporter::Registration> PrometheusExporter::Add(
+    const HostBase& host, prometheus::Labels constant_labels) {
+  return Add([&host] { return host.Metrics(); }, std::move(constant_labels));
+}
+
 int PrometheusExporter::size() const {
   absl::MutexLock lock(&state_->mu);
   return static_cast<int>(state_->entries.size());
