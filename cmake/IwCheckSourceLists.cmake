@@ -1,5 +1,6 @@
 # Checks that the CMake source lists (cmake/IwSources.cmake) and the Bazel
-# BUILD files name the same .cc/.h files of runtime/ and codegen/, and fails
+# BUILD files name the same .cc/.h files of runtime/ (runtime/prometheus
+# included) and codegen/, and fails
 # naming each file that is in one build and not the other.
 #
 # Run at configure time by the root CMakeLists.txt, and standalone:
@@ -17,11 +18,13 @@ function(iw_check_source_lists source_dir)
   include("${source_dir}/cmake/IwSources.cmake")
   set(cmake_files
     ${IW_RUNTIME_SOURCES} ${IW_RUNTIME_PUBLIC_HEADERS}
+    ${IW_PROMETHEUS_SOURCES} ${IW_PROMETHEUS_PUBLIC_HEADERS}
     ${IW_CODEGEN_SOURCES} ${IW_PLUGIN_SOURCES})
   set(errors "")
   set(IW_SOURCE_PACKAGES
     runtime runtime/codegen_support runtime/common runtime/wire
-    runtime/process runtime/transport runtime/worker runtime/host codegen)
+    runtime/process runtime/transport runtime/worker runtime/host
+    runtime/prometheus codegen)
   foreach(dir IN LISTS IW_SOURCE_PACKAGES)
     file(READ "${source_dir}/${dir}/BUILD.bazel" build)
     string(REGEX REPLACE "#[^\n]*" "" build "${build}")

@@ -166,6 +166,17 @@ set(IW_RUNTIME_PUBLIC_HEADERS
   runtime/worker_state.h
 )
 
+# The optional Prometheus exporter (//runtime/prometheus; CMake target
+# IsolatedWorkers::prometheus, built when prometheus-cpp is found): sources
+# and public headers (installed under
+# <prefix>/include/isolated_workers/runtime/prometheus/).
+set(IW_PROMETHEUS_SOURCES
+  runtime/prometheus/prometheus_exporter.cc
+)
+set(IW_PROMETHEUS_PUBLIC_HEADERS
+  runtime/prometheus/prometheus_exporter.h
+)
+
 # The code generator (//codegen:generator).
 set(IW_CODEGEN_SOURCES
   codegen/file_emitter.cc

@@ -65,3 +65,12 @@ add_test(NAME e2e_static_worker_test COMMAND iw_static_worker_test)
 set_tests_properties(e2e_static_worker_test PROPERTIES
   ENVIRONMENT "IW_TEST_DATA_DIR=${PROJECT_BINARY_DIR}"
   TIMEOUT 300)
+
+# The Prometheus exporter's conversion and registrations (no workers), when
+# IsolatedWorkers::prometheus is built.
+if(IW_HAVE_PROMETHEUS)
+  add_executable(iw_prometheus_exporter_test tests/prometheus/prometheus_exporter_test.cc)
+  target_link_libraries(iw_prometheus_exporter_test PRIVATE
+    iw_prometheus iw_test_support prometheus-cpp::core)
+  add_test(NAME prometheus_exporter_test COMMAND iw_prometheus_exporter_test)
+endif()

@@ -9,7 +9,7 @@ trap 'rm -rf "$work"' EXIT
 
 # The packages whose BUILD files the check compares (IW_SOURCE_PACKAGES).
 readonly PACKAGES=(runtime runtime/codegen_support runtime/common runtime/wire
-  runtime/process runtime/transport runtime/worker runtime/host codegen)
+  runtime/process runtime/transport runtime/worker runtime/host runtime/prometheus codegen)
 
 fresh_copy() {
   rm -rf "$work/tree"
