@@ -241,7 +241,8 @@ void CallAdmission::AwaitIdle(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_in_flight_ == 0; };
   if (!mu_.AwaitWithTimeout(absl::Condition(&idle), timeout)) {
-    Log(LogLevel::kError, supervisor_->current_id_locked(),
+    supervisor_->logger().Log(
+        LogLevel::kError, supervisor_->current_id_locked(),
         absl::StrCat("calls still in flight ", absl::FormatDuration(timeout), " after close"));
   }
 }

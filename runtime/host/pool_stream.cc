@@ -15,7 +15,7 @@ using google::protobuf::MessageLite;
 PoolStream::PoolStream(CallAdmission& admission, const RetryPolicy& policy,
                        const std::vector<std::shared_ptr<HostMiddleware>>& middleware,
                        int method_index, CallTiming timing, std::unique_ptr<MessageLite> request,
-                       std::string request_id)
+                       std::string request_id, TraceContext trace)
     : admission_(admission),
       policy_(policy),
       middleware_(middleware),
@@ -25,6 +25,7 @@ PoolStream::PoolStream(CallAdmission& admission, const RetryPolicy& policy,
   call_.method = policy_.service().methods[method_index].path;
   call_.request = request_.get();
   call_.request_id = std::move(request_id);
+  call_.trace = std::move(trace);
 }
 
 PoolStream::~PoolStream() {
@@ -38,7 +39,7 @@ PoolStream::~PoolStream() {
 
 void PoolStream::Open() {
   admission_.BeginStream();
-  if (!middleware_.empty()) {
+  if (!middleware_.empty() || !call_.trace.empty()) {
     absl::Status status = RunOnRequest(middleware_, call_, &middleware_ran_);
     if (!status.ok()) {
       End(std::move(status));

@@ -20,8 +20,8 @@ FailureDescription DescriptionOrMessage(const absl::Status& status) {
 }
 
 RetryPolicy::RetryPolicy(const codegen::ServiceInfo& service,
-                         const std::vector<MethodOverrides>& method_overrides)
-    : service_(service), method_overrides_(method_overrides) {}
+                         const std::vector<MethodOverrides>& method_overrides, Logger logger)
+    : service_(service), method_overrides_(method_overrides), logger_(std::move(logger)) {}
 
 int RetryPolicy::MaxAttempts(int method_index) const {
   const codegen::MethodInfo& method = service_.methods[method_index];
@@ -47,7 +47,8 @@ bool RetryPolicy::NextAttempt(CallAttempts& call, bool died, bool may_retry,
                               absl::string_view worker_id, google::protobuf::MessageLite* response,
                               absl::Status* status) const {
   if (died && may_retry && call.attempt < call.max_attempts && absl::Now() < call.deadline) {
-    Log(LogLevel::kWarning, worker_id,
+    logger_.Log(
+        LogLevel::kWarning, worker_id,
         absl::StrCat("retrying ", MethodDisplayName(service_, call.method_index),
                      " on a fresh worker (attempt ", call.attempt + 1, " of ", call.max_attempts,
                      ") after: ", DescriptionOrMessage(*status).ToString()));

@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "runtime/codegen_support/service_info.h"
+#include "runtime/logging.h"
 #include "runtime/options.h"
 #include "runtime/wire/call_failure.h"
 
@@ -41,9 +42,10 @@ struct CallAttempts {
 // Thread-safe (immutable).
 class RetryPolicy {
  public:
-  // `method_overrides`: empty, or one per method of `service`.
+  // `method_overrides`: empty, or one per method of `service`. `logger`:
+  // where retries are logged.
   RetryPolicy(const codegen::ServiceInfo& service,
-              const std::vector<MethodOverrides>& method_overrides);
+              const std::vector<MethodOverrides>& method_overrides, Logger logger = Logger());
 
   // Attempts in total (the first included): 1 under CrashPolicy::kReject.
   int MaxAttempts(int method_index) const;
@@ -73,6 +75,7 @@ class RetryPolicy {
  private:
   const codegen::ServiceInfo& service_;
   const std::vector<MethodOverrides> method_overrides_;
+  const Logger logger_;
 };
 
 }  // namespace iw::internal
