@@ -105,6 +105,9 @@ class TracePropagator {
 class TraceScope {
  public:
   virtual ~TraceScope() = default;
+  // Runs just before destruction with the status of the handler after
+  // worker middleware (e.g. to set an OpenTelemetry span's status).
+  virtual void OnEnd(const absl::Status& /*status*/) {}
 };
 
 // Worker side: opens a span (or anything else) around every handler, e.g. an

@@ -147,6 +147,7 @@ absl::Status Dispatcher::RunCall(CallContext& context, std::optional<absl::Durat
     }
     std::unique_ptr<TraceScope> span = StartTraceScope(context);
     status = body();
+    if (span != nullptr) span->OnEnd(status);
   }
   if (watch != 0) watchdog_->Disarm(watch);
   if (context.recycle_requested() && on_recycle_ && !recycle_requested_.exchange(true)) {

@@ -19,6 +19,9 @@ thread_local bool scope_open = false;
 class RecordingScope final : public iw::TraceScope {
  public:
   RecordingScope() { scope_open = true; }
+  void OnEnd(const absl::Status& status) override {
+    iw::LogMessage(iw::LogLevel::kInfo, absl::StrCat("trace scope ended: ", status.ToString()));
+  }
   ~RecordingScope() override {
     scope_open = false;
     tracer_saw = "<no tracer>";

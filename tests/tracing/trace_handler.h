@@ -28,7 +28,8 @@ class TraceHandler final : public TraceTestHandler {
 };
 
 // Records, on the handler's thread, the traceparent StartCall saw and
-// whether its scope is open (read by TraceHandler into ProbeReply).
+// whether its scope is open (read by TraceHandler into ProbeReply); its
+// scope logs "trace scope ended: <status>" (iw::LogMessage, info).
 class RecordingTracer final : public iw::WorkerTracer {
  public:
   std::unique_ptr<iw::TraceScope> StartCall(const iw::CallContext& context) override;

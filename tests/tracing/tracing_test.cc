@@ -391,6 +391,14 @@ TEST_CASE(
     CHECK(record->trace_id == iwtrace::kTraceId);
     CHECK(record->span_id == iwtrace::kParentId);
   }
+  // The WorkerTracer's scope saw the handler's status, still on its thread.
+  std::optional<iw::LogRecord> ended = records.WaitFor("trace scope ended: OK");
+  REQUIRE(ended.has_value());
+  if (mode == Mode::kSpawned) {
+    CHECK(absl::StrContains(ended->message, absl::StrCat(" trace=", iwtrace::kTraceId)));
+  } else {
+    CHECK(ended->trace_id == iwtrace::kTraceId);
+  }
   host.reset();
   CHECK(NoChildProcesses());
 }
