@@ -26,6 +26,8 @@ set(IW_RUNTIME_SOURCES
   runtime/common/timeouts.h
   runtime/common/tsan_support.cc
   runtime/host.cc
+  runtime/host/call_metrics.cc
+  runtime/host/call_metrics.h
   runtime/host/call_stream.cc
   runtime/host/call_stream.h
   runtime/host/crash_details.h
@@ -66,6 +68,7 @@ set(IW_RUNTIME_SOURCES
   runtime/host/worker_process.h
   runtime/logging.cc
   runtime/metadata.cc
+  runtime/metrics.cc
   runtime/paths.cc
   runtime/trace_context.cc
   runtime/process/child_process.cc
@@ -78,6 +81,8 @@ set(IW_RUNTIME_SOURCES
   runtime/process/fork_server_loop.h
   runtime/process/fork_server_protocol.cc
   runtime/process/fork_server_protocol.h
+  runtime/process/process_usage.cc
+  runtime/process/process_usage.h
   runtime/process/subprocess.cc
   runtime/process/subprocess.h
   runtime/process/unique_fd.h
@@ -146,6 +151,7 @@ set(IW_RUNTIME_PUBLIC_HEADERS
   runtime/in_process.h
   runtime/logging.h
   runtime/metadata.h
+  runtime/metrics.h
   runtime/middleware.h
   runtime/options.h
   runtime/paths.h

@@ -168,6 +168,7 @@ void CheckReply(absl::string_view body) {
   iw::internal::ReplyFields fields;
   fields.id = reply->id;
   fields.code = reply->code;
+  fields.worker_us = reply->worker_us;
   fields.message = reply->message;
   fields.details = reply->details;
   fields.metadata = &metadata;
@@ -181,6 +182,7 @@ void CheckReply(absl::string_view body) {
   Check(again.ok(), "a re-encoded reply parses");
   Check(again->id == reply->id, "reply: id");
   Check(again->code == reply->code, "reply: status code");
+  Check(again->worker_us == reply->worker_us, "reply: worker time");
   Check(again->message == reply->message, "reply: status message");
   Check(again->details == reply->details, "reply: status details");
   Check(again->metadata == EntriesOf(metadata), "reply: metadata");

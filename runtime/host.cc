@@ -26,6 +26,8 @@ std::string HostBase::worker_id() const { return pool_->worker_id(); }
 
 PoolStats HostBase::stats() const { return pool_->stats(); }
 
+HostMetrics HostBase::Metrics() const { return pool_->Metrics(); }
+
 absl::Status HostBase::CallErased(int method_index, const google::protobuf::MessageLite& request,
                                   google::protobuf::MessageLite* response,
                                   const CallOptions& options) {

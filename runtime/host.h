@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/call_handle.h"
+#include "runtime/metrics.h"
 #include "runtime/middleware.h"
 #include "runtime/options.h"
 #include "runtime/status_details.h"
@@ -82,6 +83,9 @@ class HostBase {
   // Workers, calls in flight/queued, completed/failed counters. For a plain
   // Spawn() the "pool" is the one worker.
   PoolStats stats() const;
+  // Per-method call metrics, pool and per-worker metrics since the host
+  // started (cumulative; see metrics.h and docs/observability.md).
+  HostMetrics Metrics() const;
 
  protected:
   // Generated factories construct hosts from the workers they started.

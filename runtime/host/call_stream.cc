@@ -232,6 +232,7 @@ void CallStream::OnReadDone(bool ok) {
           FromStatusFields(static_cast<int>(reply->code()), reply->message(), reply->details()));
     }
     result.response = std::move(*reply->mutable_response());
+    result.worker_us = reply->worker_us();
     for (StreamMetadataEntry& entry : *reply->mutable_metadata()) {
       result.metadata.emplace(std::move(*entry.mutable_key()), std::move(*entry.mutable_value()));
     }

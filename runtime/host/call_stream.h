@@ -50,6 +50,8 @@ class CallStream final : public grpc::ClientBidiReactor<CallBatch, ReplyBatch> {
     std::string response;
     // The user metadata the worker sent back.
     Metadata metadata;
+    // The worker's own time (kWorkerTimeMetadataKey), if the worker replied.
+    std::optional<uint64_t> worker_us;
   };
   using Done = std::function<void(Reply)>;
 

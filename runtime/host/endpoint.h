@@ -26,7 +26,8 @@ class MessageLite;
 
 namespace iw::internal {
 
-class HostStream;  // host_stream.h
+class HostStream;      // host_stream.h
+class MethodRecorder;  // call_metrics.h
 
 // When a call must be done, and where that bound came from; plus what
 // travels with the call as gRPC metadata.
@@ -43,6 +44,10 @@ struct CallTiming {
   // (initial and trailing), for every call that reached it. Must outlive
   // the call's completion.
   Metadata* response_metadata = nullptr;
+  // The method's metrics (call_metrics.h): the endpoint adds the bytes it
+  // sends and receives and the worker's own time from its reply. Null: not
+  // recorded.
+  MethodRecorder* metrics = nullptr;
 };
 
 // One worker, as the pool sees it. Thread-safe.

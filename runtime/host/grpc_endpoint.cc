@@ -12,10 +12,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/common/middleware_chain.h"
+#include "runtime/host/call_metrics.h"
 #include "runtime/host/grpc_failure.h"
 #include "runtime/host/grpc_stream.h"
 #include "runtime/wire/call_failure.h"
@@ -97,8 +99,22 @@ class MultiplexedAsyncCall final : public PendingCall {
 // absl::Now() agrees).
 constexpr absl::Duration kDeadlineSlack = absl::Milliseconds(5);
 
+// The worker's time for a unary call (kWorkerTimeMetadataKey), for the
+// metrics.
+void RecordWorkerTime(const CallTiming& timing, const grpc::ClientContext& context) {
+  if (timing.metrics == nullptr) return;
+  const auto& trailing = context.GetServerTrailingMetadata();
+  auto it = trailing.find(kWorkerTimeMetadataKey);
+  uint64_t micros = 0;
+  if (it != trailing.end() &&
+      absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &micros)) {
+    timing.metrics->WorkerTime(micros);
+  }
+}
+
 // What the worker sent back, for host middleware.
 void CollectResponseMetadata(const CallTiming& timing, const grpc::ClientContext& context) {
+  RecordWorkerTime(timing, context);
   if (timing.response_metadata == nullptr) return;
   *timing.response_metadata = UserMetadata(context.GetServerInitialMetadata());
   Metadata trailing = UserMetadata(context.GetServerTrailingMetadata());
@@ -243,8 +259,10 @@ absl::Status GrpcEndpoint::Finish(int method_index, const CallTiming& timing,
   return status;
 }
 
-absl::Status GrpcEndpoint::CheckReplySize(int method_index, const MessageLite& response) const {
+absl::Status GrpcEndpoint::CheckReplySize(int method_index, const MessageLite& response,
+                                          const CallTiming& timing) const {
   const size_t size = response.ByteSizeLong();
+  if (timing.metrics != nullptr) timing.metrics->Received(size);
   if (size <= static_cast<size_t>(max_reply_)) return absl::OkStatus();
   // The channel accepts a little more (the call stream's framing).
   return MessageTooLarge(FailureCause::kReplyTooLarge, MethodDisplayName(service_, method_index),
@@ -254,6 +272,10 @@ absl::Status GrpcEndpoint::CheckReplySize(int method_index, const MessageLite& r
 absl::Status GrpcEndpoint::FinishStreamCall(int method_index, const CallTiming& timing,
                                             bool cancelled_by_host, MessageLite* response,
                                             CallStream::Reply reply) {
+  if (timing.metrics != nullptr) {
+    timing.metrics->Received(reply.response.size());
+    if (reply.worker_us) timing.metrics->WorkerTime(*reply.worker_us);
+  }
   if (reply.status.ok() && !response->ParseFromString(reply.response)) {
     reply.status = absl::InternalError(absl::StrCat(MethodDisplayName(service_, method_index),
                                                     ": the worker's reply is not a valid ",
@@ -274,6 +296,10 @@ absl::Status GrpcEndpoint::CheckRequestSize(int method_index, size_t size) const
 absl::Status GrpcEndpoint::FinishNativeCall(int method_index, const CallTiming& timing,
                                             bool cancelled_by_host, MessageLite* response,
                                             NativeConnection::Reply reply) {
+  if (timing.metrics != nullptr) {
+    timing.metrics->Received(reply.payload.size());
+    if (reply.worker_us) timing.metrics->WorkerTime(*reply.worker_us);
+  }
   if (reply.status.ok()) {
     if (reply.payload.size() > static_cast<size_t>(max_reply_)) {
       reply.status =
@@ -300,8 +326,10 @@ absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request, Me
   std::shared_ptr<NativeConnection> native;
   if (!Admit(method_index, &refusal, &stream, &native)) return refusal;
   if (native != nullptr) {
-    absl::Status result = CheckRequestSize(method_index, request.ByteSizeLong());
+    const size_t size = request.ByteSizeLong();
+    absl::Status result = CheckRequestSize(method_index, size);
     if (result.ok()) {
+      if (timing.metrics != nullptr) timing.metrics->Sent(size);
       result = FinishNativeCall(method_index, timing, false, response,
                                 native->Call(method_index, request, timing));
     }
@@ -320,6 +348,7 @@ absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request, Me
     };
     const uint64_t id = stream->Start(method_index, &bytes, timing, /*arm_deadline=*/false, &done);
     if (id != 0) {
+      if (timing.metrics != nullptr) timing.metrics->Sent(size);
       if (!answered.WaitForNotificationWithDeadline(timing.deadline)) {
         stream->Abandon(id, WithCause(absl::DeadlineExceededError("deadline passed"),
                                       FailureCause::kCallDeadline));
@@ -333,9 +362,10 @@ absl::Status GrpcEndpoint::Call(int method_index, const MessageLite& request, Me
   }
   grpc::ClientContext context;
   PrepareGrpcCall(timing, &context);
+  if (timing.metrics != nullptr) timing.metrics->Sent(size != 0 ? size : request.ByteSizeLong());
   grpc::Status status = grpc::internal::BlockingUnaryCall<MessageLite, MessageLite>(
       channel_.get(), *rpc_methods_[method_index], &context, request, response);
-  absl::Status result = status.ok() ? CheckReplySize(method_index, *response)
+  absl::Status result = status.ok() ? CheckReplySize(method_index, *response, timing)
                                     : FromUnaryCall(method_index, status, context,
                                                     size != 0 ? size : request.ByteSizeLong());
   CollectResponseMetadata(timing, context);
@@ -362,6 +392,7 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(int method_index, std::stri
       return nullptr;
     }
     auto call = std::make_shared<MultiplexedAsyncCall<NativeConnection>>(native);
+    if (timing.metrics != nullptr) timing.metrics->Sent(request.size());
     const uint64_t id =
         native->Start(method_index, std::move(request), timing,
                       [this, call, method_index, timing, response,
@@ -382,9 +413,11 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(int method_index, std::stri
           FinishStreamCall(method_index, timing, call->cancelled(), response, std::move(reply)));
       Release();  // after `done`: WaitForCalls() covers the callback too
     };
+    const size_t size = request.size();  // Start() takes the bytes
     const uint64_t id =
         stream->Start(method_index, &request, timing, /*arm_deadline=*/true, &on_reply);
     if (id != 0) {
+      if (timing.metrics != nullptr) timing.metrics->Sent(size);
       call->Started(id);
       return call;
     }
@@ -392,6 +425,7 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(int method_index, std::stri
     done = std::move(*user_done);
   }
   const size_t request_size = request.size();
+  if (timing.metrics != nullptr) timing.metrics->Sent(request_size);
   auto call = std::make_shared<AsyncCall>(std::move(request));
   PrepareGrpcCall(timing, &call->context);
   grpc::internal::CallbackUnaryCall<grpc::ByteBuffer, MessageLite>(
@@ -399,7 +433,7 @@ std::shared_ptr<PendingCall> GrpcEndpoint::CallAsync(int method_index, std::stri
       [this, call, method_index, timing, response, request_size,
        done = std::move(done)](grpc::Status status) {
         absl::Status result =
-            status.ok() ? CheckReplySize(method_index, *response)
+            status.ok() ? CheckReplySize(method_index, *response, timing)
                         : FromUnaryCall(method_index, status, call->context, request_size);
         CollectResponseMetadata(timing, call->context);
         result = Finish(method_index, timing, call->cancelled(), std::move(result));

@@ -90,9 +90,10 @@ class GrpcEndpoint : public WorkerEndpoint {
   // or what happened to the worker; a handler's status unchanged.
   absl::Status Finish(int method_index, const CallTiming& timing, bool cancelled_by_host,
                       absl::Status status);
-  // A unary reply over max_reply_ fails the call (kReplyTooLarge).
-  absl::Status CheckReplySize(int method_index,
-                              const google::protobuf::MessageLite& response) const;
+  // A unary reply over max_reply_ fails the call (kReplyTooLarge). Counts
+  // its bytes in `timing.metrics`.
+  absl::Status CheckReplySize(int method_index, const google::protobuf::MessageLite& response,
+                              const CallTiming& timing) const;
   // The end of a call that went over the stream.
   absl::Status FinishStreamCall(int method_index, const CallTiming& timing, bool cancelled_by_host,
                                 google::protobuf::MessageLite* response, CallStream::Reply reply);

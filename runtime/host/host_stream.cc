@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/common/timeouts.h"
+#include "runtime/host/call_metrics.h"
 #include "runtime/wire/call_failure.h"
 
 namespace iw::internal {
@@ -91,7 +92,9 @@ bool HostStream::Write(const MessageLite& message) {
     Conclude().IgnoreError();
     return false;
   }
-  return carrier_ != nullptr && carrier_->Send(message);
+  if (carrier_ == nullptr || !carrier_->Send(message)) return false;
+  if (timing_.metrics != nullptr) timing_.metrics->Sent(size);
+  return true;
 }
 
 void HostStream::CloseWrites() {
@@ -126,6 +129,7 @@ bool HostStream::Read(MessageLite* message) {
     absl::MutexLock lock(&mu_);
     ++read_;
   }
+  if (timing_.metrics != nullptr) timing_.metrics->Received(next.bytes.size());
   if (carrier_ != nullptr && grant.messages > 0) carrier_->Consumed(grant.messages, grant.bytes);
   return true;
 }

@@ -413,6 +413,7 @@ void NativeConnection::Dispatch(std::vector<InFrame>* frames, const absl::Status
       Reply result;
       result.status = StatusOfReply(*reply, &result.metadata);
       result.payload = reply->payload;  // stays valid: the storage moves, not the bytes
+      result.worker_us = reply->worker_us;
       result.frame = std::move(frame);
       Pending pending = std::move(it->second);
       pending_.erase(it);

@@ -72,6 +72,8 @@ class NativeConnection : public std::enable_shared_from_this<NativeConnection> {
     InFrame frame;
     // The user metadata the worker sent back.
     Metadata metadata;
+    // The worker's own time (kWorkerTimeMetadataKey), if the worker replied.
+    std::optional<uint64_t> worker_us;
   };
   using Done = std::function<void(Reply)>;
   // Runs once, before the calls in flight fail, when the worker breaks the

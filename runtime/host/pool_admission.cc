@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/common/timeouts.h"
+#include "runtime/host/call_metrics.h"
 #include "runtime/logging.h"
 
 namespace iw::internal {
@@ -80,6 +81,11 @@ class CallAdmission::AsyncOp final : public PendingCall {
   std::string request;  // serialized once; the last attempt takes it
   // Advanced only by the attempt that ends (one at a time).
   CallAttempts ladder;
+  // For the metrics: when the call was made, and when the current attempt
+  // asked for a worker and was sent to one (attempts run one at a time).
+  const absl::Time started = absl::Now();
+  absl::Time asked = started;
+  absl::Time issued;
 
   absl::Mutex mu;
   bool cancelled ABSL_GUARDED_BY(mu) = false;
@@ -216,12 +222,23 @@ void CallAdmission::FailAllLocked(const absl::Status& status, Later* later) {
   }
 }
 
-void CallAdmission::BeginStream() {
+void CallAdmission::BeginStream(const CallTiming& timing) {
+  if (timing.metrics != nullptr) timing.metrics->Started();
   absl::MutexLock lock(&mu_);
   ++calls_in_flight_;
 }
 
-void CallAdmission::CountFinished(const absl::Status& status, bool leaving) {
+absl::StatusOr<std::shared_ptr<CallAdmission::Slot>> CallAdmission::AcquireForStream(
+    int method_index, const CallTiming& timing) {
+  const absl::Time asked = absl::Now();
+  absl::StatusOr<std::shared_ptr<Slot>> slot = Acquire(method_index, timing);
+  if (slot.ok() && timing.metrics != nullptr) timing.metrics->QueueWait(absl::Now() - asked);
+  return slot;
+}
+
+void CallAdmission::CountFinished(const absl::Status& status, const CallTiming& timing,
+                                  absl::StatusCode code, absl::Time started, bool leaving) {
+  if (timing.metrics != nullptr) timing.metrics->Finished(code, absl::Now() - started);
   absl::MutexLock lock(&mu_);
   if (status.ok()) {
     ++calls_completed_;
@@ -250,22 +267,31 @@ void CallAdmission::AwaitIdle(absl::Duration timeout) {
 absl::Status CallAdmission::Call(int method_index, const MessageLite& request,
                                  MessageLite* response, const CallTiming& timing) {
   CallAttempts ladder = policy_.Begin(method_index, timing.deadline);
+  MethodRecorder* const metrics = timing.metrics;
+  const absl::Time started = absl::Now();
+  if (metrics != nullptr) metrics->Started();
   {
     absl::MutexLock lock(&mu_);
     ++calls_in_flight_;
   }
+  absl::Time asked = started;
   while (true) {
     absl::StatusOr<std::shared_ptr<Slot>> slot = Acquire(method_index, timing);
     if (!slot.ok()) {
-      CountFinished(slot.status());
+      CountFinished(slot.status(), timing, slot.status().code(), started);
       return slot.status();
     }
+    const absl::Time issued = absl::Now();
+    if (metrics != nullptr) metrics->QueueWait(issued - asked);
     absl::Status status = (*slot)->worker->Call(method_index, request, response, timing);
+    if (metrics != nullptr) metrics->Ran(absl::Now() - issued);
     const bool died = Release(*slot, status, timing);
     if (policy_.NextAttempt(ladder, died, /*may_retry=*/true, (*slot)->id, response, &status)) {
+      if (metrics != nullptr) metrics->Retried();
+      asked = absl::Now();
       continue;
     }
-    CountFinished(status);
+    CountFinished(status, timing, status.code(), started);
     return status;
   }
 }
@@ -275,9 +301,12 @@ CallHandle CallAdmission::CallAsync(int method_index, const MessageLite& request
                                     std::function<void(absl::Status)> done) {
   auto op = std::make_shared<AsyncOp>(this, policy_.Begin(method_index, timing.deadline),
                                       std::move(timing), response, std::move(done));
+  MethodRecorder* const metrics = op->timing.metrics;
+  if (metrics != nullptr) metrics->Started();
   // Serialize now, on the caller's thread: the caller may destroy `request`
   // as soon as this returns, and a retry sends the same bytes again.
   if (!request.SerializeToString(&op->request)) {
+    if (metrics != nullptr) metrics->Finished(absl::StatusCode::kInternal, absl::ZeroDuration());
     op->done(absl::InternalError(
         absl::StrCat(MethodDisplayName(policy_.service(), method_index),
                      ": could not serialize the request: ", kSerializeFailedMessage)));
@@ -306,12 +335,16 @@ void CallAdmission::StartAsync(const std::shared_ptr<AsyncOp>& op) {
 }
 
 void CallAdmission::IssueAsync(const std::shared_ptr<AsyncOp>& op, std::shared_ptr<Slot> slot) {
+  op->issued = absl::Now();
+  if (op->timing.metrics != nullptr) op->timing.metrics->QueueWait(op->issued - op->asked);
   // Only a retry needs the bytes again: the last attempt takes them.
   std::string request =
       op->ladder.attempt < op->ladder.max_attempts ? op->request : std::move(op->request);
   std::shared_ptr<PendingCall> call =
       slot->worker->CallAsync(op->method_index, std::move(request), op->response, op->timing,
                               [this, op, slot](absl::Status status) {
+                                MethodRecorder* const metrics = op->timing.metrics;
+                                if (metrics != nullptr) metrics->Ran(absl::Now() - op->issued);
                                 bool died = Release(slot, status, op->timing);
                                 bool cancelled;
                                 {
@@ -321,6 +354,8 @@ void CallAdmission::IssueAsync(const std::shared_ptr<AsyncOp>& op, std::shared_p
                                 }
                                 if (policy_.NextAttempt(op->ladder, died, /*may_retry=*/!cancelled,
                                                         slot->id, op->response, &status)) {
+                                  if (metrics != nullptr) metrics->Retried();
+                                  op->asked = absl::Now();
                                   StartAsync(op);
                                   return;
                                 }
@@ -340,7 +375,7 @@ void CallAdmission::FinishAsync(const std::shared_ptr<AsyncOp>& op, absl::Status
   // Counted before the callback (whoever saw the result sees it counted),
   // but it leaves only after: Close() waits for that, so no callback runs
   // after the host is gone.
-  CountFinished(status, /*leaving=*/false);
+  CountFinished(status, op->timing, status.code(), op->started, /*leaving=*/false);
   done(std::move(status));
   absl::MutexLock lock(&mu_);
   --calls_in_flight_;

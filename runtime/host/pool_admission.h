@@ -57,21 +57,23 @@ class CallAdmission final : public Supervisor::Queue {
   // ---- Streams (pool_stream.h): a stream holds a worker like a call. ----
 
   // Counts one logical stream in flight (until EndStream()).
-  void BeginStream();
+  void BeginStream(const CallTiming& timing);
   // Takes a worker for one attempt of a stream: at once, or after waiting
   // in the queue (up to the deadline).
   absl::StatusOr<std::shared_ptr<Slot>> AcquireForStream(int method_index,
-                                                         const CallTiming& timing) {
-    return Acquire(method_index, timing);
-  }
+                                                         const CallTiming& timing);
   // Gives the worker of an attempt back; true if the attempt failed because
   // the worker died.
   bool ReleaseFromStream(const std::shared_ptr<Slot>& slot, const absl::Status& status,
                          const CallTiming& timing) {
     return Release(slot, status, timing);
   }
-  // Counts the stream finished with its final status.
-  void EndStream(const absl::Status& status) { CountFinished(status); }
+  // Counts the stream finished with its final status (`code`: before host
+  // middleware's OnResponse), opened at `started`.
+  void EndStream(const absl::Status& status, absl::StatusCode code, const CallTiming& timing,
+                 absl::Time started) {
+    CountFinished(status, timing, code, started);
+  }
 
   // Waits up to `timeout` until every admitted call has finished (and its
   // callback returned); logs if some have not.
@@ -108,8 +110,10 @@ class CallAdmission final : public Supervisor::Queue {
   void StartAsync(const std::shared_ptr<AsyncOp>& op);
   void IssueAsync(const std::shared_ptr<AsyncOp>& op, std::shared_ptr<Slot> slot);
   void FinishAsync(const std::shared_ptr<AsyncOp>& op, absl::Status status);
-  // Counts a finished call; `leaving`: it also stops being in flight.
-  void CountFinished(const absl::Status& status, bool leaving = true);
+  // Counts a finished call (PoolStats, and its method's metrics with `code`
+  // and the time since `started`); `leaving`: it also stops being in flight.
+  void CountFinished(const absl::Status& status, const CallTiming& timing, absl::StatusCode code,
+                     absl::Time started, bool leaving = true);
 
   const RetryPolicy& policy_;
   const int max_queued_calls_;

@@ -10,6 +10,7 @@
 
 #include "absl/time/time.h"
 #include "runtime/host/endpoint.h"
+#include "runtime/process/process_usage.h"
 
 namespace iw::internal {
 
@@ -27,6 +28,9 @@ struct PoolSlot {
   bool draining = false;   // gets no new call; closes once idle
   bool recycling = false;  // serves until its replacement is ready, then drains
   bool spare = false;      // started and idle, not in rotation until promoted
+  // The last /proc reading for HostBase::Metrics() (WorkerMetrics).
+  ProcessUsage usage;
+  absl::Time usage_read_at = absl::InfinitePast();
 };
 
 }  // namespace iw::internal

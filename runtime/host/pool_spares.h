@@ -72,6 +72,11 @@ class SpareSet {
   // spare_workers, spares_promoted, spares_died; starting spares are added
   // to workers_starting.
   void StatsLocked(PoolStats* stats) const;
+  // Runs `visit` on each ready spare, oldest first.
+  template <typename Visit>
+  void ForEachLocked(Visit visit) const {
+    for (const auto& slot : ready_) visit(slot);
+  }
 
  private:
   void NoteFailureLocked(absl::Time now);

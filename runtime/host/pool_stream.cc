@@ -6,6 +6,7 @@
 #include "google/protobuf/message_lite.h"
 #include "runtime/common/middleware_chain.h"
 #include "runtime/common/timeouts.h"
+#include "runtime/host/call_metrics.h"
 #include "runtime/wire/call_failure.h"
 
 namespace iw::internal {
@@ -38,7 +39,7 @@ PoolStream::~PoolStream() {
 }
 
 void PoolStream::Open() {
-  admission_.BeginStream();
+  admission_.BeginStream(timing_);
   if (!middleware_.empty() || !call_.trace.empty()) {
     absl::Status status = RunOnRequest(middleware_, call_, &middleware_ran_);
     if (!status.ok()) {
@@ -96,6 +97,7 @@ void PoolStream::OnAttemptEnd(const std::shared_ptr<Supervisor::Slot>& slot, abs
     // run again: nothing would be repeated.
     const bool may_retry = request_ != nullptr && read_ == 0 && !cancelled_;
     if (policy_.NextAttempt(ladder_, died, may_retry, slot->id, nullptr, &final_status)) {
+      if (timing_.metrics != nullptr) timing_.metrics->Retried();
       retry_due_ = true;
       return;
     }
@@ -110,6 +112,7 @@ void PoolStream::End(absl::Status status) {
     if (ending_) return;
     ending_ = true;
   }
+  const absl::StatusCode code = status.code();  // the metrics' (before middleware)
   if (!middleware_.empty()) {
     if (std::shared_ptr<HostStream> attempt = current()) {
       call_.response_metadata = attempt->response_metadata();
@@ -117,7 +120,7 @@ void PoolStream::End(absl::Status status) {
     RunOnResponse(middleware_, call_, middleware_ran_, status);
   }
   status = WithoutInternalPayloads(std::move(status));
-  admission_.EndStream(status);
+  admission_.EndStream(status, code, timing_, opened_);
   absl::MutexLock lock(&mu_);
   final_ = std::move(status);
 }

@@ -84,6 +84,7 @@ class PoolStream final : public ClientStream {
   const std::vector<std::shared_ptr<HostMiddleware>>& middleware_;
   const int method_index_;
   CallTiming timing_;
+  const absl::Time opened_ = absl::Now();  // for the metrics' call time
   const std::unique_ptr<google::protobuf::MessageLite> request_;
   HostCall call_;  // what middleware sees
   size_t middleware_ran_ = 0;

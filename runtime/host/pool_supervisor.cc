@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/host/crash_details.h"
 #include "runtime/host/retry_policy.h"
@@ -16,17 +17,6 @@
 namespace iw::internal {
 
 namespace {
-
-// Resident set size of `pid` from /proc/<pid>/statm, or nullopt.
-std::optional<int64_t> ResidentBytes(int pid) {
-  std::FILE* file = std::fopen(absl::StrCat("/proc/", pid, "/statm").c_str(), "re");
-  if (file == nullptr) return std::nullopt;
-  long long size = 0, resident = 0;
-  const int read = std::fscanf(file, "%lld %lld", &size, &resident);
-  std::fclose(file);
-  if (read != 2) return std::nullopt;
-  return static_cast<int64_t>(resident) * ::sysconf(_SC_PAGESIZE);
-}
 
 std::string Mebibytes(int64_t bytes) { return absl::StrCat(bytes / (1024 * 1024), " MiB"); }
 
@@ -312,6 +302,7 @@ void Supervisor::OnDeath(const std::weak_ptr<Slot>& weak) {
         last_death_ = description;  // the fuller story (stderr tail)
       }
       last_crash_ = slot->worker->CrashDetails();
+      CountCrashLocked(last_crash_);
     }
   }
   RunAll(later);
@@ -366,6 +357,7 @@ void Supervisor::SpawnInto(int seat_index) {
       seat.occupied = false;
       NoteEarlyFailureLocked(seat);
       ++failed_starts_;
+      ++spawn_failures_;
       last_spawn_error_ = worker.status();
       if (!WorkerCrashOf(last_spawn_error_)) {
         WorkerCrash crash;
@@ -403,6 +395,7 @@ void Supervisor::SpawnSpare() {
   {
     absl::MutexLock lock(&mu_);
     if (!worker.ok()) {
+      ++spawn_failures_;
       spares_.StartedLocked(nullptr, absl::Now());
       logger_.Log(LogLevel::kError, service_.full_name,
                   absl::StrCat("could not start a warm spare: ", worker.status().message()));
@@ -679,6 +672,98 @@ void Supervisor::StatsLocked(PoolStats* stats_out) const {
   }
   stats.workers_starting = starting_;
   spares_.StatsLocked(&stats);
+}
+
+void Supervisor::CountCrashLocked(const std::optional<WorkerCrash>& crash) {
+  const WorkerCrash::Cause cause = crash ? crash->cause() : WorkerCrash::CAUSE_UNSPECIFIED;
+  ++crashes_by_cause_[cause == WorkerCrash::CAUSE_UNSPECIFIED
+                          ? std::string("unknown")
+                          : absl::AsciiStrToLower(WorkerCrash::Cause_Name(cause))];
+  if (crash && crash->has_exit_code()) ++crashes_by_exit_code_[crash->exit_code()];
+  if (crash && crash->has_signal()) ++crashes_by_signal_[crash->signal()];
+}
+
+void Supervisor::Metrics(HostMetrics* out, absl::Duration usage_max_age) const {
+  // Workers whose /proc reading is due, read without the lock.
+  std::vector<std::pair<std::shared_ptr<Slot>, int>> due;
+  const absl::Time now = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& slot : slots_) {
+      if (slot->dead || slot->worker == nullptr) continue;
+      if (now - slot->usage_read_at < usage_max_age) continue;
+      if (int pid = slot->worker->pid(); pid > 0) due.emplace_back(slot, pid);
+    }
+    spares_.ForEachLocked([&](const std::shared_ptr<Slot>& slot) {
+      if (now - slot->usage_read_at < usage_max_age) return;
+      if (int pid = slot->worker->pid(); pid > 0) due.emplace_back(slot, pid);
+    });
+  }
+  std::vector<std::optional<ProcessUsage>> readings;
+  readings.reserve(due.size());
+  for (const auto& [slot, pid] : due) readings.push_back(ReadProcessUsage(pid));
+  const absl::Time read_at = absl::Now();
+
+  absl::MutexLock lock(&mu_);
+  for (size_t i = 0; i < due.size(); ++i) {
+    if (!readings[i]) continue;  // gone meanwhile: keep the last reading
+    due[i].first->usage = *readings[i];
+    due[i].first->usage_read_at = read_at;
+  }
+  PoolMetrics& pool = out->pool;
+  pool.workers_spawned = counters_.workers_spawned;
+  pool.workers_recycled = counters_.workers_recycled;
+  pool.spawn_failures = spawn_failures_;
+  pool.crashes_by_cause = crashes_by_cause_;
+  pool.crashes_by_exit_code = crashes_by_exit_code_;
+  pool.crashes_by_signal = crashes_by_signal_;
+  pool.workers_crashed = 0;
+  for (const auto& [cause, count] : crashes_by_cause_) pool.workers_crashed += count;
+  PoolStats spares;
+  spares_.StatsLocked(&spares);
+  pool.spare_workers = spares.spare_workers;
+  pool.spares_promoted = spares.spares_promoted;
+  pool.spares_died = spares.spares_died;
+  pool.workers_starting = starting_ + spares.workers_starting;
+
+  auto describe = [](const Slot& slot, WorkerMetrics::Role role) {
+    WorkerMetrics worker;
+    worker.worker_id = slot.id;
+    worker.pid = slot.worker != nullptr ? slot.worker->pid() : 0;
+    worker.role = role;
+    worker.calls_in_flight = slot.in_flight;
+    worker.calls_served = slot.calls_done;
+    worker.ready_since = slot.born;
+    if (slot.usage_read_at != absl::InfinitePast()) {
+      worker.rss_bytes = slot.usage.rss_bytes;
+      worker.cpu_user = slot.usage.cpu_user;
+      worker.cpu_system = slot.usage.cpu_system;
+      worker.usage_read_at = slot.usage_read_at;
+    }
+    return worker;
+  };
+  for (const auto& slot : slots_) {
+    if (slot->dead || slot->draining) {
+      ++pool.workers_draining;
+      if (slot->dead) continue;
+      out->workers.push_back(describe(*slot, WorkerMetrics::Role::kDraining));
+      continue;
+    }
+    ++pool.workers_ready;
+    if (slot->in_flight > 0) {
+      ++pool.workers_busy;
+    } else {
+      ++pool.workers_idle;
+    }
+    out->workers.push_back(describe(
+        *slot, slot->recycling ? WorkerMetrics::Role::kRecycling : WorkerMetrics::Role::kServing));
+  }
+  spares_.ForEachLocked([&](const std::shared_ptr<Slot>& slot) {
+    out->workers.push_back(describe(*slot, WorkerMetrics::Role::kSpare));
+  });
+  std::stable_sort(
+      out->workers.begin(), out->workers.end(),
+      [](const WorkerMetrics& a, const WorkerMetrics& b) { return a.ready_since < b.ready_since; });
 }
 
 }  // namespace iw::internal

@@ -25,6 +25,7 @@
 #define IW_RUNTIME_HOST_POOL_SUPERVISOR_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,7 @@
 #include "runtime/host/endpoint.h"
 #include "runtime/host/pool_slot.h"
 #include "runtime/host/pool_spares.h"
+#include "runtime/metrics.h"
 #include "runtime/wire/call_failure.h"
 
 namespace iw::internal {
@@ -161,6 +163,10 @@ class Supervisor {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The worker counters of PoolStats.
   void StatsLocked(PoolStats* stats) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // PoolMetrics (but calls_queued and retries) and the workers of
+  // HostMetrics. Reads /proc for workers whose reading is older than
+  // `usage_max_age`, without holding the lock while it reads.
+  void Metrics(HostMetrics* out, absl::Duration usage_max_age) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // ---- Closing. ----
 
@@ -230,6 +236,8 @@ class Supervisor {
   int LiveLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetStateLocked(WorkerState state, const std::string& id, Later* later)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A worker in rotation died on its own, as `crash` tells (PoolMetrics).
+  void CountCrashLocked(const std::optional<WorkerCrash>& crash) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const codegen::ServiceInfo& service_;
   const WorkerOptions& options_;  // the pool's
@@ -259,6 +267,12 @@ class Supervisor {
   absl::Time deferred_start_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   FailureDescription last_death_ ABSL_GUARDED_BY(mu_);
   std::optional<WorkerCrash> last_crash_ ABSL_GUARDED_BY(mu_);
+  // PoolMetrics: failed starts (spares' included), crashes as their
+  // deaths became fully known (OnDeath).
+  int64_t spawn_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, int64_t> crashes_by_cause_ ABSL_GUARDED_BY(mu_);
+  std::map<int, int64_t> crashes_by_exit_code_ ABSL_GUARDED_BY(mu_);
+  std::map<int, int64_t> crashes_by_signal_ ABSL_GUARDED_BY(mu_);
   WorkerState state_ ABSL_GUARDED_BY(mu_) = WorkerState::kStarting;
   std::string current_id_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Status> close_result_ ABSL_GUARDED_BY(mu_);

@@ -35,6 +35,7 @@ WorkerPool::WorkerPool(const codegen::ServiceInfo& service, WorkerOptions option
       method_overrides_(std::move(method_overrides)),
       logger_(options_.log_sink, options_.log_level),
       policy_(service, method_overrides_, logger_),
+      metrics_(service),
       supervisor_(service, options_, pool, PerWorkerLimit(service, pool), std::move(factory),
                   tuning),
       admission_(policy_, pool, &supervisor_) {}
@@ -99,6 +100,7 @@ absl::StatusOr<CallTiming> WorkerPool::Resolve(int method_index, const CallOptio
         absl::StrCat(MethodDisplayName(service_, method_index), ": ", timeout.status().message()));
   }
   CallTiming timing{absl::Now() + timeout->timeout, *std::move(timeout), std::nullopt};
+  timing.metrics = &metrics_.method(method_index);
   const codegen::MethodInfo& method = service_.methods[method_index];
   bool replace = method.on_deadline == 1;
   absl::Duration grace = method.deadline_grace_ms >= 0
@@ -385,6 +387,34 @@ PoolStats WorkerPool::stats() const {
     stats.workers_native = std::min(stats.workers_native, ready);
   }
   return stats;
+}
+
+HostMetrics WorkerPool::Metrics() const {
+  HostMetrics out;
+  metrics_.Snapshot(&out);
+  // /proc is read at most once a second per worker, however often this runs.
+  supervisor_.Metrics(&out, absl::Seconds(1));
+  {
+    absl::MutexLock lock(&supervisor_.mu());
+    out.pool.calls_queued = admission_.QueuedLocked();
+  }
+  for (const MethodMetrics& method : out.methods) out.pool.retries += method.retries;
+  if (membership_ != nullptr) {
+    // Remote workers behind one channel: those in rotation.
+    const auto [ready, configured] = membership_->Counts();
+    (void)configured;
+    if (out.pool.workers_ready > 0) {
+      int in_flight = 0;
+      for (const MethodMetrics& method : out.methods) {
+        in_flight += static_cast<int>(method.calls_in_flight);
+      }
+      out.pool.workers_ready = ready;
+      out.pool.workers_busy = std::min(ready, in_flight);
+      out.pool.workers_idle = ready - out.pool.workers_busy;
+    }
+  }
+  out.taken = absl::Now();
+  return out;
 }
 
 void WorkerPool::SetMembership(std::unique_ptr<Membership> membership) {

@@ -33,6 +33,7 @@
 #include "runtime/codegen_support/service_info.h"
 #include "runtime/common/close_once.h"
 #include "runtime/common/timeouts.h"
+#include "runtime/host/call_metrics.h"
 #include "runtime/host/endpoint.h"
 #include "runtime/host/pool_admission.h"
 #include "runtime/host/pool_stream.h"
@@ -89,6 +90,7 @@ class WorkerPool final {
   int pid() const;
   std::string worker_id() const;
   PoolStats stats() const;
+  HostMetrics Metrics() const;
 
   // Remote pools: the workers behind the channel count as the pool's workers
   // in stats(). Set once, right after Start(), before any call.
@@ -125,6 +127,9 @@ class WorkerPool final {
   const Logger logger_;  // WorkerOptions::log_sink, else the process-wide sink
   const double timeout_scale_ = TimeoutScale();  // $IW_TIMEOUT_SCALE, read once
   const RetryPolicy policy_;
+  // Before the supervisor and admission: calls record into it until the
+  // pool is gone.
+  CallMetrics metrics_;
   Supervisor supervisor_;
   CallAdmission admission_;
   std::unique_ptr<Membership> membership_;

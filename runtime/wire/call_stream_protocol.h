@@ -4,6 +4,9 @@
 #define IW_RUNTIME_WIRE_CALL_STREAM_PROTOCOL_H_
 
 #include <cstddef>
+#include <cstdint>
+
+#include "absl/time/clock.h"
 
 namespace iw::internal {
 
@@ -27,6 +30,19 @@ inline constexpr size_t kStreamMaxBatchBytes = 1 << 20;
 // channel and server limits are raised by this much, and the exact limits
 // are checked by the runtime itself.
 inline constexpr int kStreamFramingSlack = 64 << 10;
+
+// The worker's own time for a call (MethodMetrics::handler_time): from the
+// call's start in the worker (before the request is parsed) to the
+// handler's result (before the reply is serialized), in microseconds. The
+// native carrier and the call stream carry it in their replies; a unary
+// gRPC reply as this trailing metadata entry (decimal).
+inline constexpr char kWorkerTimeMetadataKey[] = "iw-worker-us";
+
+// Microseconds since `start_ns` (absl::GetCurrentTimeNanos()), at least 0.
+inline uint64_t MicrosSince(int64_t start_ns) {
+  const int64_t elapsed = absl::GetCurrentTimeNanos() - start_ns;
+  return elapsed > 0 ? static_cast<uint64_t>(elapsed / 1000) : 0;
+}
 
 }  // namespace iw::internal
 

@@ -327,11 +327,12 @@ void AppendCredit(FrameKind kind, uint64_t id, uint32_t n, FrameBuffer* out) {
 }
 
 char* AppendReply(const ReplyFields& reply, size_t payload_size, FrameBuffer* out) {
-  const size_t size = 8 + 4 + 4 + reply.message.size() + 4 + reply.details.size() +
+  const size_t size = 8 + 4 + 8 + 4 + reply.message.size() + 4 + reply.details.size() +
                       MetadataBytes(reply.metadata) + payload_size;
   FieldWriter w(StartFrame(FrameKind::kReply, size, out));
   w.U64(reply.id);
   w.U32(reply.code);
+  w.U64(reply.worker_us);
   w.Str(reply.message);
   w.Str(reply.details);
   WriteMetadata(reply.metadata, &w);
@@ -455,8 +456,8 @@ absl::StatusOr<ReplyView> ParseReply(absl::string_view body) {
   FieldReader r(body, "reply");
   ReplyView reply;
   if (r.U64(&reply.id, "id") && r.U32(&reply.code, "status code") &&
-      r.Str(&reply.message, "status message") && r.Str(&reply.details, "status details") &&
-      r.Metadata(&reply.metadata)) {
+      r.U64(&reply.worker_us, "worker time") && r.Str(&reply.message, "status message") &&
+      r.Str(&reply.details, "status details") && r.Metadata(&reply.metadata)) {
     reply.payload = r.Rest();
     if (reply.id == 0) {
       r.Fail("call id 0");

@@ -30,12 +30,14 @@
 //     kResponseCredit   u64 id, u32 n (1..kStreamWindow): the host read n
 //              more response messages; the worker may send n more.
 //   worker → host
-//     kReply   u64 id, u32 status code (0 = OK), string message, string
-//              details (a serialized google.rpc.Status carrying the status
-//              payloads; may be empty), u32 n, n × (string key, string
-//              value), payload (the reply message, code 0 only). For a
-//              stream: its end (the handler's final status and trailing
-//              metadata), with no payload.
+//     kReply   u64 id, u32 status code (0 = OK), u64 worker time in µs
+//              (from the call's start in the worker to the handler's
+//              result; 0 for a refusal), string message, string details (a
+//              serialized google.rpc.Status carrying the status payloads;
+//              may be empty), u32 n, n × (string key, string value),
+//              payload (the reply message, code 0 only). For a stream: its
+//              end (the handler's final status and trailing metadata), with
+//              no payload.
 //     kResponseMessage  u64 id, payload: one response message of a stream.
 //     kRequestCredit    u64 id, u32 n (1..kStreamWindow): the worker read n
 //              more request messages; the host may send n more.
@@ -81,7 +83,8 @@
 
 namespace iw::internal {
 
-inline constexpr uint32_t kNativeVersion = 2;
+// 3: the reply's worker time.
+inline constexpr uint32_t kNativeVersion = 3;
 inline constexpr size_t kFrameHeaderBytes = 8;
 // Room for a frame's fields around its payload: larger fields (metadata,
 // status details) count against it too.
@@ -173,6 +176,7 @@ struct CallFields {
 struct ReplyFields {
   uint64_t id = 0;
   uint32_t code = 0;
+  uint64_t worker_us = 0;
   absl::string_view message;
   absl::string_view details;
   const Metadata* metadata = nullptr;  // may be null
@@ -221,6 +225,7 @@ struct CallView {
 struct ReplyView {
   uint64_t id = 0;
   uint32_t code = 0;
+  uint64_t worker_us = 0;
   absl::string_view message;
   absl::string_view details;
   std::vector<std::pair<absl::string_view, absl::string_view>> metadata;

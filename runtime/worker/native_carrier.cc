@@ -26,6 +26,7 @@
 #include "runtime/logging.h"
 #include "runtime/transport/frame_socket.h"
 #include "runtime/wire/call_failure.h"
+#include "runtime/wire/call_stream_protocol.h"
 #include "runtime/wire/grpc_config.h"
 #include "runtime/wire/native_frames.h"
 #include "runtime/wire/status_conversion.h"
@@ -436,11 +437,12 @@ class Carrier final : public NativeCarrier, public WorkerStream {
   // A reply frame with `status` (not OK, or the OK end of a stream) and no
   // payload: how a refusal, a failed call and every stream ends.
   static void AppendStatusReply(uint64_t id, const absl::Status& status, const Metadata* metadata,
-                                FrameBuffer* out) {
+                                FrameBuffer* out, uint64_t worker_us = 0) {
     const std::string details = StatusDetails(status);
     ReplyFields reply;
     reply.id = id;
     reply.code = static_cast<uint32_t>(status.code());
+    reply.worker_us = worker_us;
     reply.message = status.message();
     reply.details = details;
     reply.metadata = metadata;
@@ -462,6 +464,7 @@ class Carrier final : public NativeCarrier, public WorkerStream {
   void Run(Call* call) {
     FrameBuffer& out = ThreadReplyBuffer();
     Metadata metadata;
+    const int64_t start_ns = absl::GetCurrentTimeNanos();
     absl::Status status = dispatcher_->Execute(
         call->method_index, call->context, call->replace_after,
         [call](google::protobuf::MessageLite* request) {
@@ -472,7 +475,8 @@ class Carrier final : public NativeCarrier, public WorkerStream {
           call->frame.storage = FrameBuffer();
           return parsed;
         },
-        [this, call, &out, &metadata](const google::protobuf::MessageLite& response) {
+        [this, call, &out, &metadata, start_ns](const google::protobuf::MessageLite& response) {
+          const uint64_t worker_us = MicrosSince(start_ns);
           const size_t size = response.ByteSizeLong();
           if (size > max_reply_) {
             return MessageTooLarge(
@@ -482,6 +486,7 @@ class Carrier final : public NativeCarrier, public WorkerStream {
           }
           ReplyFields reply;
           reply.id = call->id;
+          reply.worker_us = worker_us;
           reply.metadata = &metadata;
           // Serialized straight into the frame that is written.
           char* payload = AppendReply(reply, size, &out);
@@ -489,7 +494,7 @@ class Carrier final : public NativeCarrier, public WorkerStream {
           return absl::OkStatus();
         },
         &metadata);
-    if (!status.ok()) AppendStatusReply(call->id, status, &metadata, &out);
+    if (!status.ok()) AppendStatusReply(call->id, status, &metadata, &out, MicrosSince(start_ns));
     Retire(call, out);
   }
 

@@ -19,6 +19,7 @@
 #include "runtime/common/middleware_chain.h"
 #include "runtime/common/timeouts.h"
 #include "runtime/wire/call_failure.h"
+#include "runtime/wire/call_stream_protocol.h"
 #include "runtime/wire/control_protocol.h"
 #include "runtime/wire/grpc_config.h"
 #include "runtime/wire/schema.h"
@@ -107,15 +108,19 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
   // Runs on an executor thread.
   void Run() {
     Metadata response_metadata;
+    const int64_t start_ns = absl::GetCurrentTimeNanos();
+    std::optional<uint64_t> worker_us;
     absl::Status status = dispatcher_->Execute(
         method_index_, context_, replace_after_,
         [this](google::protobuf::MessageLite* request) {
           return ParseUnaryRequest(&request_bytes_, request);
         },
-        [this](const google::protobuf::MessageLite& response) {
+        [this, start_ns, &worker_us](const google::protobuf::MessageLite& response) {
+          worker_us = MicrosSince(start_ns);
           return SerializeUnaryReply(context_, response, &response_bytes_);
         },
         &response_metadata);
+    if (!worker_us) worker_us = MicrosSince(start_ns);
     const bool bounded = bound_timer_.id != 0;
     if (bounded && DeadlineTimer::Get().Cancel(bound_timer_)) Unref();
     // The handler failed once the .proto's bound had passed (it saw the
@@ -126,6 +131,7 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
       for (auto& [key, value] : response_metadata) {
         server_context_->AddTrailingMetadata(key, value);
       }
+      server_context_->AddTrailingMetadata(kWorkerTimeMetadataKey, absl::StrCat(*worker_us));
       if (!status.ok()) {
         server_context_->AddTrailingMetadata(kWorkerStatusMetadata, "1");
         Finish(ToGrpcStatus(status));

@@ -176,6 +176,17 @@ TEST_CASE("Remote: Connect() reaches a worker serving TLS with a test certificat
     CHECK_THAT((*host)->Sleep(slow, quick).status(),
                StatusIs(absl::StatusCode::kDeadlineExceeded,
                         "iwtest.TestService.Sleep: deadline exceeded after 50ms"));
+    // The metrics of a remote host: the worker's own time comes back too.
+    const iw::HostMetrics metrics = (*host)->Metrics();
+    REQUIRE(metrics.Method("Echo") != nullptr);
+    CHECK(metrics.Method("Echo")->calls_by_code[0] == 1);
+    CHECK(metrics.Method("Echo")->handler_time.count == 1);
+    CHECK(metrics.Method("Echo")->response_bytes == static_cast<int64_t>(reply->ByteSizeLong()));
+    CHECK(metrics.Method("Sleep")
+              ->calls_by_code[static_cast<int>(absl::StatusCode::kDeadlineExceeded)] == 1);
+    REQUIRE(metrics.workers.size() == 1);
+    CHECK(metrics.workers[0].pid == 0);  // not ours: no /proc reading
+    CHECK(metrics.workers[0].usage_read_at == absl::InfinitePast());
     // Closing the host closes our connection only; the worker keeps serving.
     CHECK_THAT((*host)->Close(), IsOk());
     CHECK_FALSE(worker.process().TryReap().has_value());

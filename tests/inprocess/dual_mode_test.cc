@@ -103,6 +103,23 @@ TEST_CASE("Host (both modes): 1,000 calls from 8 threads are each answered with 
     CHECK(ok == 1000);
     CHECK(mismatched == 0);
     CHECK(host->stats().calls_completed == 1000);
+    // Metrics() counts every one of them exactly, whatever the mode.
+    const iw::HostMetrics metrics = host->Metrics();
+    const iw::MethodMetrics* echo = metrics.Method("Echo");
+    REQUIRE(echo != nullptr);
+    CHECK(echo->calls_started == 1000);
+    CHECK(echo->calls_by_code[0] == 1000);
+    CHECK(echo->calls_in_flight == 0);
+    CHECK(echo->call_time.count == 1000);
+    CHECK(echo->queue_wait.count == 1000);
+    CHECK(echo->run_time.count == 1000);
+    CHECK(echo->handler_time.count == 1000);
+    CHECK(echo->request_bytes > 1000 * 15);  // "thread t call i" and framing
+    REQUIRE(metrics.workers.size() == 1);
+    CHECK(metrics.workers[0].calls_served == 1000);
+    CHECK(metrics.workers[0].pid == host->pid());
+    if (mode == Mode::kInProcess) CHECK(metrics.workers[0].rss_bytes == 0);
+    if (mode == Mode::kSpawned) CHECK(metrics.workers[0].rss_bytes > 0);
   }
   CHECK(NoChildProcesses());
 }

@@ -429,10 +429,11 @@ BodyWriter CallBody(uint64_t id, const Metadata& metadata) {
 }
 
 BodyWriter ReplyBody(uint64_t id, uint32_t code, absl::string_view message,
-                     absl::string_view details, const Metadata& metadata) {
+                     absl::string_view details, const Metadata& metadata, uint64_t worker_us = 0) {
   BodyWriter w;
   w.U64(id, "id");
   w.U32(code, "status code");
+  w.U64(worker_us, "worker time");
   w.Str(message, "status message");
   w.Str(details, "status details");
   MetadataFields(metadata, &w);
@@ -462,12 +463,16 @@ TEST_CASE("Native frames: the hand-written oracle bodies are the codec's own byt
     ReplyFields reply;
     reply.id = 5;
     reply.code = 3;
+    reply.worker_us = 1234;
     reply.message = "bad";
     reply.details = "dd";
     reply.metadata = &metadata;
     FrameBuffer frame;
     AppendReplyWith(reply, "", &frame);
-    CHECK(BodyOf(frame, FrameKind::kReply) == ReplyBody(5, 3, "bad", "dd", metadata).bytes());
+    CHECK(BodyOf(frame, FrameKind::kReply) == ReplyBody(5, 3, "bad", "dd", metadata, 1234).bytes());
+    absl::StatusOr<iw::internal::ReplyView> parsed = ParseReply(BodyOf(frame, FrameKind::kReply));
+    REQUIRE(parsed.ok());
+    CHECK(parsed->worker_us == 1234);
   }
 }
 
