@@ -96,7 +96,7 @@ void PoolStream::OnAttemptEnd(const std::shared_ptr<Supervisor::Slot>& slot, abs
     // Only a server-streaming call whose responses nobody has seen yet can
     // run again: nothing would be repeated.
     const bool may_retry = request_ != nullptr && read_ == 0 && !cancelled_;
-    if (policy_.NextAttempt(ladder_, died, may_retry, slot->id, nullptr, &final_status)) {
+    if (policy_.NextAttempt(ladder_, died, may_retry, slot->id, nullptr, &final_status, &timing_)) {
       if (timing_.metrics != nullptr) timing_.metrics->Retried();
       retry_due_ = true;
       return;

@@ -25,6 +25,8 @@ class MessageLite;
 
 namespace iw::internal {
 
+struct CallTiming;  // endpoint.h
+
 // What the endpoint said happened, without the "<method>: " of the message
 // ("worker ... crashed: ..."; the whole message if it kept no description).
 FailureDescription DescriptionOrMessage(const absl::Status& status);
@@ -59,8 +61,11 @@ class RetryPolicy {
   // Returns true when the call runs again on a fresh worker (the retry is
   // logged, `response` cleared and the attempt counted); false when
   // `*status` is now the call's final status (see Conclude()).
+  // `timing` (may be null): the call's, whose request id and trace id tag
+  // the retry's record.
   bool NextAttempt(CallAttempts& call, bool died, bool may_retry, absl::string_view worker_id,
-                   google::protobuf::MessageLite* response, absl::Status* status) const;
+                   google::protobuf::MessageLite* response, absl::Status* status,
+                   const CallTiming* timing = nullptr) const;
 
   // Adds "(attempt N of M)" to a failure after retries, and the attempt
   // numbers to its iw.WorkerCrash.

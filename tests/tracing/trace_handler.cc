@@ -77,6 +77,11 @@ absl::StatusOr<ProbeReply> TraceHandler::Overrun(iw::CallContext& context,
   return Probe(context, request);
 }
 
+absl::StatusOr<ProbeReply> TraceHandler::Retried(iw::CallContext& context,
+                                                 const ProbeRequest& request) {
+  return Probe(context, request);
+}
+
 std::string FormatRecord(const iw::LogRecord& record) {
   return absl::StrCat("iw-record level=", iw::LogLevelName(record.level),
                       " worker=", record.worker_id, " request=", record.request_id,

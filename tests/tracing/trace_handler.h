@@ -22,6 +22,8 @@ class TraceHandler final : public TraceTestHandler {
                            iw::StreamWriter<ProbeReply>& writer) override;
   absl::StatusOr<ProbeReply> Overrun(iw::CallContext& context,
                                      const ProbeRequest& request) override;
+  absl::StatusOr<ProbeReply> Retried(iw::CallContext& context,
+                                     const ProbeRequest& request) override;
 
  private:
   std::atomic<int> calls_{0};

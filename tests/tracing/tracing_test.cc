@@ -431,4 +431,42 @@ TEST_CASE(
   CHECK(NoChildProcesses());
 }
 
+TEST_CASE(
+    "Tracing: the host's record of a crash-policy retry carries the call's request id and "
+    "trace id",
+    "[e2e][tracing][logging]") {
+  const bool async = GENERATE(false, true);
+  CAPTURE(iw::testing::TestTransportName(), async);
+  iwtrace::Records records;
+  iw::WorkerOptions options;
+  options.log_sink = records.Sink();
+  iwtrace::TraceHandler handler;
+  auto host = iwtrace::StartHost(Mode::kSpawned, handler, options);
+  ProbeRequest crash;
+  crash.set_crash(true);
+  absl::Status status;
+  if (async) {
+    absl::Notification done;
+    host->RetriedAsync(
+        crash,
+        [&](absl::StatusOr<ProbeReply> r) {
+          status = r.status();
+          done.Notify();
+        },
+        WithTrace(W3cExample()));
+    REQUIRE(done.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  } else {
+    status = host->Retried(crash, WithTrace(W3cExample())).status();
+  }
+  CHECK_THAT(status, StatusIs(absl::StatusCode::kUnavailable, "(attempt 2 of 2)"));
+  std::optional<iw::LogRecord> retry = records.WaitFor("retrying iwtrace.TraceTest.Retried");
+  REQUIRE(retry.has_value());
+  CHECK(retry->level == iw::LogLevel::kWarning);
+  CHECK(retry->request_id.size() == 16);
+  CHECK(retry->trace_id == iwtrace::kTraceId);
+  CHECK(retry->span_id == iwtrace::kParentId);
+  host.reset();
+  CHECK(NoChildProcesses());
+}
+
 }  // namespace
