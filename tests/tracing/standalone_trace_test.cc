@@ -62,14 +62,20 @@ class StandaloneWorker {
   }
 
   ~StandaloneWorker() {
-    channel_.reset();
-    process_->Signal(SIGTERM);
-    auto status = process_->Wait(absl::Now() + absl::Seconds(10));
-    CHECK(status.has_value());
+    Stop();
     process_.reset();
     ::unlink(socket_.c_str());
     ::unlink(stderr_path_.c_str());
     ::rmdir(dir_.c_str());
+  }
+
+  // SIGTERM, then waits up to 10 s for the exit. Idempotent.
+  void Stop() {
+    channel_.reset();
+    if (process_->exit_status().has_value()) return;
+    process_->Signal(SIGTERM);
+    auto status = process_->Wait(absl::Now() + absl::Seconds(10));
+    CHECK(status.has_value());
   }
 
   std::string address() const { return "unix:" + socket_; }
@@ -183,6 +189,18 @@ TEST_CASE("Tracing: Connect() carries CallOptions::trace to a standalone worker"
   CHECK(absl::StrContains(
       line, absl::StrCat("request=", reply->request_id(), " trace=", iwtrace::kTraceId)));
   host->reset();
+}
+
+TEST_CASE("Logging: a worker's records outside calls (stopping) go to WorkerConfig::log_sink",
+          "[e2e][logging]") {
+  StandaloneWorker worker;
+  worker.Stop();
+  // trace_worker's own sink writes FormatRecord() lines; the default sink
+  // would have written "[iw info] ...".
+  const std::string line = worker.WaitForStderrLine("message=stopping:");
+  CAPTURE(line);
+  CHECK(absl::StartsWith(line, "iw-record level=info worker="));
+  CHECK(absl::StrContains(line, " request= trace= span= "));
 }
 
 }  // namespace
