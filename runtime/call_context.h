@@ -154,7 +154,8 @@ namespace internal {
 // Framework use: makes `context` (and `logger`, where records logged on this
 // thread go, and `worker_id`, the worker serving it) the current call of
 // this thread for the scope's life. Scopes nest; must be destroyed on the
-// thread that made it. The pointers must outlive the scope.
+// thread that made it. The pointers must outlive the scope. `context` may
+// be null: the thread's records then go to `logger`, about no call.
 class CurrentCallScope {
  public:
   CurrentCallScope(const CallContext* context, const Logger* logger,

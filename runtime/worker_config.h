@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -39,9 +40,10 @@ struct WorkerConfig {
   // middleware; e.g. an OpenTelemetry bridge (see trace_context.h,
   // docs/tracing.md). Null: none.
   std::shared_ptr<WorkerTracer> tracer;
-  // Where this worker's log records about its calls go, and those logged
-  // through the framework on a handler's thread. Null: the process-wide
-  // sink (SetLogSink). Must be thread-safe.
+  // Where this worker's log records go: about its calls, those logged
+  // through the framework on a handler's thread (iw::LogMessage), its stop
+  // and drain (records before it serves go to the process-wide sink). Null:
+  // the process-wide sink (SetLogSink). Must be thread-safe.
   LogSink log_sink;
   // Unset: kWarning with a `log_sink`, the process-wide level without.
   std::optional<LogLevel> log_level;
