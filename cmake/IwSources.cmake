@@ -9,6 +9,7 @@
 # wire, process, transport, worker, host; one library here): sources and
 # private headers.
 set(IW_RUNTIME_SOURCES
+  runtime/call_context.cc
   runtime/common/close_once.h
   runtime/common/deadline_timer.cc
   runtime/common/deadline_timer.h
@@ -69,6 +70,7 @@ set(IW_RUNTIME_SOURCES
   runtime/metadata.cc
   runtime/metrics.cc
   runtime/paths.cc
+  runtime/trace_context.cc
   runtime/process/child_process.cc
   runtime/process/child_process.h
   runtime/process/child_rlimits.cc
@@ -161,6 +163,7 @@ set(IW_RUNTIME_PUBLIC_HEADERS
   runtime/resource_limits.h
   runtime/status_details.h
   runtime/stream.h
+  runtime/trace_context.h
   runtime/worker_config.h
   runtime/worker_crash.h
   runtime/worker_state.h

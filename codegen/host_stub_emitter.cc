@@ -293,8 +293,8 @@ std::vector<HostFactory> HostFactories(const Vars& vars) {
        "  // docs/inprocess.md): the same typed methods, deadlines and errors,\n"
        "  // but no crash isolation. `handler` must outlive the host. Of\n"
        "  // `options`, only call_timeout, on_state_change, respawn, the\n"
-       "  // message size limits, middleware and worker_middleware apply;\n"
-       "  // pid() is 0.\n",
+       "  // message size limits, middleware, worker_middleware, worker_tracer,\n"
+       "  // trace_propagator, log_sink and log_level apply; pid() is 0.\n",
        {handler, {"::iw::WorkerOptions options", "{}"}, methods},
        "::iw::codegen::StartInProcess",
        {bound, "::std::move(options)", "Overrides(methods)"}},

@@ -3,8 +3,15 @@
 // -----------------------------------------------------------------------------
 //
 // The framework's own log events (spawn, ready, crash, escalation during
-// close, ...) go through one pluggable sink per process. The default sink
-// writes records of level `kWarning` and above to stderr.
+// close, ...) go through a pluggable sink. Each host can have its own
+// (`WorkerOptions::log_sink` / `RemoteOptions::log_sink`), and so can each
+// worker (`WorkerConfig::log_sink`); those that have none use the
+// process-wide sink set here. The default process-wide sink writes records
+// of level `kWarning` and above to stderr.
+//
+// A record logged on a handler's thread, or about one call, carries that
+// call's request id and W3C trace id (see trace_context.h). A handler's own
+// logger can read them through `iw::CurrentCallContext()` (call_context.h).
 //
 // Example:
 //
@@ -18,6 +25,8 @@
 #include "runtime/requirements.h"
 
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -34,6 +43,13 @@ struct LogRecord {
   // Which worker the event is about ("Ping#1 pid 4242"); empty if none.
   std::string worker_id;
   std::string message;
+  // The call the record is about (logged on its handler's thread, or about
+  // it, e.g. a deadline overrun); empty if none. `trace_id` (32 hex digits)
+  // and `span_id` (16 hex digits, the caller's span: traceparent's parent
+  // id) only if the call carried a valid W3C trace context.
+  std::string request_id;
+  std::string trace_id;
+  std::string span_id;
 };
 
 using LogSink = std::function<void(const LogRecord&)>;
@@ -43,10 +59,42 @@ using LogSink = std::function<void(const LogRecord&)>;
 // and must be thread-safe itself.
 void SetLogSink(LogSink sink, LogLevel min_level = LogLevel::kWarning);
 
+// Logs one record of your own through the framework's sink. On a handler's
+// thread (or a worker middleware's): the worker's sink (WorkerConfig::
+// log_sink; in-process, the host's), with the worker's id and the call's
+// request id and trace id; elsewhere the process-wide sink. Thread-safe.
+void LogMessage(LogLevel level, absl::string_view message);
+
 namespace internal {
-// Sends one record to the sink if `level` passes the minimum.
+
+// Where one host's or worker's records go: its own sink and level, else the
+// process-wide ones. Cheap to copy; thread-safe.
+class Logger {
+ public:
+  // The process-wide sink and level.
+  Logger() = default;
+  // `sink` null: the process-wide sink. `min_level` unset: kWarning with a
+  // sink of its own, the process-wide level otherwise.
+  Logger(LogSink sink, std::optional<LogLevel> min_level);
+
+  bool Enabled(LogLevel level) const;
+  // Sends one record if `level` passes the minimum. The call ids come from
+  // the call running on this thread, if any.
+  void Log(LogLevel level, absl::string_view worker_id, absl::string_view message) const;
+  // The same with the record's call ids already set by the caller (those
+  // left empty are taken from the call on this thread).
+  void Log(LogRecord record) const;
+
+ private:
+  std::shared_ptr<const LogSink> sink_;  // null: process-wide
+  std::optional<LogLevel> min_level_;    // unset: process-wide
+};
+
+// Sends one record to the logger of the call running on this thread (the
+// worker's), else to the process-wide sink, if `level` passes its minimum.
 void Log(LogLevel level, absl::string_view worker_id, absl::string_view message);
 bool LogEnabled(LogLevel level);
+
 }  // namespace internal
 
 }  // namespace iw

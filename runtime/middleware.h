@@ -32,9 +32,9 @@
 //
 // Example (host):
 //
-//   class Tracing : public iw::HostMiddleware {
+//   class Tenant : public iw::HostMiddleware {
 //     absl::Status OnRequest(iw::HostCall& call) override {
-//       call.request_metadata.emplace("trace-id", NewTraceId());
+//       call.request_metadata.emplace("tenant", CurrentTenant());
 //       return absl::OkStatus();
 //     }
 //     void OnResponse(iw::HostCall& call, absl::Status& status) override {
@@ -42,7 +42,7 @@
 //     }
 //   };
 //   iw::WorkerOptions options;
-//   options.middleware.push_back(std::make_shared<Tracing>());
+//   options.middleware.push_back(std::make_shared<Tenant>());
 
 #ifndef IW_RUNTIME_MIDDLEWARE_H_
 #define IW_RUNTIME_MIDDLEWARE_H_
@@ -58,6 +58,7 @@
 #include "absl/strings/string_view.h"
 #include "runtime/call_context.h"
 #include "runtime/metadata.h"
+#include "runtime/trace_context.h"
 
 namespace google::protobuf {
 class MessageLite;
@@ -82,6 +83,13 @@ struct HostCall {
   Metadata response_metadata;
   // This call's id, sent as "iw-request-id" (CallContext::request_id()).
   std::string request_id;
+  // The W3C trace context the call continues: CallOptions::trace, else the
+  // host's TracePropagator's, else empty. OnRequest may read and replace it
+  // (an OpenTelemetry client span sets its own span as the parent); what it
+  // leaves here is validated (INVALID_ARGUMENT otherwise) and sent as the
+  // "traceparent" / "tracestate" metadata, replacing such entries in
+  // `request_metadata`. See docs/tracing.md.
+  TraceContext trace;
 };
 
 class HostMiddleware {

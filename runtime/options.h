@@ -32,7 +32,9 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "runtime/logging.h"
 #include "runtime/resource_limits.h"
+#include "runtime/trace_context.h"
 #include "runtime/worker_state.h"
 
 namespace iw {
@@ -216,6 +218,21 @@ struct WorkerOptions {
   // around the in-process handler, as WorkerConfig::middleware does in a
   // worker process. Ignored for spawned workers (their main() sets it).
   std::vector<std::shared_ptr<WorkerMiddleware>> worker_middleware;
+  // In-process mode only: opens a span around the in-process handler, as
+  // WorkerConfig::tracer does in a worker process (see trace_context.h).
+  std::shared_ptr<WorkerTracer> worker_tracer;
+  // Where a call's W3C trace context comes from when CallOptions::trace is
+  // unset, e.g. an OpenTelemetry bridge reading the calling thread's span
+  // (see trace_context.h, docs/tracing.md). Null: none.
+  std::shared_ptr<TracePropagator> trace_propagator;
+  // Where this host's log records go (about its workers, their output in
+  // OutputMode::kCapture, its calls; for an in-process worker also those of
+  // the worker side). Null: the process-wide sink (SetLogSink). Called from
+  // framework threads; must be thread-safe.
+  LogSink log_sink;
+  // This host's minimum level. Unset: kWarning with a `log_sink`, the
+  // process-wide level without.
+  std::optional<LogLevel> log_level;
 };
 
 // How a pool of workers is sized and fed. A plain `Spawn()` is a pool of
@@ -307,6 +324,10 @@ struct RemoteOptions {
   bool call_stream = true;
   // As in WorkerOptions (a worker too old to tell its schema is accepted).
   SchemaCheck schema_check = SchemaCheck::kExact;
+  // As in WorkerOptions.
+  std::shared_ptr<TracePropagator> trace_propagator;
+  LogSink log_sink;
+  std::optional<LogLevel> log_level;
 };
 
 // Host-side overrides for one method. The generated `<Service>MethodConfig`
@@ -328,6 +349,13 @@ struct CallOptions {
   // Timeout of this call (relative to the moment the call is made). Wins over
   // every other source. Must be positive.
   std::optional<absl::Duration> timeout;
+  // The W3C trace context this call continues, sent to the worker as the
+  // "traceparent" / "tracestate" metadata (CallContext::trace()). Set: the
+  // host's TracePropagator is not asked (an empty TraceContext sends none);
+  // host middleware sees it in HostCall::trace and may replace it. An
+  // invalid value fails the call with INVALID_ARGUMENT before anything is
+  // sent (see ValidateTraceContext()).
+  std::optional<TraceContext> trace;
 };
 
 // How `Close()` stops a worker: ask it to drain, then SIGTERM, then SIGKILL.

@@ -13,10 +13,13 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "runtime/logging.h"
 #include "runtime/middleware.h"
+#include "runtime/trace_context.h"
 
 namespace iw {
 
@@ -33,6 +36,17 @@ struct WorkerConfig {
   // with exit code 3 and the status on stderr (its host reports a spawn
   // failure with that stderr line).
   std::function<absl::Status()> on_start;
+  // Opens a span (or anything else) around every handler, outside worker
+  // middleware; e.g. an OpenTelemetry bridge (see trace_context.h,
+  // docs/tracing.md). Null: none.
+  std::shared_ptr<WorkerTracer> tracer;
+  // Where this worker's log records go: about its calls, those logged
+  // through the framework on a handler's thread (iw::LogMessage), its stop
+  // and drain (records before it serves go to the process-wide sink). Null:
+  // the process-wide sink (SetLogSink). Must be thread-safe.
+  LogSink log_sink;
+  // Unset: kWarning with a `log_sink`, the process-wide level without.
+  std::optional<LogLevel> log_level;
 };
 
 }  // namespace iw

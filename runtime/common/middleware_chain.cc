@@ -63,6 +63,18 @@ absl::Status RunOnRequest(const HostChain& chain, HostCall& call, size_t* ran) {
           call.method, ": host middleware added bad request metadata: ", valid.message()));
     }
   }
+  if (call.trace.empty() && call.trace.tracestate.empty()) return absl::OkStatus();
+  if (absl::Status valid = ValidateTraceContext(call.trace); !valid.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(call.method, ": invalid trace context (HostCall::trace): ", valid.message()));
+  }
+  // The standard keys, once each, as OpenTelemetry's propagators send them.
+  call.request_metadata.erase(kTraceparentMetadataKey);
+  call.request_metadata.erase(kTracestateMetadataKey);
+  call.request_metadata.emplace(kTraceparentMetadataKey, call.trace.traceparent);
+  if (!call.trace.tracestate.empty()) {
+    call.request_metadata.emplace(kTracestateMetadataKey, call.trace.tracestate);
+  }
   return absl::OkStatus();
 }
 

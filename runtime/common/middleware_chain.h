@@ -22,7 +22,8 @@ using WorkerChain = std::vector<std::shared_ptr<WorkerMiddleware>>;
 // Runs OnRequest of each step in order until one fails (its status is
 // returned, prefixed with the method). `*ran` is the number of steps whose
 // OnRequest returned OK (they get OnResponse). Host: also checks the
-// request metadata they added.
+// request metadata they added, and HostCall::trace, which it adds to the
+// request metadata ("traceparent", "tracestate") unless empty.
 absl::Status RunOnRequest(const HostChain& chain, HostCall& call, size_t* ran);
 absl::Status RunOnRequest(const WorkerChain& chain, WorkerCall& call, size_t* ran);
 // Runs OnResponse of the first `ran` steps, last first.

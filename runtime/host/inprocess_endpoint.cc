@@ -91,15 +91,20 @@ absl::Status InProcessEndpoint::StartServer(const WorkerOptions& options) {
     }
     served = codegen::ServiceBinding{binding_.service, hooked_methods_.data(), &hooked_};
   }
+  logger_ = Logger(options.log_sink, options.log_level);
   WorkerConfig config;
   config.middleware = options.worker_middleware;
+  config.tracer = options.worker_tracer;
+  // The worker side's records are this host's.
+  config.log_sink = options.log_sink;
+  config.log_level = options.log_level;
   dispatcher_ = std::make_unique<Dispatcher>(served, id(), std::move(config));
   // DEADLINE_REPLACE_WORKER: a worker process would tell its host and exit.
   // Here the handler cannot be stopped, but the host replaces the worker
   // just the same.
   dispatcher_->SetOverrunHandler([this](const std::string& description) {
-    Log(LogLevel::kError, id(),
-        absl::StrCat(description, " (in-process: the handler itself keeps running)"));
+    logger_.Log(LogLevel::kError, id(),
+                absl::StrCat(description, " (in-process: the handler itself keeps running)"));
     absl::MutexLock lock(&mu_);
     if (crashed_ || closing_ || !kill_reason_.empty()) return;
     crashed_ = true;
@@ -132,7 +137,7 @@ absl::Status InProcessEndpoint::StartServer(const WorkerOptions& options) {
     absl::MutexLock lock(&mu_);
     attached_ = true;
   }
-  Log(LogLevel::kInfo, id(), "ready");
+  logger_.Log(LogLevel::kInfo, id(), "ready");
   return absl::OkStatus();
 }
 
@@ -424,7 +429,7 @@ void InProcessEndpoint::ReportDeath() {
   if (on_death) {
     on_death();  // the owner reports it
   } else {
-    Log(LogLevel::kError, id(), DescribeDeath().ToString());
+    logger_.Log(LogLevel::kError, id(), DescribeDeath().ToString());
   }
 }
 
@@ -438,7 +443,7 @@ void InProcessEndpoint::SimulateDeath(int signal, int exit_code, std::function<v
       death_ = status.ToString();
       simulated_exit_ = status;
       crashed_ = true;
-      Log(LogLevel::kWarning, id(), absl::StrCat("simulated death: ", death_));
+      logger_.Log(LogLevel::kWarning, id(), absl::StrCat("simulated death: ", death_));
       BreakLocked([this, reported = std::move(reported)] {
         ReportDeath();
         if (reported) reported();
@@ -453,7 +458,7 @@ void InProcessEndpoint::DropConnection() {
   absl::MutexLock lock(&mu_);
   if (dropped_ || crashed_ || closing_ || !kill_reason_.empty()) return;
   dropped_ = true;
-  Log(LogLevel::kWarning, id(), "simulated connection loss");
+  logger_.Log(LogLevel::kWarning, id(), "simulated connection loss");
   BreakLocked(nullptr);
 }
 
@@ -461,8 +466,8 @@ void InProcessEndpoint::Kill(const std::string& reason) {
   absl::MutexLock lock(&mu_);
   if (!kill_reason_.empty() || closing_) return;
   kill_reason_ = reason;
-  Log(LogLevel::kWarning, id(),
-      absl::StrCat("killing: ", reason, " (in-process: running handlers keep running)"));
+  logger_.Log(LogLevel::kWarning, id(),
+              absl::StrCat("killing: ", reason, " (in-process: running handlers keep running)"));
   BreakLocked(nullptr);
 }
 
@@ -498,9 +503,9 @@ absl::Status InProcessEndpoint::Close(const CloseOptions& options) {
     dispatcher_->BeginShutdown();
     std::thread shutdown([this] { server_->Shutdown(absl::ToChronoTime(absl::Now())); });
     if (!dispatcher_->WaitIdle(absl::Now() + options.term_timeout)) {
-      Log(LogLevel::kWarning, id(),
-          "handlers still running after the grace period and cancellation; waiting for "
-          "them (an in-process handler cannot be killed)");
+      logger_.Log(LogLevel::kWarning, id(),
+                  "handlers still running after the grace period and cancellation; waiting for "
+                  "them (an in-process handler cannot be killed)");
       result = absl::DeadlineExceededError(
           absl::StrCat("close ", id(), ": handlers did not finish within the grace period (",
                        absl::FormatDuration(options.grace), ") nor within ",
@@ -513,7 +518,7 @@ absl::Status InProcessEndpoint::Close(const CloseOptions& options) {
     server_->Wait();
   }
   if (!WaitForCalls(absl::Now() + absl::Seconds(10))) {
-    Log(LogLevel::kError, id(), "calls still in flight 10s after the worker stopped");
+    logger_.Log(LogLevel::kError, id(), "calls still in flight 10s after the worker stopped");
   }
   std::vector<std::thread> event_threads;
   {
@@ -537,7 +542,7 @@ absl::Status InProcessEndpoint::Close(const CloseOptions& options) {
   absl::MutexLock lock(&mu_);
   if (crashed_) result = absl::UnavailableError(DescribeDeathLocked().ToString());
   close_result_ = result;
-  Log(LogLevel::kDebug, id(), "closed");
+  logger_.Log(LogLevel::kDebug, id(), "closed");
   return result;
 }
 

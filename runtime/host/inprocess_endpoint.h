@@ -121,6 +121,7 @@ class InProcessEndpoint final : public GrpcEndpoint, public InProcessWorker {
 
   const codegen::ServiceBinding binding_;
   InProcessHooks* const hooks_;
+  Logger logger_;  // WorkerOptions::log_sink; set by StartServer(), before any thread
   HookedHandler hooked_;
   std::vector<codegen::MethodHandler> hooked_methods_;
   std::unique_ptr<Dispatcher> dispatcher_;

@@ -42,8 +42,9 @@ OutputCapture::~OutputCapture() {
   }
 }
 
-void OutputCapture::Start(std::string worker_id) {
+void OutputCapture::Start(std::string worker_id, Logger logger) {
   worker_id_ = std::move(worker_id);
+  logger_ = std::move(logger);
   write_end_.reset();
   thread_ = std::thread([this] { Loop(); });
 }
@@ -81,8 +82,8 @@ void OutputCapture::Loop() {
 
 void OutputCapture::TakeLine(std::string line) {
   if (mode_ == OutputMode::kCapture) {
-    Log(LogLevel::kInfo, worker_id_,
-        absl::StrCat(forward_fd_ == 1 ? "stdout: " : "stderr: ", line));
+    logger_.Log(LogLevel::kInfo, worker_id_,
+                absl::StrCat(forward_fd_ == 1 ? "stdout: " : "stderr: ", line));
   }
   if (line.size() > kTailBytes) line = line.substr(line.size() - kTailBytes);
   tail_.push_back(std::move(line));

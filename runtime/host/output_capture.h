@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "runtime/logging.h"
 #include "runtime/options.h"
 #include "runtime/process/unique_fd.h"
 
@@ -32,7 +33,8 @@ class OutputCapture {
   // The pipe's write end, to hand to the child.
   int child_fd() const { return write_end_.get(); }
   // Closes the write end (after the child has it) and starts reading.
-  void Start(std::string worker_id);
+  // OutputMode::kCapture lines go to `logger`.
+  void Start(std::string worker_id, Logger logger = Logger());
   // Waits until the stream ends (every writer closed it) or `deadline`, then
   // returns the last lines ("" if none).
   std::string Tail(absl::Time deadline);
@@ -49,6 +51,7 @@ class OutputCapture {
   UniqueFd write_end_;
   UniqueFd stop_;  // eventfd: stop reading even if a grandchild holds the pipe
   std::string worker_id_;
+  Logger logger_;  // set by Start(), before the thread
   std::thread thread_;
 
   absl::Mutex mu_;

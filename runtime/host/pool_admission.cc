@@ -258,7 +258,8 @@ void CallAdmission::AwaitIdle(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_in_flight_ == 0; };
   if (!mu_.AwaitWithTimeout(absl::Condition(&idle), timeout)) {
-    Log(LogLevel::kError, supervisor_->current_id_locked(),
+    supervisor_->logger().Log(
+        LogLevel::kError, supervisor_->current_id_locked(),
         absl::StrCat("calls still in flight ", absl::FormatDuration(timeout), " after close"));
   }
 }
@@ -287,7 +288,8 @@ absl::Status CallAdmission::Call(int method_index, const MessageLite& request,
     const absl::Time ended = absl::Now();
     if (metrics != nullptr) metrics->Ran(ended - issued);
     const bool died = Release(*slot, status, timing);
-    if (policy_.NextAttempt(ladder, died, /*may_retry=*/true, (*slot)->id, response, &status)) {
+    if (policy_.NextAttempt(ladder, died, /*may_retry=*/true, (*slot)->id, response, &status,
+                            &timing)) {
       if (metrics != nullptr) metrics->Retried();
       asked = absl::Now();
       continue;
@@ -341,27 +343,27 @@ void CallAdmission::IssueAsync(const std::shared_ptr<AsyncOp>& op, std::shared_p
   // Only a retry needs the bytes again: the last attempt takes them.
   std::string request =
       op->ladder.attempt < op->ladder.max_attempts ? op->request : std::move(op->request);
-  std::shared_ptr<PendingCall> call =
-      slot->worker->CallAsync(op->method_index, std::move(request), op->response, op->timing,
-                              [this, op, slot](absl::Status status) {
-                                MethodRecorder* const metrics = op->timing.metrics;
-                                if (metrics != nullptr) metrics->Ran(absl::Now() - op->issued);
-                                bool died = Release(slot, status, op->timing);
-                                bool cancelled;
-                                {
-                                  absl::MutexLock lock(&op->mu);
-                                  op->attempt_call.reset();
-                                  cancelled = op->cancelled;
-                                }
-                                if (policy_.NextAttempt(op->ladder, died, /*may_retry=*/!cancelled,
-                                                        slot->id, op->response, &status)) {
-                                  if (metrics != nullptr) metrics->Retried();
-                                  op->asked = absl::Now();
-                                  StartAsync(op);
-                                  return;
-                                }
-                                FinishAsync(op, std::move(status));
-                              });
+  std::shared_ptr<PendingCall> call = slot->worker->CallAsync(
+      op->method_index, std::move(request), op->response, op->timing,
+      [this, op, slot](absl::Status status) {
+        MethodRecorder* const metrics = op->timing.metrics;
+        if (metrics != nullptr) metrics->Ran(absl::Now() - op->issued);
+        bool died = Release(slot, status, op->timing);
+        bool cancelled;
+        {
+          absl::MutexLock lock(&op->mu);
+          op->attempt_call.reset();
+          cancelled = op->cancelled;
+        }
+        if (policy_.NextAttempt(op->ladder, died, /*may_retry=*/!cancelled, slot->id, op->response,
+                                &status, &op->timing)) {
+          if (metrics != nullptr) metrics->Retried();
+          op->asked = absl::Now();
+          StartAsync(op);
+          return;
+        }
+        FinishAsync(op, std::move(status));
+      });
   bool cancel_now = false;
   {
     absl::MutexLock lock(&op->mu);

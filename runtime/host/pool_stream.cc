@@ -16,7 +16,7 @@ using google::protobuf::MessageLite;
 PoolStream::PoolStream(CallAdmission& admission, const RetryPolicy& policy,
                        const std::vector<std::shared_ptr<HostMiddleware>>& middleware,
                        int method_index, CallTiming timing, std::unique_ptr<MessageLite> request,
-                       std::string request_id)
+                       std::string request_id, TraceContext trace)
     : admission_(admission),
       policy_(policy),
       middleware_(middleware),
@@ -26,6 +26,7 @@ PoolStream::PoolStream(CallAdmission& admission, const RetryPolicy& policy,
   call_.method = policy_.service().methods[method_index].path;
   call_.request = request_.get();
   call_.request_id = std::move(request_id);
+  call_.trace = std::move(trace);
 }
 
 PoolStream::~PoolStream() {
@@ -39,7 +40,7 @@ PoolStream::~PoolStream() {
 
 void PoolStream::Open() {
   admission_.BeginStream(timing_);
-  if (!middleware_.empty()) {
+  if (!middleware_.empty() || !call_.trace.empty()) {
     absl::Status status = RunOnRequest(middleware_, call_, &middleware_ran_);
     if (!status.ok()) {
       End(std::move(status));
@@ -95,7 +96,7 @@ void PoolStream::OnAttemptEnd(const std::shared_ptr<Supervisor::Slot>& slot, abs
     // Only a server-streaming call whose responses nobody has seen yet can
     // run again: nothing would be repeated.
     const bool may_retry = request_ != nullptr && read_ == 0 && !cancelled_;
-    if (policy_.NextAttempt(ladder_, died, may_retry, slot->id, nullptr, &final_status)) {
+    if (policy_.NextAttempt(ladder_, died, may_retry, slot->id, nullptr, &final_status, &timing_)) {
       if (timing_.metrics != nullptr) timing_.metrics->Retried();
       retry_due_ = true;
       return;

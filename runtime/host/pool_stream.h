@@ -45,11 +45,12 @@ class PoolStream final : public ClientStream {
  public:
   // `admission`, `policy` and `middleware` must outlive the stream (the
   // pool waits for its streams to end before it goes). `request`: the one
-  // request of a server-streaming method, else null.
+  // request of a server-streaming method, else null. `trace`: the call's
+  // trace context before middleware (HostCall::trace).
   PoolStream(CallAdmission& admission, const RetryPolicy& policy,
              const std::vector<std::shared_ptr<HostMiddleware>>& middleware, int method_index,
              CallTiming timing, std::unique_ptr<google::protobuf::MessageLite> request,
-             std::string request_id);
+             std::string request_id, TraceContext trace = TraceContext());
   ~PoolStream() override;
 
   // Runs host middleware and opens the first attempt (the stream may have

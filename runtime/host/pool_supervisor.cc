@@ -34,6 +34,7 @@ Supervisor::Supervisor(const codegen::ServiceInfo& service, const WorkerOptions&
                        Tuning tuning)
     : service_(service),
       options_(options),
+      logger_(options.log_sink, options.log_level),
       pool_(pool),
       per_worker_limit_(per_worker_limit),
       factory_(std::move(factory)),
@@ -136,7 +137,7 @@ void Supervisor::AdoptLocked(const std::shared_ptr<Slot>& slot, int seat, Later*
   const std::string replaced = current_id_;
   AddSlotLocked(slot, seat);
   if (replacing) {
-    Log(LogLevel::kInfo, slot->id, absl::StrCat("replacing crashed worker ", replaced));
+    logger_.Log(LogLevel::kInfo, slot->id, absl::StrCat("replacing crashed worker ", replaced));
   }
   // A worker being recycled leaves now that its replacement is ready.
   std::shared_ptr<Slot> oldest;
@@ -216,8 +217,9 @@ void Supervisor::NoteEarlyFailureLocked(Seat& seat) {
 
 void Supervisor::MarkDeadLocked(Slot& slot, FailureDescription description, Later* later) {
   slot.dead = true;
-  later->push_back(
-      [id = slot.id, text = description.ToString()] { Log(LogLevel::kError, id, text); });
+  later->push_back([logger = logger_, id = slot.id, text = description.ToString()] {
+    logger.Log(LogLevel::kError, id, text);
+  });
   last_death_ = std::move(description);
   ++counters_.workers_crashed;
   const int freed = slot.seat;
@@ -246,13 +248,15 @@ void Supervisor::PromoteSpareLocked(int seat, Later* later) {
   std::shared_ptr<Slot> spare = spares_.TakeLocked(absl::Now(), &dead);
   for (auto& slot : dead) CloseLaterLocked(std::move(slot));
   if (spare == nullptr) return;
-  later->push_back([id = spare->id] { Log(LogLevel::kInfo, id, "warm spare promoted"); });
+  later->push_back([logger = logger_, id = spare->id] {
+    logger.Log(LogLevel::kInfo, id, "warm spare promoted");
+  });
   AdoptLocked(spare, seat, later);
 }
 
 void Supervisor::DrainLocked(Slot& slot, const std::string& reason) {
   if (slot.dead || slot.draining) return;
-  Log(LogLevel::kInfo, slot.id, absl::StrCat("draining: ", reason));
+  logger_.Log(LogLevel::kInfo, slot.id, absl::StrCat("draining: ", reason));
   slot.draining = true;
   slot.recycling = false;
   if (slot.seat >= 0) {
@@ -264,7 +268,7 @@ void Supervisor::DrainLocked(Slot& slot, const std::string& reason) {
 
 void Supervisor::RecycleLocked(Slot& slot, const std::string& reason) {
   if (slot.dead || slot.draining || slot.recycling || closing_) return;
-  Log(LogLevel::kInfo, slot.id, absl::StrCat("recycling: ", reason));
+  logger_.Log(LogLevel::kInfo, slot.id, absl::StrCat("recycling: ", reason));
   slot.recycling = true;
   ++counters_.workers_recycled;
   if (slot.seat >= 0) {
@@ -284,9 +288,9 @@ void Supervisor::OnDeath(const std::weak_ptr<Slot>& weak) {
     if (slot->spare) {
       // It served no call: no caller saw it, so it is no crash of the pool.
       if (spares_.RemoveDeadLocked(*slot, absl::Now())) {
-        later.push_back([id = slot->id, text = description.ToString()] {
-          Log(LogLevel::kWarning, id,
-              absl::StrCat("warm spare died while idle; starting another: ", text));
+        later.push_back([logger = logger_, id = slot->id, text = description.ToString()] {
+          logger.Log(LogLevel::kWarning, id,
+                     absl::StrCat("warm spare died while idle; starting another: ", text));
         });
         CloseLaterLocked(slot);
         wake_ = true;
@@ -360,8 +364,8 @@ void Supervisor::SpawnInto(int seat_index) {
         crash.set_cause(WorkerCrash::SPAWN_FAILURE);
         last_spawn_error_ = WithCrash(last_spawn_error_, crash);
       }
-      Log(LogLevel::kError, service_.full_name,
-          absl::StrCat("could not start a worker: ", worker.status().message()));
+      logger_.Log(LogLevel::kError, service_.full_name,
+                  absl::StrCat("could not start a worker: ", worker.status().message()));
       // Calls wait for the next attempt, unless starts keep failing and no
       // worker is up to serve them.
       bool serving = false;
@@ -393,8 +397,8 @@ void Supervisor::SpawnSpare() {
     if (!worker.ok()) {
       ++spawn_failures_;
       spares_.StartedLocked(nullptr, absl::Now());
-      Log(LogLevel::kError, service_.full_name,
-          absl::StrCat("could not start a warm spare: ", worker.status().message()));
+      logger_.Log(LogLevel::kError, service_.full_name,
+                  absl::StrCat("could not start a warm spare: ", worker.status().message()));
     } else if (closing_) {
       spares_.StartCancelledLocked();
       discard = *std::move(worker);
@@ -404,7 +408,7 @@ void Supervisor::SpawnSpare() {
     }
     wake_ = true;  // a failed start may be due again later
   }
-  if (!ready_id.empty()) Log(LogLevel::kInfo, ready_id, "warm spare ready");
+  if (!ready_id.empty()) logger_.Log(LogLevel::kInfo, ready_id, "warm spare ready");
   if (discard) discard->Close(CloseOptions()).IgnoreError();
 }
 
@@ -470,7 +474,7 @@ void Supervisor::Supervise() {
         const auto& slot = *it;
         if (!slot->dead && !slot->draining && !slot->recycling && slot->in_flight == 0 &&
             queue_->QueuedLocked() == 0 && now - slot->idle_since >= pool_.idle_timeout) {
-          Log(LogLevel::kInfo, slot->id, "retiring idle worker");
+          logger_.Log(LogLevel::kInfo, slot->id, "retiring idle worker");
           if (slot->seat >= 0) seats_[slot->seat] = Seat();
           std::shared_ptr<Slot> leaving = slot;
           RunTaskLocked([leaving] { leaving->worker->Close(CloseOptions()).IgnoreError(); });
@@ -535,7 +539,9 @@ void Supervisor::Supervise() {
         for (auto& slot : dead) CloseLaterLocked(std::move(slot));
         if (spare != nullptr) {
           // Ready now: no call waits for a spawn.
-          later.push_back([id = spare->id] { Log(LogLevel::kInfo, id, "warm spare promoted"); });
+          later.push_back([logger = logger_, id = spare->id] {
+            logger.Log(LogLevel::kInfo, id, "warm spare promoted");
+          });
           AdoptLocked(spare, best, &later);
           ++live;
           continue;

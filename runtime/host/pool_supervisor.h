@@ -129,6 +129,9 @@ class Supervisor {
   // Set once, before Start().
   void set_queue(Queue* queue) { queue_ = queue; }
 
+  // Where the pool's records go.
+  const Logger& logger() const { return logger_; }
+
   // Starts min_workers workers (unless lazy), and returns once they are
   // ready, the first spawn error as is; then starts the supervisor thread.
   absl::Status Start();
@@ -238,6 +241,7 @@ class Supervisor {
 
   const codegen::ServiceInfo& service_;
   const WorkerOptions& options_;  // the pool's
+  const Logger logger_;           // WorkerOptions::log_sink, else the process-wide sink
   const PoolOptions pool_;
   const int per_worker_limit_;
   const Factory factory_;

@@ -450,6 +450,9 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> ConnectPool(
   options.call_timeout = remote.call_timeout;
   options.on_state_change = remote.on_state_change;
   options.middleware = remote.middleware;
+  options.trace_propagator = remote.trace_propagator;
+  options.log_sink = remote.log_sink;
+  options.log_level = remote.log_level;
   options.respawn = RespawnPolicy::kNever;  // nothing to respawn
   PoolOptions pool;
   pool.min_workers = pool.max_workers = 1;  // one channel; gRPC balances

@@ -11,6 +11,8 @@
 #include "runtime/host/crash_details.h"
 #include "runtime/host/endpoint.h"
 #include "runtime/logging.h"
+#include "runtime/metadata.h"
+#include "runtime/trace_context.h"
 #include "runtime/wire/call_failure.h"
 
 namespace iw::internal {
@@ -20,8 +22,8 @@ FailureDescription DescriptionOrMessage(const absl::Status& status) {
 }
 
 RetryPolicy::RetryPolicy(const codegen::ServiceInfo& service,
-                         const std::vector<MethodOverrides>& method_overrides)
-    : service_(service), method_overrides_(method_overrides) {}
+                         const std::vector<MethodOverrides>& method_overrides, Logger logger)
+    : service_(service), method_overrides_(method_overrides), logger_(std::move(logger)) {}
 
 int RetryPolicy::MaxAttempts(int method_index) const {
   const codegen::MethodInfo& method = service_.methods[method_index];
@@ -45,12 +47,28 @@ CallAttempts RetryPolicy::Begin(int method_index, absl::Time deadline) const {
 
 bool RetryPolicy::NextAttempt(CallAttempts& call, bool died, bool may_retry,
                               absl::string_view worker_id, google::protobuf::MessageLite* response,
-                              absl::Status* status) const {
+                              absl::Status* status, const CallTiming* timing) const {
   if (died && may_retry && call.attempt < call.max_attempts && absl::Now() < call.deadline) {
-    Log(LogLevel::kWarning, worker_id,
+    LogRecord record;
+    record.level = LogLevel::kWarning;
+    record.worker_id = std::string(worker_id);
+    record.message =
         absl::StrCat("retrying ", MethodDisplayName(service_, call.method_index),
                      " on a fresh worker (attempt ", call.attempt + 1, " of ", call.max_attempts,
-                     ") after: ", DescriptionOrMessage(*status).ToString()));
+                     ") after: ", DescriptionOrMessage(*status).ToString());
+    if (timing != nullptr) {
+      record.request_id = timing->request_id;
+      if (timing->request_metadata != nullptr) {
+        // Validated before it was sent.
+        auto parent = timing->request_metadata->find(kTraceparentMetadataKey);
+        if (parent != timing->request_metadata->end()) {
+          const TraceContext trace{parent->second, ""};
+          record.trace_id = std::string(trace.trace_id());
+          record.span_id = std::string(trace.parent_id());
+        }
+      }
+    }
+    logger_.Log(std::move(record));
     ++call.attempt;
     if (response != nullptr) response->Clear();
     return true;

@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "runtime/codegen_support/service_info.h"
+#include "runtime/logging.h"
 #include "runtime/options.h"
 #include "runtime/wire/call_failure.h"
 
@@ -23,6 +24,8 @@ class MessageLite;
 }  // namespace google::protobuf
 
 namespace iw::internal {
+
+struct CallTiming;  // endpoint.h
 
 // What the endpoint said happened, without the "<method>: " of the message
 // ("worker ... crashed: ..."; the whole message if it kept no description).
@@ -41,9 +44,10 @@ struct CallAttempts {
 // Thread-safe (immutable).
 class RetryPolicy {
  public:
-  // `method_overrides`: empty, or one per method of `service`.
+  // `method_overrides`: empty, or one per method of `service`. `logger`:
+  // where retries are logged.
   RetryPolicy(const codegen::ServiceInfo& service,
-              const std::vector<MethodOverrides>& method_overrides);
+              const std::vector<MethodOverrides>& method_overrides, Logger logger = Logger());
 
   // Attempts in total (the first included): 1 under CrashPolicy::kReject.
   int MaxAttempts(int method_index) const;
@@ -57,8 +61,11 @@ class RetryPolicy {
   // Returns true when the call runs again on a fresh worker (the retry is
   // logged, `response` cleared and the attempt counted); false when
   // `*status` is now the call's final status (see Conclude()).
+  // `timing` (may be null): the call's, whose request id and trace id tag
+  // the retry's record.
   bool NextAttempt(CallAttempts& call, bool died, bool may_retry, absl::string_view worker_id,
-                   google::protobuf::MessageLite* response, absl::Status* status) const;
+                   google::protobuf::MessageLite* response, absl::Status* status,
+                   const CallTiming* timing = nullptr) const;
 
   // Adds "(attempt N of M)" to a failure after retries, and the attempt
   // numbers to its iw.WorkerCrash.
@@ -73,6 +80,7 @@ class RetryPolicy {
  private:
   const codegen::ServiceInfo& service_;
   const std::vector<MethodOverrides> method_overrides_;
+  const Logger logger_;
 };
 
 }  // namespace iw::internal

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
+#include "runtime/common/demangle.h"
 #include "runtime/common/handler_concurrency.h"
 #include "runtime/common/middleware_chain.h"
 
@@ -32,7 +33,8 @@ WorkerPool::WorkerPool(const codegen::ServiceInfo& service, WorkerOptions option
     : service_(service),
       options_(std::move(options)),
       method_overrides_(std::move(method_overrides)),
-      policy_(service, method_overrides_),
+      logger_(options_.log_sink, options_.log_level),
+      policy_(service, method_overrides_, logger_),
       metrics_(service),
       supervisor_(service, options_, pool, PerWorkerLimit(service, pool), std::move(factory),
                   tuning),
@@ -113,28 +115,64 @@ absl::StatusOr<CallTiming> WorkerPool::Resolve(int method_index, const CallOptio
   return timing;
 }
 
+absl::StatusOr<TraceContext> WorkerPool::InitialTrace(int method_index,
+                                                      const CallOptions& options) const {
+  if (options.trace) {
+    if (absl::Status valid = ValidateTraceContext(*options.trace); !valid.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(MethodDisplayName(service_, method_index),
+                                                     ": CallOptions::trace: ", valid.message()));
+    }
+    return *options.trace;
+  }
+  if (options_.trace_propagator == nullptr) return TraceContext();
+  std::optional<TraceContext> current;
+  try {
+    current = options_.trace_propagator->Current();
+  } catch (...) {
+    logger_.Log(LogLevel::kError, service_.full_name,
+                absl::StrCat("TracePropagator::Current threw ", CurrentExceptionTypeName(),
+                             "; the call goes without a trace context"));
+    return TraceContext();
+  }
+  if (!current) return TraceContext();
+  if (absl::Status valid = ValidateTraceContext(*current); !valid.ok()) {
+    logger_.Log(LogLevel::kDebug, service_.full_name,
+                absl::StrCat(MethodDisplayName(service_, method_index),
+                             ": ignored the TracePropagator's trace context: ", valid.message()));
+    return TraceContext();
+  }
+  return *std::move(current);
+}
+
 // Host middleware wraps the whole logical call: it runs once per call,
 // outside the queue and the crash-policy retries (a retry re-sends the
-// request the chain produced).
+// request the chain produced). A trace context travels as metadata added
+// after the chain (middleware_chain.cc).
 absl::Status WorkerPool::Call(int method_index, const MessageLite& request, MessageLite* response,
                               const CallOptions& options) {
-  if (options_.middleware.empty()) {
+  absl::StatusOr<TraceContext> trace = InitialTrace(method_index, options);
+  if (!trace.ok()) return trace.status();
+  if (options_.middleware.empty() && trace->empty()) {
     return CallWithRetries(method_index, request, response, options, NewRequestId(), nullptr,
                            nullptr);
   }
   HostCall call;
   call.method = service_.methods[method_index].path;
   // Generated methods take `const Request&`: middleware gets a private copy.
-  std::unique_ptr<MessageLite> copy(request.New());
-  copy->CheckTypeAndMergeFrom(request);
-  call.request = copy.get();
+  std::unique_ptr<MessageLite> copy;
+  if (!options_.middleware.empty()) {
+    copy.reset(request.New());
+    copy->CheckTypeAndMergeFrom(request);
+    call.request = copy.get();
+  }
   call.response = response;
   call.request_id = NewRequestId();
+  call.trace = *std::move(trace);
   size_t ran = 0;
   absl::Status status = RunOnRequest(options_.middleware, call, &ran);
   if (status.ok()) {
-    status = CallWithRetries(method_index, *copy, response, options, call.request_id,
-                             &call.request_metadata, &call.response_metadata);
+    status = CallWithRetries(method_index, copy != nullptr ? *copy : request, response, options,
+                             call.request_id, &call.request_metadata, &call.response_metadata);
   }
   RunOnResponse(options_.middleware, call, ran, status);
   return status;
@@ -155,19 +193,28 @@ absl::Status WorkerPool::CallWithRetries(int method_index, const MessageLite& re
 CallHandle WorkerPool::CallAsync(int method_index, const MessageLite& request,
                                  MessageLite* response, const CallOptions& options,
                                  std::function<void(absl::Status)> done) {
-  if (options_.middleware.empty()) {
+  absl::StatusOr<TraceContext> trace = InitialTrace(method_index, options);
+  if (!trace.ok()) {
+    done(trace.status());
+    return CallHandle();
+  }
+  if (options_.middleware.empty() && trace->empty()) {
     return CallAsyncWithRetries(method_index, request, response, options, NewRequestId(), nullptr,
                                 nullptr, std::move(done));
   }
   // OnRequest runs here, on the caller's thread; OnResponse on the thread
   // that completes the call, before `done`.
   auto call = std::make_shared<HostCall>();
-  std::shared_ptr<MessageLite> copy(request.New());
-  copy->CheckTypeAndMergeFrom(request);
+  std::shared_ptr<MessageLite> copy;
+  if (!options_.middleware.empty()) {
+    copy.reset(request.New());
+    copy->CheckTypeAndMergeFrom(request);
+    call->request = copy.get();
+  }
   call->method = service_.methods[method_index].path;
-  call->request = copy.get();
   call->response = response;
   call->request_id = NewRequestId();
+  call->trace = *std::move(trace);
   size_t ran = 0;
   absl::Status status = RunOnRequest(options_.middleware, *call, &ran);
   if (!status.ok()) {
@@ -175,8 +222,8 @@ CallHandle WorkerPool::CallAsync(int method_index, const MessageLite& request,
     done(std::move(status));
     return CallHandle();
   }
-  return CallAsyncWithRetries(method_index, *copy, response, options, call->request_id,
-                              &call->request_metadata, &call->response_metadata,
+  return CallAsyncWithRetries(method_index, copy != nullptr ? *copy : request, response, options,
+                              call->request_id, &call->request_metadata, &call->response_metadata,
                               [this, call, copy, ran, done = std::move(done)](absl::Status status) {
                                 RunOnResponse(options_.middleware, *call, ran, status);
                                 done(std::move(status));
@@ -204,6 +251,8 @@ std::unique_ptr<ClientStream> WorkerPool::OpenStream(int method_index, const Mes
                                                      const CallOptions& options) {
   absl::StatusOr<CallTiming> timing = Resolve(method_index, options);
   if (!timing.ok()) return std::make_unique<FailedStream>(timing.status());
+  absl::StatusOr<TraceContext> trace = InitialTrace(method_index, options);
+  if (!trace.ok()) return std::make_unique<FailedStream>(trace.status());
   std::unique_ptr<MessageLite> copy;
   if (request != nullptr) {
     // Kept for a retry, and what middleware may modify.
@@ -211,7 +260,8 @@ std::unique_ptr<ClientStream> WorkerPool::OpenStream(int method_index, const Mes
     copy->CheckTypeAndMergeFrom(*request);
   }
   auto stream = std::make_unique<PoolStream>(admission_, policy_, options_.middleware, method_index,
-                                             *std::move(timing), std::move(copy), NewRequestId());
+                                             *std::move(timing), std::move(copy), NewRequestId(),
+                                             *std::move(trace));
   stream->Open();
   return stream;
 }
@@ -250,6 +300,13 @@ CallHandle WorkerPool::StreamAsync(int method_index, const MessageLite& request,
                                    MessageLite* response, std::function<void()> on_message,
                                    std::function<void(absl::Status)> done,
                                    const CallOptions& options) {
+  // The stream opens on the pump's thread: the TracePropagator is asked
+  // here, on the caller's.
+  CallOptions resolved = options;
+  if (!resolved.trace) {
+    absl::StatusOr<TraceContext> trace = InitialTrace(method_index, options);
+    if (trace.ok()) resolved.trace = *std::move(trace);
+  }
   // The caller may destroy `request` as soon as this returns.
   std::shared_ptr<MessageLite> copy(request.New());
   copy->CheckTypeAndMergeFrom(request);
@@ -267,7 +324,7 @@ CallHandle WorkerPool::StreamAsync(int method_index, const MessageLite& request,
   auto pump = std::make_unique<Pump>();
   Pump* raw = pump.get();
   // Opening may wait for a free worker: on the pump, not on the caller.
-  raw->thread = std::thread([this, raw, handle, copy, method_index, response, options,
+  raw->thread = std::thread([this, raw, handle, copy, method_index, response, options = resolved,
                              on_message = std::move(on_message), done = std::move(done)] {
     std::unique_ptr<ClientStream> stream = OpenStream(method_index, copy.get(), options);
     if (!handle->Set(stream.get())) stream->Cancel();

@@ -113,6 +113,10 @@ class WorkerPool final {
                                   const Metadata* request_metadata, Metadata* response_metadata,
                                   std::function<void(absl::Status)> done);
   absl::StatusOr<CallTiming> Resolve(int method_index, const CallOptions& options) const;
+  // The call's trace context before host middleware: CallOptions::trace
+  // (INVALID_ARGUMENT if invalid), else the TracePropagator's (ignored if
+  // invalid), else empty. Runs on the caller's thread.
+  absl::StatusOr<TraceContext> InitialTrace(int method_index, const CallOptions& options) const;
 
   // The close itself, run once by close_ (see close_once.h).
   absl::Status CloseNow(const CloseOptions& options);
@@ -120,6 +124,7 @@ class WorkerPool final {
   const codegen::ServiceInfo& service_;
   const WorkerOptions options_;
   const std::vector<MethodOverrides> method_overrides_;
+  const Logger logger_;  // WorkerOptions::log_sink, else the process-wide sink
   const double timeout_scale_ = TimeoutScale();  // $IW_TIMEOUT_SCALE, read once
   const RetryPolicy policy_;
   // Before the supervisor and admission: calls record into it until the

@@ -53,7 +53,9 @@ constexpr absl::Duration kSelfExitAllowance = absl::Milliseconds(500);
 }  // namespace
 
 WorkerProcess::WorkerProcess(const codegen::ServiceInfo& service, const WorkerOptions& options)
-    : GrpcEndpoint(service), executable_(options.executable) {}
+    : GrpcEndpoint(service),
+      executable_(options.executable),
+      logger_(options.log_sink, options.log_level) {}
 
 absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
     const codegen::ServiceInfo& service, const WorkerOptions& options,
@@ -139,12 +141,12 @@ absl::Status WorkerProcess::Start(const WorkerOptions& options, const ResolvedTi
   }
   process_ = std::move(*process);
   set_id(absl::StrCat(base_id, " (pid ", process_->pid(), ")"));
-  stderr_->Start(id());
-  if (stdout_ != nullptr) stdout_->Start(id());
+  stderr_->Start(id(), logger_);
+  if (stdout_ != nullptr) stdout_->Start(id(), logger_);
   grpc_pair->worker.reset();
   control_pair->worker.reset();
   control_ = std::move(control_pair->host);
-  Log(LogLevel::kDebug, id(), absl::StrCat("spawned ", executable_));
+  logger_.Log(LogLevel::kDebug, id(), absl::StrCat("spawned ", executable_));
 
   bool native = false;
   if (absl::Status ready = WaitReady(startup, options.schema_check, &native); !ready.ok()) {
@@ -167,7 +169,7 @@ absl::Status WorkerProcess::Start(const WorkerOptions& options, const ResolvedTi
                   limits, options.call_stream, startup_deadline);
   }
   monitor_ = std::thread([this] { Monitor(); });
-  Log(LogLevel::kInfo, id(), "ready");
+  logger_.Log(LogLevel::kInfo, id(), "ready");
   return absl::OkStatus();
 }
 
@@ -202,7 +204,7 @@ absl::Status WorkerProcess::WaitReady(const ResolvedTimeout& startup, SchemaChec
         absl::Status matches = CheckWorkerSchema(schema_check, deadline);
         if (matches.ok()) return matches;
         // Not a worker we can use: it must not run on.
-        Log(LogLevel::kError, id(), std::string(matches.message()));
+        logger_.Log(LogLevel::kError, id(), std::string(matches.message()));
         process_->Signal(SIGKILL, /*group=*/true);
         process_->Wait(absl::InfiniteFuture());
         return matches;
@@ -307,7 +309,7 @@ void WorkerProcess::Monitor() {
     if (on_death) {
       on_death();  // the owner reports it
     } else {
-      Log(LogLevel::kError, id(), DescribeDeath().ToString());
+      logger_.Log(LogLevel::kError, id(), DescribeDeath().ToString());
     }
     return;
   }
@@ -460,7 +462,8 @@ void WorkerProcess::OnProtocolViolation(const absl::Status& why) {
     if (!protocol_error_.empty() || !kill_reason_.empty() || closing_) return;
     protocol_error_ = std::string(why.message());
   }
-  Log(LogLevel::kError, id(), absl::StrCat("killing: it broke the call protocol: ", why.message()));
+  logger_.Log(LogLevel::kError, id(),
+              absl::StrCat("killing: it broke the call protocol: ", why.message()));
   process_->Signal(SIGKILL, /*group=*/true);
 }
 
@@ -469,7 +472,7 @@ void WorkerProcess::Kill(const std::string& reason) {
     absl::MutexLock lock(&mu_);
     if (kill_reason_.empty()) kill_reason_ = reason;
   }
-  Log(LogLevel::kWarning, id(), absl::StrCat("killing: ", reason));
+  logger_.Log(LogLevel::kWarning, id(), absl::StrCat("killing: ", reason));
   process_->Signal(SIGKILL, /*group=*/true);
 }
 
@@ -511,17 +514,17 @@ absl::Status WorkerProcess::CloseNow(const CloseOptions& options) {
     std::optional<ExitStatus> status = DrainAndWait(grace_deadline + kSelfExitAllowance);
     // 2. SIGTERM.
     if (!status) {
-      Log(LogLevel::kWarning, id(),
-          absl::StrCat("did not exit within the grace period of ",
-                       absl::FormatDuration(options.grace), "; sending SIGTERM"));
+      logger_.Log(LogLevel::kWarning, id(),
+                  absl::StrCat("did not exit within the grace period of ",
+                               absl::FormatDuration(options.grace), "; sending SIGTERM"));
       process_->Signal(SIGTERM);
       status = DrainAndWait(absl::Now() + options.term_timeout);
     }
     // 3. SIGKILL.
     if (!status) {
-      Log(LogLevel::kWarning, id(),
-          absl::StrCat("did not exit within ", absl::FormatDuration(options.term_timeout),
-                       " of SIGTERM; sending SIGKILL"));
+      logger_.Log(LogLevel::kWarning, id(),
+                  absl::StrCat("did not exit within ", absl::FormatDuration(options.term_timeout),
+                               " of SIGTERM; sending SIGKILL"));
       process_->Signal(SIGKILL, /*group=*/true);
       process_->Wait(absl::InfiniteFuture());
       result = absl::DeadlineExceededError(
@@ -534,7 +537,7 @@ absl::Status WorkerProcess::CloseNow(const CloseOptions& options) {
   }
   // The worker is gone, so every call still in flight fails promptly.
   if (!WaitForCalls(absl::Now() + absl::Seconds(10))) {
-    Log(LogLevel::kError, id(), "calls still in flight 10s after the worker exited");
+    logger_.Log(LogLevel::kError, id(), "calls still in flight 10s after the worker exited");
   }
   if (monitor_.joinable()) {
     uint64_t one = 1;
@@ -545,7 +548,7 @@ absl::Status WorkerProcess::CloseNow(const CloseOptions& options) {
   DetachChannel();
   absl::MutexLock lock(&mu_);
   control_.reset();
-  Log(LogLevel::kDebug, id(), "closed");
+  logger_.Log(LogLevel::kDebug, id(), "closed");
   return result;
 }
 

@@ -75,6 +75,7 @@ class WorkerProcess final : public GrpcEndpoint {
   std::string StderrTail();
 
   const std::string executable_;
+  const Logger logger_;  // WorkerOptions::log_sink, else the process-wide sink
   std::unique_ptr<ChildProcess> process_;
   std::unique_ptr<OutputCapture> stderr_;
   std::unique_ptr<OutputCapture> stdout_;  // only in OutputMode::kCapture

@@ -109,6 +109,18 @@ absl::Status InvokeMethod(const codegen::ServiceBinding& binding, int method_ind
 }
 }  // namespace
 
+std::unique_ptr<TraceScope> Dispatcher::StartTraceScope(const CallContext& context) const {
+  if (config_.tracer == nullptr) return nullptr;
+  try {
+    return config_.tracer->StartCall(context);
+  } catch (...) {
+    logger_.Log(LogLevel::kError, worker_id_,
+                absl::StrCat(context.method(), ": WorkerTracer::StartCall threw ",
+                             CurrentExceptionTypeName(), "; the call goes on without a scope"));
+    return nullptr;
+  }
+}
+
 absl::Status Dispatcher::RunCall(CallContext& context, std::optional<absl::Duration> replace_after,
                                  absl::FunctionRef<absl::Status()> body,
                                  Metadata* response_metadata) {
@@ -120,9 +132,23 @@ absl::Status Dispatcher::RunCall(CallContext& context, std::optional<absl::Durat
   }
   uint64_t watch = 0;
   if (replace_after && context.deadline() != absl::InfiniteFuture()) {
-    watch = watchdog_->Arm(context.deadline(), *replace_after, context.method());
+    watch = watchdog_->Arm(context.deadline(), *replace_after, context.method(),
+                           context.request_id(), context.trace().traceparent);
   }
-  absl::Status status = body();
+  absl::Status status;
+  {
+    // Records logged on this thread now are about this call, and go to
+    // this worker's sink.
+    CurrentCallScope current(&context, &logger_, &worker_id_);
+    if (!context.trace_problem().empty()) {
+      logger_.Log(LogLevel::kDebug, worker_id_,
+                  absl::StrCat(context.method(),
+                               ": ignored the caller's trace context: ", context.trace_problem()));
+    }
+    std::unique_ptr<TraceScope> span = StartTraceScope(context);
+    status = body();
+    if (span != nullptr) span->OnEnd(status);
+  }
   if (watch != 0) watchdog_->Disarm(watch);
   if (context.recycle_requested() && on_recycle_ && !recycle_requested_.exchange(true)) {
     on_recycle_();
@@ -230,10 +256,11 @@ Dispatcher::Dispatcher(const codegen::ServiceBinding& binding, std::string worke
     : binding_(binding),
       worker_id_(std::move(worker_id)),
       config_(std::move(config)),
+      logger_(config_.log_sink, config_.log_level),
       timeout_scale_(TimeoutScale()),
       executor_(HandlerConcurrency(*binding.service)) {
-  SetOverrunHandler([id = worker_id_](const std::string& description) {
-    Log(LogLevel::kError, id, description);
+  SetOverrunHandler([this](const std::string& description) {
+    logger_.Log(LogLevel::kError, worker_id_, description);
     std::fflush(nullptr);
     std::_Exit(kReplacedExitCode);
   });
@@ -248,7 +275,7 @@ Dispatcher::~Dispatcher() {
   absl::MutexLock lock(&streams_mu_);
   auto gone = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(streams_mu_) { return streams_.empty(); };
   if (!streams_mu_.AwaitWithTimeout(absl::Condition(&gone), absl::Seconds(10))) {
-    Log(LogLevel::kError, worker_id_, "call streams still open 10s after shutdown");
+    logger_.Log(LogLevel::kError, worker_id_, "call streams still open 10s after shutdown");
   }
 }
 
@@ -272,7 +299,7 @@ std::optional<absl::Duration> Dispatcher::BoundedReplaceAfter(
 }
 
 void Dispatcher::SetOverrunHandler(OverrunWatchdog::OnOverrun on_overrun) {
-  watchdog_ = std::make_unique<OverrunWatchdog>(std::move(on_overrun));
+  watchdog_ = std::make_unique<OverrunWatchdog>(std::move(on_overrun), &logger_);
 }
 
 bool Dispatcher::RegisterStream(WorkerStream* stream) {

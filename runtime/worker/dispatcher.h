@@ -71,6 +71,9 @@ class Dispatcher final {
   const codegen::ServiceBinding& binding() const { return binding_; }
   const WorkerConfig& config() const { return config_; }
   const std::string& worker_id() const { return worker_id_; }
+  // Where this worker's records go (WorkerConfig::log_sink, else the
+  // process-wide sink).
+  const Logger& logger() const { return logger_; }
   Executor& executor() { return executor_; }
   // Index of the method with gRPC path `path`, or -1.
   int FindMethod(absl::string_view path) const;
@@ -139,12 +142,15 @@ class Dispatcher final {
   // What both kinds of call share around `body` (the handler): skips it if
   // the call was cancelled while queued, arms the overrun watchdog, notices
   // RequestRecycle(), collects the response metadata.
+  // WorkerConfig::tracer's scope for one call; null if none.
+  std::unique_ptr<TraceScope> StartTraceScope(const CallContext& context) const;
   absl::Status RunCall(CallContext& context, std::optional<absl::Duration> replace_after,
                        absl::FunctionRef<absl::Status()> body, Metadata* response_metadata);
 
   const codegen::ServiceBinding binding_;
   const std::string worker_id_;
   const WorkerConfig config_;
+  const Logger logger_;
   absl::flat_hash_map<std::string, int> methods_by_path_;
   std::unique_ptr<OverrunWatchdog> watchdog_;
   std::function<void()> on_recycle_;

@@ -566,8 +566,8 @@ class Carrier final : public NativeCarrier, public WorkerStream {
   void Violation(const absl::Status& why) {
     if (violated_) return;
     violated_ = true;
-    Log(LogLevel::kError, dispatcher_->worker_id(),
-        absl::StrCat("ending the call connection: ", why.message()));
+    dispatcher_->logger().Log(LogLevel::kError, dispatcher_->worker_id(),
+                              absl::StrCat("ending the call connection: ", why.message()));
     FrameBuffer goaway;
     AppendGoAway(why.message(), &goaway);
     Write(&goaway);

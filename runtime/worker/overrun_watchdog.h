@@ -14,6 +14,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "runtime/call_context.h"
+#include "runtime/logging.h"
 
 namespace iw::internal {
 
@@ -26,13 +28,18 @@ class OverrunWatchdog {
   // not to return (it ends the process).
   using OnOverrun = std::function<void(const std::string& description)>;
 
-  explicit OverrunWatchdog(OnOverrun on_overrun) : on_overrun_(std::move(on_overrun)) {}
+  // `logger` (may be null: the process-wide sink) is where records logged
+  // by `on_overrun` go; they carry the overrunning call's ids.
+  explicit OverrunWatchdog(OnOverrun on_overrun, const Logger* logger = nullptr)
+      : on_overrun_(std::move(on_overrun)), logger_(logger) {}
   ~OverrunWatchdog();
   OverrunWatchdog(const OverrunWatchdog&) = delete;
   OverrunWatchdog& operator=(const OverrunWatchdog&) = delete;
 
-  // Watches one running handler; returns a token for Disarm().
-  uint64_t Arm(absl::Time deadline, absl::Duration grace, const std::string& method);
+  // Watches one running handler; returns a token for Disarm(). The call's
+  // request id and traceparent tag the records `on_overrun` logs.
+  uint64_t Arm(absl::Time deadline, absl::Duration grace, const std::string& method,
+               const std::string& request_id = "", const std::string& traceparent = "");
   void Disarm(uint64_t token);
 
  private:
@@ -40,10 +47,13 @@ class OverrunWatchdog {
     absl::Time fire_at;
     absl::Duration grace;
     std::string method;
+    std::string request_id;
+    std::string traceparent;
   };
   void Loop();
 
   const OnOverrun on_overrun_;
+  const Logger* const logger_;
   absl::Mutex mu_;
   std::map<uint64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
   uint64_t next_token_ ABSL_GUARDED_BY(mu_) = 1;

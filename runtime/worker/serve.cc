@@ -34,6 +34,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "runtime/call_context.h"
 #include "runtime/codegen_support/handler_adapter.h"
 #include "runtime/logging.h"
 #include "runtime/process/fork_server_loop.h"
@@ -349,6 +350,10 @@ int Serve(int argc, char** argv, const codegen::ServiceBinding& binding,
   ::sigaction(SIGINT, &action, nullptr);
 
   auto dispatcher = std::make_unique<Dispatcher>(binding, worker_id, config);
+  // This thread's records (stopping, draining) go to WorkerConfig::log_sink
+  // too; the copy outlives the dispatcher.
+  const Logger worker_logger = dispatcher->logger();
+  CurrentCallScope worker_records(nullptr, &worker_logger);
   // Without a host (started by hand), any client may call: the .proto's
   // bounds hold for each of them.
   if (!(grpc_fd && control_fd)) dispatcher->BoundCallsByProto();
