@@ -247,8 +247,11 @@ TEST_CASE(
   SECTION("a hello of another version") {
     hello = false;
     bad = HelloFrame(end.service());
-    bad.data()[8] = 3;  // the version, first field of the body
-    violation = "native carrier version 3 is not supported; this worker speaks version 2";
+    // The version, first field of the body: one this worker does not speak.
+    bad.data()[8] = static_cast<char>(iw::internal::kNativeVersion + 1);
+    violation = absl::StrCat("native carrier version ", iw::internal::kNativeVersion + 1,
+                             " is not supported; this worker speaks version ",
+                             iw::internal::kNativeVersion);
   }
   SECTION("a method index beyond the hello's table") {
     bad = CallFrame(5, 99, echo);
