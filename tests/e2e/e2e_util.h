@@ -46,6 +46,17 @@ inline std::unique_ptr<iwtest::TestServiceHost> SpawnOrDie(
   return std::move(*host);
 }
 
+// Spawns a pool of TestService workers (their stderr discarded); the test
+// stops (REQUIRE) if that fails.
+inline std::unique_ptr<iwtest::TestServiceHost> SpawnPoolOrDie(
+    const PoolOptions& pool, const iwtest::TestServiceMethodConfig& methods = {}) {
+  WorkerOptions options = TestWorkerOptions();
+  options.stderr_mode = OutputMode::kDiscard;
+  auto host = iwtest::TestServiceHost::SpawnPool(options, pool, methods);
+  REQUIRE_THAT(host.status(), IsOk());
+  return std::move(*host);
+}
+
 // Whether a server listens on the Unix socket at `path` (a connect
 // succeeds). The socket file appears at bind(), a moment before listen(): a
 // connect in between is refused, so wait for this, not for the file.

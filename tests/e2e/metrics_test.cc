@@ -26,18 +26,10 @@ using iw::HostMetrics;
 using iw::MethodMetrics;
 using iw::testing::IsOk;
 using iw::testing::NoChildProcesses;
+using iw::testing::SpawnPoolOrDie;
 using iw::testing::StatusIs;
 using iw::testing::TestWorkerOptions;
 using iwtest::TestServiceHost;
-
-std::unique_ptr<TestServiceHost> SpawnPoolOrDie(
-    const iw::PoolOptions& pool, const iwtest::TestServiceMethodConfig& methods = {}) {
-  iw::WorkerOptions options = TestWorkerOptions();
-  options.stderr_mode = iw::OutputMode::kDiscard;
-  auto host = TestServiceHost::SpawnPool(options, pool, methods);
-  REQUIRE_THAT(host.status(), IsOk());
-  return std::move(*host);
-}
 
 const MethodMetrics& MethodOf(const HostMetrics& metrics, const std::string& name) {
   const MethodMetrics* method = metrics.Method(name);

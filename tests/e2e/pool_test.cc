@@ -22,18 +22,10 @@ namespace {
 
 using iw::testing::IsOk;
 using iw::testing::NoChildProcesses;
+using iw::testing::SpawnPoolOrDie;
 using iw::testing::StatusIs;
 using iw::testing::TestWorkerOptions;
 using iwtest::TestServiceHost;
-
-std::unique_ptr<TestServiceHost> SpawnPoolOrDie(
-    const iw::PoolOptions& pool, const iwtest::TestServiceMethodConfig& methods = {}) {
-  iw::WorkerOptions options = TestWorkerOptions();
-  options.stderr_mode = iw::OutputMode::kDiscard;
-  auto host = TestServiceHost::SpawnPool(options, pool, methods);
-  REQUIRE_THAT(host.status(), IsOk());
-  return std::move(*host);
-}
 
 iwtest::SleepRequest SleepFor(int64_t ms, int64_t tag = 0) {
   iwtest::SleepRequest request;
