@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -54,6 +55,12 @@ class MethodRecorder {
   // The worker's own time for an attempt it answered, as its reply said.
   void WorkerTime(uint64_t micros) {
     handler_time_.RecordNanos(static_cast<int64_t>(micros) * 1000);
+  }
+  // A reply of the call stream or the native carrier: its serialized
+  // response (none for an error) and, if the worker answered, its time.
+  void Replied(size_t bytes, std::optional<uint64_t> worker_us) {
+    Received(bytes);
+    if (worker_us) WorkerTime(*worker_us);
   }
 
   void Snapshot(MethodMetrics* out) const;

@@ -272,10 +272,7 @@ absl::Status GrpcEndpoint::CheckReplySize(int method_index, const MessageLite& r
 absl::Status GrpcEndpoint::FinishStreamCall(int method_index, const CallTiming& timing,
                                             bool cancelled_by_host, MessageLite* response,
                                             CallStream::Reply reply) {
-  if (timing.metrics != nullptr) {
-    timing.metrics->Received(reply.response.size());
-    if (reply.worker_us) timing.metrics->WorkerTime(*reply.worker_us);
-  }
+  if (timing.metrics != nullptr) timing.metrics->Replied(reply.response.size(), reply.worker_us);
   if (reply.status.ok() && !response->ParseFromString(reply.response)) {
     reply.status = absl::InternalError(absl::StrCat(MethodDisplayName(service_, method_index),
                                                     ": the worker's reply is not a valid ",
@@ -296,10 +293,7 @@ absl::Status GrpcEndpoint::CheckRequestSize(int method_index, size_t size) const
 absl::Status GrpcEndpoint::FinishNativeCall(int method_index, const CallTiming& timing,
                                             bool cancelled_by_host, MessageLite* response,
                                             NativeConnection::Reply reply) {
-  if (timing.metrics != nullptr) {
-    timing.metrics->Received(reply.payload.size());
-    if (reply.worker_us) timing.metrics->WorkerTime(*reply.worker_us);
-  }
+  if (timing.metrics != nullptr) timing.metrics->Replied(reply.payload.size(), reply.worker_us);
   if (reply.status.ok()) {
     if (reply.payload.size() > static_cast<size_t>(max_reply_)) {
       reply.status =

@@ -241,7 +241,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
     StreamReply reply;
     reply.set_id(call->id);
     Metadata metadata;
-    const int64_t start_ns = absl::GetCurrentTimeNanos();
+    uint64_t worker_us = 0;
     absl::Status status = dispatcher_->Execute(
         call->method_index, call->context, call->replace_after,
         [call](google::protobuf::MessageLite* request) {
@@ -249,8 +249,7 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
           std::string().swap(call->request);
           return parsed;
         },
-        [this, call, &reply, start_ns](const google::protobuf::MessageLite& response) {
-          reply.set_worker_us(MicrosSince(start_ns));
+        [this, call, &reply](const google::protobuf::MessageLite& response) {
           const size_t size = response.ByteSizeLong();
           if (size > max_reply_bytes_) {
             // Over the host's limit (it told us): the host's own answer for
@@ -265,9 +264,9 @@ class StreamReactor final : public grpc::ServerGenericBidiReactor, public Worker
           }
           return absl::OkStatus();
         },
-        &metadata);
+        &metadata, &worker_us);
+    reply.set_worker_us(worker_us);
     if (!status.ok()) {
-      reply.set_worker_us(MicrosSince(start_ns));
       const grpc::Status wire = ToGrpcStatus(status);
       reply.clear_response();
       reply.set_code(wire.error_code());

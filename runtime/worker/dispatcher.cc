@@ -173,7 +173,8 @@ absl::Status Dispatcher::Execute(
     int method_index, CallContext& context, std::optional<absl::Duration> replace_after,
     absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
     absl::FunctionRef<absl::Status(const google::protobuf::MessageLite&)> serialize,
-    Metadata* response_metadata) {
+    Metadata* response_metadata, uint64_t* worker_us) {
+  const int64_t start_ns = absl::GetCurrentTimeNanos();
   std::unique_ptr<google::protobuf::MessageLite> response;
   absl::Status status = RunCall(
       context, replace_after,
@@ -188,6 +189,7 @@ absl::Status Dispatcher::Execute(
         return InvokeMethod(binding_, method_index, context, parse, config_.middleware, &response);
       },
       response_metadata);
+  if (worker_us != nullptr) *worker_us = MicrosSince(start_ns);
   if (!status.ok()) return status;
   if (absl::Now() >= context.deadline()) {
     // Too late: the host has given up (or is about to). Never let a late

@@ -85,12 +85,15 @@ class Dispatcher final {
   // `response_metadata`, turns a reply after the deadline into
   // DEADLINE_EXCEEDED (kDeadlinePassedInWorker, cause kCallDeadline: the
   // host reports it as its own deadline), and on success hands the reply to
-  // `serialize`, whose status is the call's. Runs on the calling thread.
+  // `serialize`, whose status is the call's. If `worker_us` is not null, it
+  // holds the worker's own time for the call (kWorkerTimeMetadataKey: from
+  // here to the handler's result) before `serialize` runs and on return.
+  // Runs on the calling thread.
   absl::Status Execute(
       int method_index, CallContext& context, std::optional<absl::Duration> replace_after,
       absl::FunctionRef<bool(google::protobuf::MessageLite*)> parse,
       absl::FunctionRef<absl::Status(const google::protobuf::MessageLite&)> serialize,
-      Metadata* response_metadata);
+      Metadata* response_metadata, uint64_t* worker_us = nullptr);
 
   // One streaming call (stream.h), for either carrier: like Execute(), for
   // a method with MethodHandler::invoke_stream. Reads the one request of a

@@ -26,7 +26,6 @@
 #include "runtime/logging.h"
 #include "runtime/transport/frame_socket.h"
 #include "runtime/wire/call_failure.h"
-#include "runtime/wire/call_stream_protocol.h"
 #include "runtime/wire/grpc_config.h"
 #include "runtime/wire/native_frames.h"
 #include "runtime/wire/status_conversion.h"
@@ -464,7 +463,7 @@ class Carrier final : public NativeCarrier, public WorkerStream {
   void Run(Call* call) {
     FrameBuffer& out = ThreadReplyBuffer();
     Metadata metadata;
-    const int64_t start_ns = absl::GetCurrentTimeNanos();
+    uint64_t worker_us = 0;
     absl::Status status = dispatcher_->Execute(
         call->method_index, call->context, call->replace_after,
         [call](google::protobuf::MessageLite* request) {
@@ -475,8 +474,7 @@ class Carrier final : public NativeCarrier, public WorkerStream {
           call->frame.storage = FrameBuffer();
           return parsed;
         },
-        [this, call, &out, &metadata, start_ns](const google::protobuf::MessageLite& response) {
-          const uint64_t worker_us = MicrosSince(start_ns);
+        [this, call, &out, &metadata, &worker_us](const google::protobuf::MessageLite& response) {
           const size_t size = response.ByteSizeLong();
           if (size > max_reply_) {
             return MessageTooLarge(
@@ -493,8 +491,8 @@ class Carrier final : public NativeCarrier, public WorkerStream {
           response.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(payload));
           return absl::OkStatus();
         },
-        &metadata);
-    if (!status.ok()) AppendStatusReply(call->id, status, &metadata, &out, MicrosSince(start_ns));
+        &metadata, &worker_us);
+    if (!status.ok()) AppendStatusReply(call->id, status, &metadata, &out, worker_us);
     Retire(call, out);
   }
 

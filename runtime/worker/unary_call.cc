@@ -108,19 +108,16 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
   // Runs on an executor thread.
   void Run() {
     Metadata response_metadata;
-    const int64_t start_ns = absl::GetCurrentTimeNanos();
-    std::optional<uint64_t> worker_us;
+    uint64_t worker_us = 0;
     absl::Status status = dispatcher_->Execute(
         method_index_, context_, replace_after_,
         [this](google::protobuf::MessageLite* request) {
           return ParseUnaryRequest(&request_bytes_, request);
         },
-        [this, start_ns, &worker_us](const google::protobuf::MessageLite& response) {
-          worker_us = MicrosSince(start_ns);
+        [this](const google::protobuf::MessageLite& response) {
           return SerializeUnaryReply(context_, response, &response_bytes_);
         },
-        &response_metadata);
-    if (!worker_us) worker_us = MicrosSince(start_ns);
+        &response_metadata, &worker_us);
     const bool bounded = bound_timer_.id != 0;
     if (bounded && DeadlineTimer::Get().Cancel(bound_timer_)) Unref();
     // The handler failed once the .proto's bound had passed (it saw the
@@ -131,7 +128,7 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
       for (auto& [key, value] : response_metadata) {
         server_context_->AddTrailingMetadata(key, value);
       }
-      server_context_->AddTrailingMetadata(kWorkerTimeMetadataKey, absl::StrCat(*worker_us));
+      server_context_->AddTrailingMetadata(kWorkerTimeMetadataKey, absl::StrCat(worker_us));
       if (!status.ok()) {
         server_context_->AddTrailingMetadata(kWorkerStatusMetadata, "1");
         Finish(ToGrpcStatus(status));
