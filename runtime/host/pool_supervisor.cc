@@ -711,20 +711,12 @@ void Supervisor::Metrics(HostMetrics* out, absl::Duration usage_max_age) const {
     due[i].first->usage_read_at = read_at;
   }
   PoolMetrics& pool = out->pool;
-  pool.workers_spawned = counters_.workers_spawned;
-  pool.workers_recycled = counters_.workers_recycled;
   pool.spawn_failures = spawn_failures_;
   pool.crashes_by_cause = crashes_by_cause_;
   pool.crashes_by_exit_code = crashes_by_exit_code_;
   pool.crashes_by_signal = crashes_by_signal_;
   pool.workers_crashed = 0;
   for (const auto& [cause, count] : crashes_by_cause_) pool.workers_crashed += count;
-  PoolStats spares;
-  spares_.StatsLocked(&spares);
-  pool.spare_workers = spares.spare_workers;
-  pool.spares_promoted = spares.spares_promoted;
-  pool.spares_died = spares.spares_died;
-  pool.workers_starting = starting_ + spares.workers_starting;
 
   auto describe = [](const Slot& slot, WorkerMetrics::Role role) {
     WorkerMetrics worker;
@@ -748,12 +740,6 @@ void Supervisor::Metrics(HostMetrics* out, absl::Duration usage_max_age) const {
       if (slot->dead) continue;
       out->workers.push_back(describe(*slot, WorkerMetrics::Role::kDraining));
       continue;
-    }
-    ++pool.workers_ready;
-    if (slot->in_flight > 0) {
-      ++pool.workers_busy;
-    } else {
-      ++pool.workers_idle;
     }
     out->workers.push_back(describe(
         *slot, slot->recycling ? WorkerMetrics::Role::kRecycling : WorkerMetrics::Role::kServing));

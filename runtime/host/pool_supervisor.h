@@ -163,9 +163,10 @@ class Supervisor {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The worker counters of PoolStats.
   void StatsLocked(PoolStats* stats) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // PoolMetrics (but calls_queued and retries) and the workers of
-  // HostMetrics. Reads /proc for workers whose reading is older than
-  // `usage_max_age`, without holding the lock while it reads.
+  // What PoolStats does not tell (spawn failures, crashes by cause, exit
+  // code and signal, workers draining) and the workers of HostMetrics.
+  // Reads /proc for workers whose reading is older than `usage_max_age`,
+  // without holding the lock while it reads.
   void Metrics(HostMetrics* out, absl::Duration usage_max_age) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // ---- Closing. ----

@@ -394,25 +394,21 @@ HostMetrics WorkerPool::Metrics() const {
   metrics_.Snapshot(&out);
   // /proc is read at most once a second per worker, however often this runs.
   supervisor_.Metrics(&out, absl::Seconds(1));
-  {
-    absl::MutexLock lock(&supervisor_.mu());
-    out.pool.calls_queued = admission_.QueuedLocked();
-  }
-  for (const MethodMetrics& method : out.methods) out.pool.retries += method.retries;
-  if (membership_ != nullptr) {
-    // Remote workers behind one channel: those in rotation.
-    const auto [ready, configured] = membership_->Counts();
-    (void)configured;
-    if (out.pool.workers_ready > 0) {
-      int in_flight = 0;
-      for (const MethodMetrics& method : out.methods) {
-        in_flight += static_cast<int>(method.calls_in_flight);
-      }
-      out.pool.workers_ready = ready;
-      out.pool.workers_busy = std::min(ready, in_flight);
-      out.pool.workers_idle = ready - out.pool.workers_busy;
-    }
-  }
+  // The gauges and counters stats() has (remote workers in rotation
+  // included).
+  const PoolStats stats = this->stats();
+  PoolMetrics& pool = out.pool;
+  pool.workers_ready = stats.workers;
+  pool.workers_busy = stats.workers_busy;
+  pool.workers_idle = stats.workers_idle;
+  pool.workers_starting = stats.workers_starting;
+  pool.spare_workers = stats.spare_workers;
+  pool.calls_queued = stats.calls_queued;
+  pool.workers_spawned = stats.workers_spawned;
+  pool.workers_recycled = stats.workers_recycled;
+  pool.spares_promoted = stats.spares_promoted;
+  pool.spares_died = stats.spares_died;
+  for (const MethodMetrics& method : out.methods) pool.retries += method.retries;
   out.taken = absl::Now();
   return out;
 }
