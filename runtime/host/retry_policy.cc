@@ -6,12 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
+#include "runtime/call_context.h"
 #include "runtime/common/status_macros.h"
 #include "runtime/common/timeouts.h"
 #include "runtime/host/crash_details.h"
 #include "runtime/host/endpoint.h"
 #include "runtime/logging.h"
-#include "runtime/metadata.h"
 #include "runtime/trace_context.h"
 #include "runtime/wire/call_failure.h"
 
@@ -59,10 +59,10 @@ bool RetryPolicy::NextAttempt(CallAttempts& call, bool died, bool may_retry,
     if (timing != nullptr) {
       record.request_id = timing->request_id;
       if (timing->request_metadata != nullptr) {
-        // Validated before it was sent.
-        auto parent = timing->request_metadata->find(kTraceparentMetadataKey);
-        if (parent != timing->request_metadata->end()) {
-          const TraceContext trace{parent->second, ""};
+        // The context as the worker reads it (validated before it was sent).
+        std::string unused;
+        const TraceContext trace = TraceFromMetadata(*timing->request_metadata, &unused);
+        if (!trace.empty()) {
           record.trace_id = std::string(trace.trace_id());
           record.span_id = std::string(trace.parent_id());
         }
